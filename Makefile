@@ -1,0 +1,127 @@
+# tcpdist toolkit. `make` leaves the binaries in bin/.
+# make check | make demo | make install | make bench | make SANITIZE=address,undefined
+
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANPREFIX ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DESTDIR  ?=
+
+CC       ?= cc
+WARNINGS  = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wvla -Wwrite-strings
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTCPDIST_VERSION='"$(VERSION)"' $(WARNINGS) \
+             $(if $(WERROR),-Werror) -Icommon $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS)
+ifneq ($(SANITIZE),)
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+INIH_CFLAGS := $(shell pkg-config --cflags inih 2>/dev/null)
+INIH_LIBS   := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+
+# Objects go to a directory per build flavour, so a sanitized build never
+# mixes with a plain one.
+B = build/$(if $(SANITIZE),san,plain)
+
+COMMON_SRC = $(wildcard common/*.c)
+COMMON_OBJ = $(COMMON_SRC:common/%.c=$(B)/common/%.o)
+COMMON_LIB = $(B)/libcommon.a
+
+TOOLS = tcpdist
+TCPDIST_SRC = $(wildcard cmd/tcpdist/*.c)
+TCPDIST_OBJ = $(TCPDIST_SRC:cmd/tcpdist/%.c=$(B)/tcpdist/%.o)
+
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
+HELPER_SRC = $(wildcard tests/helpers/*.c)
+HELPER_BIN = $(HELPER_SRC:tests/helpers/%.c=build/helpers/%)
+
+MANPAGES = $(wildcard man/*.[1-8])
+
+.PHONY: FORCE all helpers check unit demo install uninstall clean bench lint deps-build deps-check deps-demo deps-bench
+all: $(TOOLS:%=bin/%)
+
+$(B)/bin/tcpdist: $(TCPDIST_OBJ) $(COMMON_LIB) | $(B)/bin/.dir
+	$(CC) $(ALL_CFLAGS) -o $@ $(TCPDIST_OBJ) $(COMMON_LIB) $(ALL_LDFLAGS) -lev $(INIH_LIBS) -lpthread
+
+# bin/ holds whichever flavour was built last: copy when it differs.
+bin/%: $(B)/bin/% FORCE | bin/.dir
+	@cmp -s $< $@ || cp $< $@
+FORCE:
+
+$(COMMON_LIB): $(COMMON_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/common/%.o: common/%.c common/*.h | $(B)/common/.dir
+	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) -c -o $@ $<
+
+$(B)/tcpdist/%.o: cmd/tcpdist/%.c cmd/tcpdist/*.h common/*.h | $(B)/tcpdist/.dir
+	$(CC) $(ALL_CFLAGS) -Icmd/tcpdist -c -o $@ $<
+
+$(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(COMMON_LIB) | $(B)/unit/.dir
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS) -lpthread
+
+# Test helpers are plain programs: never sanitized, never -Werror'd by flavour.
+build/helpers/%: tests/helpers/%.c | build/helpers/.dir
+	$(CC) -O2 -g -Wall -Wextra -D_GNU_SOURCE -pthread -o $@ $< -lcrypto
+
+helpers: $(HELPER_BIN)
+
+%/.dir:
+	mkdir -p $(@D) && touch $@
+
+# The two commands of the README. Both install missing Debian packages first.
+check: deps-check all helpers $(UNIT_BIN)
+	@tests/run $(B)/unit
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+demo: deps-demo all build/helpers/namesrv
+	@examples/demo.sh
+
+bench: deps-bench all helpers
+	@bash bench/run.sh
+
+deps-build:
+	@scripts/deps.sh build
+deps-check:
+	@scripts/deps.sh check
+deps-demo:
+	@scripts/deps.sh build
+deps-bench:
+	@scripts/deps.sh bench
+
+lint:
+	mandoc -T lint -W warning $(MANPAGES)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 755 $(TOOLS:%=bin/%) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANPREFIX)/man1/
+	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANPREFIX)/man5/
+	for t in $(TOOLS); do \
+	    install -m 644 completions/$$t.bash $(DESTDIR)$(BASHCOMPDIR)/$$t; \
+	    install -m 644 completions/_$$t $(DESTDIR)$(ZSHCOMPDIR)/_$$t; \
+	    install -m 644 completions/$$t.fish $(DESTDIR)$(FISHCOMPDIR)/$$t.fish; \
+	done
+
+uninstall:
+	for t in $(TOOLS); do \
+	    rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(BASHCOMPDIR)/$$t \
+	          $(DESTDIR)$(ZSHCOMPDIR)/_$$t $(DESTDIR)$(FISHCOMPDIR)/$$t.fish; \
+	done
+	for m in $(notdir $(MANPAGES)); do \
+	    rm -f $(DESTDIR)$(MANPREFIX)/man$${m##*.}/$$m; \
+	done
+
+clean:
+	rm -rf build bin

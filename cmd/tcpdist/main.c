@@ -1,0 +1,310 @@
+/* tcpdist: a TCP load balancer that reads its backends from a pool file. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "num.h"
+#include "tcpdist.h"
+
+#define THREADS_MAX 64
+
+static const char usage_text[] =
+	"usage: tcpdist [-nv] [-j N] [-l ADDR]... [--no-splice] [--drain-timeout DURATION]\n"
+	"               [--syslog] [[-f] POOL]\n";
+
+static const char help_text[] =
+	"\n"
+	"Relay TCP connections to the backends of a pool file.\n"
+	"\n"
+	"  -f POOL               pool file (default: $TCPDIST_POOL)\n"
+	"  -n                    check the pool file, print 'configuration OK' and exit\n"
+	"  -v                    log every connection event\n"
+	"  -j N                  run N event loops on N threads (1-64, default 1)\n"
+	"  -l ADDR               listen on ADDR instead of the pool's listen lines;\n"
+	"                        may be repeated\n"
+	"      --no-splice       relay with read/write only, never splice(2)\n"
+	"      --drain-timeout D on SIGINT/SIGTERM wait up to D for connections (default 10s)\n"
+	"      --syslog          log to syslog instead of stderr\n"
+	"  -h, --help            show this help\n"
+	"      --version         show the version\n";
+
+/* The running process, as the signal callbacks see it. */
+static struct {
+	struct worker *workers;
+	int nworkers;
+	atomic_int workers_left;
+	int signals;
+	ev_async worker_done;
+	ev_timer drain;
+	uint64_t drain_ms;
+} proc;
+
+static void usage(void)
+{
+	fputs(usage_text, stderr);
+	exit(2);
+}
+
+static size_t open_connections(void)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < proc.nworkers; i++)
+		n += atomic_load(&proc.workers[i].nconns);
+	return n;
+}
+
+static void drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	log_warn("drain timeout: closing %zu connections", open_connections());
+	for (int i = 0; i < proc.nworkers; i++)
+		ev_async_send(proc.workers[i].loop, &proc.workers[i].force);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	char d[32];
+
+	(void)revents;
+	if (proc.signals++ > 0) {
+		log_warn("second signal: exiting now");
+		_exit(0);
+	}
+	duration_format(proc.drain_ms, d, sizeof(d));
+	log_info("shutting down (%s): waiting up to %s for %zu connections", strsignal(s->signum),
+		 d, open_connections());
+	for (int i = 0; i < proc.nworkers; i++)
+		ev_async_send(proc.workers[i].loop, &proc.workers[i].stop);
+	ev_timer_init(&proc.drain, drain_timeout_cb, (ev_tstamp)proc.drain_ms / 1000.0, 0.0);
+	ev_timer_start(loop, &proc.drain);
+}
+
+static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	(void)loop;
+	(void)s;
+	(void)revents;
+	log_warn("SIGHUP ignored: this version reads the pool file only at start");
+}
+
+static void worker_done_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	(void)a;
+	(void)revents;
+	if (atomic_load(&proc.workers_left) == 0)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+/* Runs on the worker's thread as its loop ends. */
+static void worker_exited(struct worker *w)
+{
+	(void)w;
+	atomic_fetch_sub(&proc.workers_left, 1);
+	ev_async_send(EV_DEFAULT, &proc.worker_done);
+}
+
+static void parse_options(int argc, char **argv, struct options *opt)
+{
+	enum { OPT_VERSION = 256, OPT_NO_SPLICE, OPT_DRAIN_TIMEOUT, OPT_SYSLOG };
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"no-splice", no_argument, NULL, OPT_NO_SPLICE},
+		{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+		{"syslog", no_argument, NULL, OPT_SYSLOG},
+		{NULL, 0, NULL, 0},
+	};
+	char err[ERR_LEN];
+	long long n;
+	int ch;
+
+	memset(opt, 0, sizeof(*opt));
+	opt->threads = 1;
+	opt->splice = 1;
+	opt->drain_timeout_ms = 10000;
+	opt->listen = calloc((size_t)argc, sizeof(*opt->listen));
+	if (opt->listen == NULL) {
+		fprintf(stderr, "tcpdist: out of memory\n");
+		exit(2);
+	}
+	while ((ch = getopt_long(argc, argv, "f:hj:l:nv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			opt->pool_path = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			fputs(help_text, stdout);
+			exit(fclose(stdout) == 0 ? 0 : 2);
+		case 'j':
+			if (num_parse(optarg, 1, THREADS_MAX, &n, err) < 0) {
+				fprintf(stderr, "tcpdist: -j: %s\n", err);
+				exit(2);
+			}
+			opt->threads = (int)n;
+			break;
+		case 'l':
+			opt->listen[opt->nlisten++] = optarg;
+			break;
+		case 'n':
+			opt->check_only = 1;
+			break;
+		case 'v':
+			opt->verbose = 1;
+			break;
+		case OPT_VERSION:
+			printf("tcpdist %s\n", TCPDIST_VERSION);
+			exit(fclose(stdout) == 0 ? 0 : 2);
+		case OPT_NO_SPLICE:
+			opt->splice = 0;
+			break;
+		case OPT_DRAIN_TIMEOUT:
+			if (duration_parse(optarg, 0, 24ull * 3600000, &opt->drain_timeout_ms, err) < 0) {
+				fprintf(stderr, "tcpdist: --drain-timeout: %s\n", err);
+				exit(2);
+			}
+			break;
+		case OPT_SYSLOG:
+			opt->use_syslog = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1 || (argc == 1 && opt->pool_path != NULL))
+		usage();
+	if (argc == 1)
+		opt->pool_path = argv[0];
+	if (opt->pool_path == NULL)
+		opt->pool_path = getenv("TCPDIST_POOL");
+	if (opt->pool_path == NULL || *opt->pool_path == '\0') {
+		fprintf(stderr, "tcpdist: no pool file: give -f POOL or set TCPDIST_POOL\n");
+		exit(2);
+	}
+}
+
+/* -l replaces the pool's listen lines. */
+static int apply_listen_options(const struct options *opt, struct pool *pool, char *err)
+{
+	char e[ERR_LEN];
+
+	if (opt->nlisten == 0)
+		return 0;
+	if (opt->nlisten > POOL_LISTEN_MAX)
+		return err_set(err, "-l: too many addresses (at most %d)", POOL_LISTEN_MAX);
+	for (size_t i = 0; i < opt->nlisten; i++) {
+		struct pool_listen *l = &pool->listen[i];
+
+		if (addr_parse(opt->listen[i], ADDR_ALLOW_PORT0, &l->addr, e) < 0)
+			return err_set(err, "-l: %s", e);
+		snprintf(l->text, sizeof(l->text), "%s", opt->listen[i]);
+		l->line = 0;
+	}
+	pool->nlisten = opt->nlisten;
+	return 0;
+}
+
+/* What the pool file allows but this tcpdist cannot do. */
+static int pool_usable(const char *path, const struct pool *pool, char *err)
+{
+	if (pool->balance == BALANCE_HASH)
+		return err_set(err, "%s: balance hash is not available in this version "
+				    "(use roundrobin, leastconn or random)", path);
+	if (pool->nlisten == 0)
+		return err_set(err, "%s: no listen address (add 'listen = ADDR:PORT' to [pool] "
+				    "or give -l ADDR)", path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ev_loop *loop;
+	ev_signal sigint_w, sigterm_w, sighup_w;
+	struct options opt;
+	struct farm *farm;
+	struct pool *pool;
+	char err[ERR_LEN];
+
+	parse_options(argc, argv, &opt);
+	log_init("tcpdist", opt.use_syslog, opt.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	signal(SIGPIPE, SIG_IGN);
+
+	pool = pool_load(opt.pool_path, err);
+	if (pool == NULL || apply_listen_options(&opt, pool, err) < 0 ||
+	    pool_usable(opt.pool_path, pool, err) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
+	if (opt.check_only) {
+		pool_free(pool);
+		puts("configuration OK");
+		return fclose(stdout) == 0 ? 0 : 2;
+	}
+	farm = farm_create(pool, err);
+	if (farm == NULL) {
+		log_err("%s", err);
+		return 2;
+	}
+
+	proc.nworkers = opt.threads;
+	atomic_init(&proc.workers_left, opt.threads);
+	proc.drain_ms = opt.drain_timeout_ms;
+	proc.workers = calloc((size_t)opt.threads, sizeof(*proc.workers));
+	if (proc.workers == NULL) {
+		log_err("out of memory");
+		return 2;
+	}
+	for (int i = 0; i < opt.threads; i++) {
+		if (worker_init(&proc.workers[i], i, &opt, farm) < 0) {
+			log_err("cannot set up worker %d: out of memory", i);
+			return 2;
+		}
+		proc.workers[i].on_exit = worker_exited;
+	}
+	if (listeners_open(proc.workers, opt.threads, pool->listen, pool->nlisten, err) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
+	log_info("pool %s: %zu backends, balance %s, %d thread%s", opt.pool_path, farm->n,
+		 balance_name(pool->balance), opt.threads, opt.threads == 1 ? "" : "s");
+	if (farm->n == 0)
+		log_warn("pool %s has no backends: every client will be refused", opt.pool_path);
+
+	loop = EV_DEFAULT;
+	ev_async_init(&proc.worker_done, worker_done_cb);
+	ev_async_start(loop, &proc.worker_done);
+	ev_signal_init(&sigint_w, signal_cb, SIGINT);
+	ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
+	ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
+	ev_signal_start(loop, &sigint_w);
+	ev_signal_start(loop, &sigterm_w);
+	ev_signal_start(loop, &sighup_w);
+
+	for (int i = 0; i < opt.threads; i++) {
+		if (worker_start(&proc.workers[i]) < 0) {
+			log_err("cannot start worker thread %d: %s", i, strerror(errno));
+			return 2;
+		}
+	}
+	ev_run(loop, 0);
+
+	for (int i = 0; i < proc.nworkers; i++) {
+		pthread_join(proc.workers[i].thread, NULL);
+		worker_destroy(&proc.workers[i]);
+	}
+	free(proc.workers);
+	farm_destroy(farm);
+	free(opt.listen);
+	log_info("stopped");
+	return 0;
+}

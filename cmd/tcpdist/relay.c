@@ -1,0 +1,332 @@
+/* Moving bytes between the client and the backend, both directions.
+ *
+ * Each direction (struct half) reads its source only while its destination
+ * has taken everything read so far: a side that cannot keep up stops the
+ * other from being read (backpressure), so memory per connection is bounded
+ * by one buffer or one pipe per direction. Small reads are copied through
+ * the worker's scratch buffer; once a read is large, the direction switches
+ * to splice(2) through a pipe. Buffers and pipes are borrowed from the
+ * worker only while bytes are in flight, so idle connections hold neither.
+ * A FIN is passed on with shutdown(SHUT_WR) and the other direction goes on;
+ * a reset on either side resets the other. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "num.h"
+#include "tcpdist.h"
+
+enum { FLUSH_ERROR = -1, FLUSH_BLOCKED = 0, FLUSH_DONE = 1 };
+enum { HALF_COPY = 0, HALF_SPLICE = 1, HALF_NO_SPLICE = 2 }; /* struct half's splice */
+
+static char *buf_get(struct worker *w)
+{
+	if (w->nbuf_cache > 0)
+		return w->buf_cache[--w->nbuf_cache];
+	return malloc(RELAY_SCRATCH);
+}
+
+static void buf_put(struct worker *w, char *buf)
+{
+	if (w->nbuf_cache < CACHE_MAX)
+		w->buf_cache[w->nbuf_cache++] = buf;
+	else
+		free(buf);
+}
+
+static int pipe_get(struct worker *w, struct half *h)
+{
+	if (w->npipe_cache > 0) {
+		w->npipe_cache--;
+		h->pipe[0] = w->pipe_cache[w->npipe_cache][0];
+		h->pipe[1] = w->pipe_cache[w->npipe_cache][1];
+		return 0;
+	}
+	return pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC);
+}
+
+/* Returns an empty pipe to the worker; a pipe still holding bytes is closed. */
+static void pipe_put(struct worker *w, struct half *h)
+{
+	if (h->pipe[0] < 0)
+		return;
+	if (h->pipe_bytes == 0 && w->npipe_cache < CACHE_MAX) {
+		w->pipe_cache[w->npipe_cache][0] = h->pipe[0];
+		w->pipe_cache[w->npipe_cache][1] = h->pipe[1];
+		w->npipe_cache++;
+	} else {
+		close(h->pipe[0]);
+		close(h->pipe[1]);
+	}
+	h->pipe[0] = h->pipe[1] = -1;
+	h->pipe_bytes = 0;
+}
+
+void relay_release(struct worker *w, struct half *h)
+{
+	if (h->buf) {
+		buf_put(w, h->buf);
+		h->buf = NULL;
+	}
+	pipe_put(w, h);
+}
+
+void relay_cache_free(struct worker *w)
+{
+	while (w->nbuf_cache > 0)
+		free(w->buf_cache[--w->nbuf_cache]);
+	while (w->npipe_cache > 0) {
+		w->npipe_cache--;
+		close(w->pipe_cache[w->npipe_cache][0]);
+		close(w->pipe_cache[w->npipe_cache][1]);
+	}
+}
+
+static int would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* Writes out what a direction holds. */
+static int half_flush(struct conn *c, struct half *h, int dst)
+{
+	ssize_t n;
+
+	if (h->pipe_bytes > 0) {
+		n = splice(h->pipe[0], NULL, dst, NULL, h->pipe_bytes,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0)
+			return would_block() ? FLUSH_BLOCKED : FLUSH_ERROR;
+		h->pipe_bytes -= (uint32_t)n;
+		c->last_active = ev_now(c->w->loop);
+		return h->pipe_bytes ? FLUSH_BLOCKED : FLUSH_DONE;
+	}
+	if (h->buf) {
+		n = write(dst, h->buf + h->buf_off, h->buf_len);
+		if (n < 0)
+			return would_block() ? FLUSH_BLOCKED : FLUSH_ERROR;
+		h->buf_off += (uint32_t)n;
+		h->buf_len -= (uint32_t)n;
+		c->last_active = ev_now(c->w->loop);
+		if (h->buf_len)
+			return FLUSH_BLOCKED;
+		buf_put(c->w, h->buf);
+		h->buf = NULL;
+	}
+	return FLUSH_DONE;
+}
+
+static void log_splicing(struct conn *c, struct half *h)
+{
+	char ct[ADDR_TEXT_LEN];
+
+	log_debug("client %s: splicing %s", conn_client_text(c, ct, sizeof(ct)),
+		  h == &c->c2b ? "client->backend" : "backend->client");
+}
+
+/* Reads once into the scratch buffer and writes it straight on; keeps only
+ * what the destination would not take. Returns bytes read, 0 at EOF, -1. */
+static ssize_t half_copy(struct conn *c, struct half *h, int src, int dst)
+{
+	struct worker *w = c->w;
+	ssize_t n, m;
+
+	n = read(src, w->scratch, RELAY_SCRATCH);
+	if (n <= 0)
+		return n;
+	m = write(dst, w->scratch, (size_t)n);
+	if (m < 0) {
+		if (!would_block())
+			return errno = EPIPE, -1;
+		m = 0;
+	}
+	if (m < n) {
+		h->buf = buf_get(w);
+		if (h->buf == NULL)
+			return errno = ENOMEM, -1;
+		h->buf_off = 0;
+		h->buf_len = (uint32_t)(n - m);
+		memcpy(h->buf, w->scratch + m, h->buf_len);
+	}
+	if (n >= RELAY_SPLICE_AFTER && w->opt->splice && h->splice == HALF_COPY) {
+		h->splice = HALF_SPLICE;
+		log_splicing(c, h);
+	}
+	return n;
+}
+
+/* Moves bytes from the source socket into the direction's pipe. */
+static ssize_t half_splice_in(struct conn *c, struct half *h, int src)
+{
+	ssize_t n;
+
+	if (h->pipe[0] < 0 && pipe_get(c->w, h) < 0) {
+		h->pipe[0] = h->pipe[1] = -1;
+		h->splice = HALF_COPY; /* no fds for a pipe now: copy, try again later */
+		return -2;
+	}
+	n = splice(src, NULL, h->pipe[1], NULL, RELAY_PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0)
+		h->pipe_bytes += (uint32_t)n;
+	else if (n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+		h->splice = HALF_NO_SPLICE; /* this kind of socket cannot splice */
+		return -2;
+	}
+	return n;
+}
+
+/* Everything is passed on in both directions: the pair is done. */
+static int conn_finished(struct conn *c)
+{
+	return c->c2b.shut && c->b2c.shut;
+}
+
+/* Moves what it can from src to dst. Returns -1 once the connection is closed. */
+static int half_pump(struct conn *c, struct half *h, int src, int dst)
+{
+	int drained = 0;
+	ssize_t n;
+
+	for (int round = 0;; round++) {
+		switch (half_flush(c, h, dst)) {
+		case FLUSH_ERROR:
+			conn_close(c, 1);
+			return -1;
+		case FLUSH_BLOCKED:
+			h->blocked = 1;
+			return 0;
+		}
+		h->blocked = 0;
+		if (h->eof) {
+			pipe_put(c->w, h);
+			if (!h->shut) {
+				shutdown(dst, SHUT_WR);
+				h->shut = 1;
+			}
+			if (conn_finished(c)) {
+				conn_close(c, 0);
+				return -1;
+			}
+			return 0;
+		}
+		/* A short read emptied the socket; epoll tells when more comes. */
+		if (drained || round == RELAY_ROUNDS) {
+			pipe_put(c->w, h);
+			return 0;
+		}
+		n = h->splice == HALF_SPLICE ? half_splice_in(c, h, src) : -2;
+		if (n == -2)
+			n = half_copy(c, h, src, dst);
+		if (n > 0) {
+			h->bytes += (uint64_t)n;
+			c->last_active = ev_now(c->w->loop);
+			drained = n < (h->pipe[0] >= 0 ? RELAY_PIPE_SIZE : RELAY_SCRATCH);
+			continue;
+		}
+		if (n == 0) {
+			h->eof = 1;
+			continue;
+		}
+		if (would_block()) {
+			pipe_put(c->w, h);
+			return 0;
+		}
+		conn_close(c, 1); /* reset, or an error: pass it on as a reset */
+		return -1;
+	}
+}
+
+static void watch_set(struct ev_loop *loop, ev_io *io, int events)
+{
+	if (ev_is_active(io)) {
+		if ((io->events & (EV_READ | EV_WRITE)) == events)
+			return;
+		ev_io_stop(loop, io);
+	}
+	if (events) {
+		ev_io_modify(io, events);
+		ev_io_start(loop, io);
+	}
+}
+
+static void relay_watch(struct conn *c)
+{
+	struct ev_loop *loop = c->w->loop;
+
+	watch_set(loop, &c->cio,
+		  (!c->c2b.eof && !c->c2b.blocked ? EV_READ : 0) | (c->b2c.blocked ? EV_WRITE : 0));
+	watch_set(loop, &c->bio,
+		  (!c->b2c.eof && !c->b2c.blocked ? EV_READ : 0) | (c->c2b.blocked ? EV_WRITE : 0));
+}
+
+static void relay_client_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, cio);
+
+	(void)loop;
+	if ((revents & EV_WRITE) && half_pump(c, &c->b2c, c->bio.fd, c->cio.fd) < 0)
+		return;
+	if ((revents & EV_READ) && half_pump(c, &c->c2b, c->cio.fd, c->bio.fd) < 0)
+		return;
+	relay_watch(c);
+}
+
+static void relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, bio);
+
+	(void)loop;
+	if ((revents & EV_WRITE) && half_pump(c, &c->c2b, c->cio.fd, c->bio.fd) < 0)
+		return;
+	if ((revents & EV_READ) && half_pump(c, &c->b2c, c->bio.fd, c->cio.fd) < 0)
+		return;
+	relay_watch(c);
+}
+
+/* "Be smart about timeouts" (ev(3)): activity only stamps last_active; the
+ * timer re-arms itself for the remaining time when it fires early. */
+static void relay_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+	ev_tstamp idle = (ev_tstamp)c->w->farm->pool->idle_timeout_ms / 1000.0;
+	ev_tstamp left = c->last_active + idle - ev_now(loop);
+
+	(void)revents;
+	if (left > 0.0005) {
+		ev_timer_set(t, left, 0.0);
+		ev_timer_start(loop, t);
+		return;
+	}
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char ct[ADDR_TEXT_LEN], d[32];
+
+		duration_format(c->w->farm->pool->idle_timeout_ms, d, sizeof(d));
+		log_debug("client %s: idle for %s, closing", conn_client_text(c, ct, sizeof(ct)),
+			  d);
+	}
+	conn_close(c, 0);
+}
+
+void relay_start(struct conn *c)
+{
+	struct ev_loop *loop = c->w->loop;
+	uint64_t idle = c->w->farm->pool->idle_timeout_ms;
+
+	ev_set_cb(&c->cio, relay_client_cb);
+	ev_set_cb(&c->bio, relay_backend_cb);
+	ev_io_stop(loop, &c->bio);
+	c->last_active = ev_now(loop);
+	if (idle) {
+		ev_timer_init(&c->timer, relay_idle_cb, (ev_tstamp)idle / 1000.0, 0.0);
+		ev_timer_start(loop, &c->timer);
+	}
+	/* The client often spoke already (an HTTP request): no need to wait
+	 * for the loop to say so. */
+	if (half_pump(c, &c->c2b, c->cio.fd, c->bio.fd) < 0)
+		return;
+	relay_watch(c);
+}

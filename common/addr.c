@@ -1,0 +1,154 @@
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "num.h"
+
+/* Splits "host:port" or "[v6]:port" into its parts; host may be empty. */
+static int addr_split(const char *text, char *host, size_t hostlen, const char **port, char *err)
+{
+	const char *colon, *end;
+	size_t n;
+
+	if (text[0] == '[') {
+		end = strchr(text, ']');
+		if (end == NULL)
+			return err_set(err, "'%s' has no closing ']'", text);
+		if (end[1] != ':')
+			return err_set(err, "'%s' needs a port: [ADDRESS]:PORT", text);
+		n = (size_t)(end - text - 1);
+		if (n == 0 || n >= hostlen)
+			return err_set(err, "'%s' has an invalid IPv6 address", text);
+		memcpy(host, text + 1, n);
+		host[n] = '\0';
+		*port = end + 2;
+		return 0;
+	}
+	colon = strrchr(text, ':');
+	if (colon == NULL)
+		return err_set(err, "'%s' needs a port: HOST:PORT", text);
+	if (memchr(text, ':', (size_t)(colon - text)) != NULL)
+		return err_set(err, "'%s': write IPv6 addresses as [ADDRESS]:PORT", text);
+	n = (size_t)(colon - text);
+	if (n >= hostlen)
+		return err_set(err, "'%s': host name too long", text);
+	memcpy(host, text, n);
+	host[n] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+int addr_parse(const char *text, int flags, struct addr *out, char *err)
+{
+	struct addrinfo hints, *res;
+	char host[256], numerr[ERR_LEN];
+	const char *portstr = NULL;
+	long long port;
+	int rc;
+
+	if (text == NULL || *text == '\0')
+		return err_set(err, "empty address");
+	if (addr_split(text, host, sizeof(host), &portstr, err) < 0)
+		return -1;
+	if (num_parse(portstr, (flags & ADDR_ALLOW_PORT0) ? 0 : 1, 65535, &port, numerr) < 0)
+		return err_set(err, "'%s': bad port '%s' (1-65535)", text, portstr);
+	if (host[0] == '\0')
+		return err_set(err, "'%s' has no host", text);
+
+	memset(out, 0, sizeof(*out));
+	if (text[0] != '[') {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons((uint16_t)port);
+			out->len = sizeof(*sin);
+			return 0;
+		}
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return err_set(err, "'%s' has an invalid IPv6 address", text);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		out->len = sizeof(*sin6);
+		return 0;
+	}
+	if (flags & ADDR_NO_RESOLVE)
+		return err_set(err, "'%s' is not a numeric address", text);
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0)
+		return err_set(err, "cannot resolve '%s': %s", host,
+			       rc == EAI_SYSTEM ? "system error" : gai_strerror(rc));
+	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+	out->len = res->ai_addrlen;
+	if (out->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&out->ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&out->ss)->sin6_port = htons((uint16_t)port);
+	freeaddrinfo(res);
+	return 0;
+}
+
+const char *addr_format(const struct sockaddr *sa, char *buf, unsigned long len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+			snprintf(buf, len, "%s:%u", ip, ntohs(sin6->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+			snprintf(buf, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
+		}
+	} else {
+		snprintf(buf, len, "(unknown family %d)", sa->sa_family);
+	}
+	return buf;
+}
+
+/* Reduces an address to 16 address bytes plus port, mapping IPv4 into ::ffff:0:0/96. */
+static void addr_canonical(const struct addr *a, unsigned char ip[16], uint16_t *port)
+{
+	static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+
+		memcpy(ip, v4mapped, 12);
+		memcpy(ip + 12, &sin->sin_addr, 4);
+		*port = sin->sin_port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+
+		memcpy(ip, &sin6->sin6_addr, 16);
+		*port = sin6->sin6_port;
+	}
+}
+
+int addr_equal(const struct addr *a, const struct addr *b)
+{
+	unsigned char ia[16], ib[16];
+	uint16_t pa, pb;
+
+	addr_canonical(a, ia, &pa);
+	addr_canonical(b, ib, &pb);
+	return pa == pb && memcmp(ia, ib, 16) == 0;
+}

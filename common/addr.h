@@ -1,0 +1,31 @@
+/* Socket addresses as users write them: 1.2.3.4:80, [::1]:80, host:port. */
+#ifndef TCPDIST_ADDR_H
+#define TCPDIST_ADDR_H
+
+#include <sys/socket.h>
+
+#include "err.h"
+
+/* Enough for "[" + INET6_ADDRSTRLEN + "]:" + port. */
+#define ADDR_TEXT_LEN 64
+
+struct addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+enum {
+	ADDR_ALLOW_PORT0 = 1 << 0, /* listen addresses may ask for an ephemeral port */
+	ADDR_NO_RESOLVE = 1 << 1,  /* numeric only: never consult DNS */
+};
+
+/* Parses and, for a host name, resolves (getaddrinfo, first answer). */
+int addr_parse(const char *text, int flags, struct addr *out, char *err);
+
+/* "1.2.3.4:80" or "[::1]:80"; IPv4-mapped IPv6 is shown as IPv4. */
+const char *addr_format(const struct sockaddr *sa, char *buf, unsigned long len);
+
+/* Same address and port (IPv4-mapped IPv6 equal to its IPv4). */
+int addr_equal(const struct addr *a, const struct addr *b);
+
+#endif

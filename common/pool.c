@@ -1,0 +1,635 @@
+/* Pool file loader. inih splits lines into sections and KEY = VALUE pairs;
+ * the line reader in front of it counts lines, rejects what inih would cut
+ * or misread (over-long lines, control bytes, continuation lines), and
+ * notices section headers so that empty and duplicate sections are seen. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "num.h"
+#include "pool.h"
+
+enum section { SECTION_NONE, SECTION_POOL, SECTION_BACKEND, SECTION_IGNORED };
+
+/* Keys that may appear once per section, as bits for duplicate detection. */
+enum pool_key_bit {
+	KEY_BALANCE = 1 << 0,
+	KEY_HASH_KEY = 1 << 1,
+	KEY_CONNECT_TIMEOUT = 1 << 2,
+	KEY_IDLE_TIMEOUT = 1 << 3,
+	KEY_RETRIES = 1 << 4,
+	KEY_CHECK_INTERVAL = 1 << 5,
+	KEY_CHECK_RISE = 1 << 6,
+	KEY_CHECK_FALL = 1 << 7,
+	KEY_MAX_CONNS = 1 << 8,
+	KEY_ADDRESS = 1 << 9,
+	KEY_WEIGHT = 1 << 10,
+	KEY_STATE = 1 << 11,
+};
+
+struct loader {
+	const char *path;
+	const char *data;
+	size_t len, pos;
+	int line;
+	struct pool *pool;
+	size_t backend_cap;
+	enum section section;
+	struct pool_backend *backend; /* current [backend NAME], while section is BACKEND */
+	unsigned seen;                /* enum pool_key_bit of the current section */
+	int pool_line;                /* line of [pool], 0 if none yet */
+	int problems;
+	pool_problem_fn fn;
+	void *ctx;
+	char first[ERR_LEN];
+};
+
+static void problem(struct loader *ld, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static void problem(struct loader *ld, int line, const char *fmt, ...)
+{
+	char msg[ERR_LEN - 48]; /* leaves room for "FILE:LINE: " in first */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ld->problems++ == 0) {
+		if (line > 0)
+			snprintf(ld->first, sizeof(ld->first), "%s:%d: %s", ld->path, line, msg);
+		else
+			snprintf(ld->first, sizeof(ld->first), "%s: %s", ld->path, msg);
+	}
+	if (ld->fn)
+		ld->fn(ld->ctx, ld->path, line, msg);
+}
+
+const char *balance_name(enum balance b)
+{
+	static const char *const names[] = {"hash", "roundrobin", "leastconn", "random"};
+	return names[b];
+}
+
+const char *hash_key_name(enum hash_key k)
+{
+	return k == HASH_KEY_IP ? "ip" : "ip_port";
+}
+
+const char *backend_state_name(enum backend_state s)
+{
+	static const char *const names[] = {"up", "drain", "down"};
+	return names[s];
+}
+
+static int name_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return n >= 1 && n <= POOL_NAME_MAX;
+}
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/* Checks one raw line (without its newline); reports and returns -1 if unusable. */
+static int line_check(struct loader *ld, const char *s, size_t n)
+{
+	size_t i, k;
+
+	if (n > POOL_LINE_MAX) {
+		problem(ld, ld->line, "line is too long (%zu characters, at most %d)", n,
+			POOL_LINE_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i += k) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			problem(ld, ld->line, "binary data: control byte 0x%02x in column %zu", c,
+				i + 1);
+			return -1;
+		}
+		k = utf8_sequence((const unsigned char *)s + i, n - i);
+		if (k == 0) {
+			problem(ld, ld->line, "binary data: invalid UTF-8 in column %zu", i + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void backend_defaults(struct pool_backend *b, const char *name, int line)
+{
+	memset(b, 0, sizeof(*b));
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->weight = 1;
+	b->state = BACKEND_UP;
+	b->line = line;
+}
+
+/* "[pool]" or "[backend NAME]", with an optional trailing comment. */
+static void section_begin(struct loader *ld, char *s)
+{
+	struct pool *p = ld->pool;
+	char *end = strchr(s, ']'), *name, *rest;
+	size_t i;
+
+	ld->section = SECTION_IGNORED;
+	ld->backend = NULL;
+	ld->seen = 0;
+	if (end == NULL) {
+		problem(ld, ld->line, "section header without closing ']'");
+		return;
+	}
+	for (rest = end + 1; is_blank(*rest); rest++)
+		;
+	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		problem(ld, ld->line, "unexpected text after section header");
+		return;
+	}
+	*end = '\0';
+	for (s++; is_blank(*s); s++)
+		;
+	for (char *t = end; t > s && is_blank(t[-1]); t--)
+		t[-1] = '\0';
+
+	if (strcmp(s, "pool") == 0) {
+		if (ld->pool_line) {
+			problem(ld, ld->line, "[pool]: duplicate section (first at line %d)",
+				ld->pool_line);
+			return;
+		}
+		ld->pool_line = ld->line;
+		ld->section = SECTION_POOL;
+		return;
+	}
+	if (strncmp(s, "backend", 7) != 0 || (s[7] != '\0' && !is_blank(s[7]))) {
+		problem(ld, ld->line, "[%s]: unknown section (expected [pool] or [backend NAME])",
+			s);
+		return;
+	}
+	for (name = s + 7; is_blank(*name); name++)
+		;
+	if (*name == '\0') {
+		problem(ld, ld->line, "[backend]: backend needs a name: [backend NAME]");
+		return;
+	}
+	if (!name_valid(name)) {
+		problem(ld, ld->line,
+			"[backend %s]: invalid backend name (use 1-%d of A-Z a-z 0-9 . _ -)", name,
+			POOL_NAME_MAX);
+		return;
+	}
+	for (i = 0; i < p->nbackends; i++) {
+		if (strcmp(p->backends[i].name, name) == 0) {
+			problem(ld, ld->line, "[backend %s]: duplicate backend (first at line %d)",
+				name, p->backends[i].line);
+			return;
+		}
+	}
+	if (p->nbackends == POOL_BACKENDS_MAX) {
+		problem(ld, ld->line, "[backend %s]: too many backends (at most %d)", name,
+			POOL_BACKENDS_MAX);
+		return;
+	}
+	if (p->nbackends == ld->backend_cap) {
+		size_t cap = ld->backend_cap ? ld->backend_cap * 2 : 8;
+		struct pool_backend *nb = realloc(p->backends, cap * sizeof(*nb));
+
+		if (nb == NULL) {
+			problem(ld, ld->line, "out of memory");
+			return;
+		}
+		p->backends = nb;
+		ld->backend_cap = cap;
+	}
+	ld->backend = &p->backends[p->nbackends++];
+	backend_defaults(ld->backend, name, ld->line);
+	ld->section = SECTION_BACKEND;
+}
+
+/* inih's line source: one line at a time, cleaned up, with the count kept. */
+static char *loader_read_line(char *out, int size, void *stream)
+{
+	struct loader *ld = stream;
+	const char *s, *nl;
+	size_t n;
+
+	if (ld->pos >= ld->len)
+		return NULL;
+	s = ld->data + ld->pos;
+	nl = memchr(s, '\n', ld->len - ld->pos);
+	n = nl ? (size_t)(nl - s) : ld->len - ld->pos;
+	ld->pos += n + (nl != NULL);
+	ld->line++;
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	out[0] = '\0';
+	if (line_check(ld, s, n) < 0)
+		return out; /* reported; inih sees a blank line */
+
+	/* Leading blanks dropped: inih would take an indented line as the
+	 * continuation of the previous value, which nobody means here. */
+	while (n > 0 && is_blank(*s))
+		s++, n--;
+	if ((size_t)size <= n)
+		return out; /* cannot happen: n <= POOL_LINE_MAX < INI_MAX_LINE */
+	memcpy(out, s, n);
+	out[n] = '\0';
+
+	if (out[0] == '[') {
+		char copy[POOL_LINE_MAX + 1];
+
+		memcpy(copy, out, n + 1);
+		section_begin(ld, copy);
+	} else if (out[0] != '\0' && out[0] != ';' && out[0] != '#' && !strpbrk(out, "=:")) {
+		problem(ld, ld->line, "expected KEY = VALUE, a [section] or a comment");
+		out[0] = '\0';
+	}
+	return out;
+}
+
+/* Marks a once-only key as seen; reports a repeat. */
+static int key_once(struct loader *ld, const char *key, unsigned bit)
+{
+	if (ld->seen & bit) {
+		problem(ld, ld->line, "%s: given twice in this section", key);
+		return -1;
+	}
+	ld->seen |= bit;
+	return 0;
+}
+
+static void key_number(struct loader *ld, const char *key, const char *value, unsigned bit,
+		       long long min, long long max, unsigned *out)
+{
+	char err[ERR_LEN];
+	long long v;
+
+	if (key_once(ld, key, bit) < 0)
+		return;
+	if (num_parse(value, min, max, &v, err) < 0)
+		problem(ld, ld->line, "%s: %s", key, err);
+	else
+		*out = (unsigned)v;
+}
+
+static void key_duration(struct loader *ld, const char *key, const char *value, unsigned bit,
+			 uint64_t min, uint64_t max, int zero_ok, uint64_t *out)
+{
+	char err[ERR_LEN];
+
+	if (key_once(ld, key, bit) < 0)
+		return;
+	if (zero_ok && strcmp(value, "0") == 0)
+		*out = 0;
+	else if (duration_parse(value, min, max, out, err) < 0)
+		problem(ld, ld->line, "%s: %s%s", key, err, zero_ok ? " or 0" : "");
+}
+
+/* Looks value up in a NULL-terminated list of words; -1 if absent. */
+static int key_word(struct loader *ld, const char *key, const char *value, unsigned bit,
+		    const char *const *words, const char *expected)
+{
+	if (key_once(ld, key, bit) < 0)
+		return -1;
+	for (int i = 0; words[i] != NULL; i++)
+		if (strcmp(value, words[i]) == 0)
+			return i;
+	problem(ld, ld->line, "%s: unknown value '%s' (expected %s)", key, value, expected);
+	return -1;
+}
+
+static void pool_key(struct loader *ld, const char *key, const char *value)
+{
+	static const char *const balances[] = {"hash", "roundrobin", "leastconn", "random", NULL};
+	static const char *const hash_keys[] = {"ip", "ip_port", NULL};
+	struct pool *p = ld->pool;
+	char err[ERR_LEN];
+	int v;
+
+	if (strcmp(key, "listen") == 0) {
+		struct pool_listen *l;
+
+		if (p->nlisten == POOL_LISTEN_MAX) {
+			problem(ld, ld->line, "listen: too many listen addresses (at most %d)",
+				POOL_LISTEN_MAX);
+			return;
+		}
+		l = &p->listen[p->nlisten];
+		if (addr_parse(value, ADDR_ALLOW_PORT0, &l->addr, err) < 0) {
+			problem(ld, ld->line, "listen: %s", err);
+			return;
+		}
+		for (size_t i = 0; i < p->nlisten; i++) {
+			if (addr_equal(&p->listen[i].addr, &l->addr)) {
+				problem(ld, ld->line, "listen: %s given twice (first at line %d)",
+					value, p->listen[i].line);
+				return;
+			}
+		}
+		snprintf(l->text, sizeof(l->text), "%s", value);
+		l->line = ld->line;
+		p->nlisten++;
+	} else if (strcmp(key, "balance") == 0) {
+		v = key_word(ld, key, value, KEY_BALANCE, balances,
+			     "hash, roundrobin, leastconn or random");
+		if (v >= 0)
+			p->balance = (enum balance)v;
+	} else if (strcmp(key, "hash_key") == 0) {
+		v = key_word(ld, key, value, KEY_HASH_KEY, hash_keys, "ip or ip_port");
+		if (v >= 0)
+			p->hash_key = (enum hash_key)v;
+	} else if (strcmp(key, "connect_timeout") == 0) {
+		key_duration(ld, key, value, KEY_CONNECT_TIMEOUT, 1, 3600000, 0,
+			     &p->connect_timeout_ms);
+	} else if (strcmp(key, "idle_timeout") == 0) {
+		key_duration(ld, key, value, KEY_IDLE_TIMEOUT, 1, 30ull * 86400000, 1,
+			     &p->idle_timeout_ms);
+	} else if (strcmp(key, "retries") == 0) {
+		key_number(ld, key, value, KEY_RETRIES, 0, POOL_RETRIES_MAX, &p->retries);
+	} else if (strcmp(key, "check_interval") == 0) {
+		key_duration(ld, key, value, KEY_CHECK_INTERVAL, 10, 3600000, 1,
+			     &p->check_interval_ms);
+	} else if (strcmp(key, "check_rise") == 0) {
+		key_number(ld, key, value, KEY_CHECK_RISE, 1, 100, &p->check_rise);
+	} else if (strcmp(key, "check_fall") == 0) {
+		key_number(ld, key, value, KEY_CHECK_FALL, 1, 100, &p->check_fall);
+	} else if (strcmp(key, "max_conns") == 0) {
+		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &p->max_conns);
+	} else {
+		problem(ld, ld->line, "%s: unknown key in [pool]", key);
+	}
+}
+
+static void backend_key(struct loader *ld, const char *key, const char *value)
+{
+	static const char *const states[] = {"up", "drain", "down", NULL};
+	struct pool_backend *b = ld->backend;
+	char err[ERR_LEN];
+	int v;
+
+	if (strcmp(key, "address") == 0) {
+		if (key_once(ld, key, KEY_ADDRESS) < 0)
+			return;
+		if (addr_parse(value, 0, &b->addr, err) < 0) {
+			problem(ld, ld->line, "address: %s", err);
+			return;
+		}
+		snprintf(b->addr_text, sizeof(b->addr_text), "%s", value);
+	} else if (strcmp(key, "weight") == 0) {
+		key_number(ld, key, value, KEY_WEIGHT, 0, POOL_WEIGHT_MAX, &b->weight);
+	} else if (strcmp(key, "state") == 0) {
+		v = key_word(ld, key, value, KEY_STATE, states, "up, drain or down");
+		if (v >= 0)
+			b->state = (enum backend_state)v;
+	} else if (strcmp(key, "max_conns") == 0) {
+		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &b->max_conns);
+	} else {
+		problem(ld, ld->line, "%s: unknown key in [backend %s]", key, b->name);
+	}
+}
+
+static int loader_key(void *user, const char *section, const char *key, const char *value)
+{
+	struct loader *ld = user;
+
+	(void)section; /* the reader tracks sections itself */
+	if (*value == '\0') {
+		if (ld->section != SECTION_IGNORED)
+			problem(ld, ld->line, "%s: missing value", key);
+		return 1;
+	}
+	switch (ld->section) {
+	case SECTION_NONE:
+		problem(ld, ld->line, "%s: key outside any section (start with [pool])", key);
+		break;
+	case SECTION_POOL:
+		pool_key(ld, key, value);
+		break;
+	case SECTION_BACKEND:
+		backend_key(ld, key, value);
+		break;
+	case SECTION_IGNORED:
+		break; /* its header was reported */
+	}
+	return 1;
+}
+
+static struct pool *pool_new(void)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->listen = calloc(POOL_LISTEN_MAX, sizeof(*p->listen));
+	if (p->listen == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->balance = BALANCE_ROUNDROBIN;
+	p->hash_key = HASH_KEY_IP;
+	p->connect_timeout_ms = 3000;
+	p->idle_timeout_ms = 3600000;
+	p->retries = 2;
+	p->check_interval_ms = 2000;
+	p->check_rise = 2;
+	p->check_fall = 3;
+	p->max_conns = 0;
+	return p;
+}
+
+static struct pool *pool_parse_all(const char *path, const char *data, size_t len,
+				   pool_problem_fn fn, void *ctx, int *nproblems, char *err)
+{
+	struct loader ld;
+	int rc;
+
+	memset(&ld, 0, sizeof(ld));
+	ld.path = path;
+	ld.data = data;
+	ld.len = len;
+	ld.fn = fn;
+	ld.ctx = ctx;
+	ld.pool = pool_new();
+	if (ld.pool == NULL) {
+		err_set(err, "%s: out of memory", path);
+		*nproblems = 1;
+		return NULL;
+	}
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+		ld.pos = 3; /* a UTF-8 byte order mark */
+
+	rc = ini_parse_stream(loader_read_line, &ld, loader_key, &ld);
+	if (rc > 0 && ld.problems == 0)
+		problem(&ld, rc, "syntax error");
+	else if (rc < 0)
+		problem(&ld, 0, "out of memory while parsing");
+
+	if (len == 0 || strspn(data, " \t\r\n") == len)
+		problem(&ld, 0, "empty file (a pool needs at least a [pool] section)");
+	else if (ld.pool_line == 0)
+		problem(&ld, 0, "no [pool] section");
+	for (size_t i = 0; i < ld.pool->nbackends; i++) {
+		const struct pool_backend *b = &ld.pool->backends[i];
+
+		if (b->addr.len == 0)
+			problem(&ld, b->line, "[backend %s]: missing address", b->name);
+	}
+
+	*nproblems = ld.problems;
+	if (ld.problems) {
+		snprintf(err ? err : (char[ERR_LEN]){0}, ERR_LEN, "%s", ld.first);
+		pool_free(ld.pool);
+		return NULL;
+	}
+	return ld.pool;
+}
+
+struct pool *pool_parse(const char *path, const char *data, size_t len, char *err)
+{
+	int n;
+
+	return pool_parse_all(path, data, len, NULL, NULL, &n, err);
+}
+
+/* Reads a whole regular file of at most POOL_FILE_MAX bytes. */
+static char *read_file(const char *path, size_t *len, char *err)
+{
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, "%s: %s", path, strerror(errno)), NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_set(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	if ((unsigned long long)st.st_size > POOL_FILE_MAX) {
+		err_set(err, "%s: file too large (%lld bytes, at most %u)", path,
+			(long long)st.st_size, POOL_FILE_MAX);
+		close(fd);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		return err_set(err, "%s: out of memory", path), NULL;
+	}
+	/* The file may change size under us; read what is there now, bounded. */
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_set(err, "%s: %s", path, strerror(errno));
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*len = got;
+	return buf;
+}
+
+struct pool *pool_load(const char *path, char *err)
+{
+	struct pool *p;
+	size_t len;
+	char *data = read_file(path, &len, err);
+
+	if (data == NULL)
+		return NULL;
+	p = pool_parse(path, data, len, err);
+	free(data);
+	return p;
+}
+
+int pool_check(const char *path, pool_problem_fn fn, void *ctx)
+{
+	char err[ERR_LEN];
+	struct pool *p;
+	size_t len;
+	int n;
+	char *data = read_file(path, &len, err);
+
+	if (data == NULL) {
+		if (fn)
+			fn(ctx, path, 0, err + strlen(path) + 2);
+		return 1;
+	}
+	p = pool_parse_all(path, data, len, fn, ctx, &n, NULL);
+	pool_free(p);
+	free(data);
+	return n;
+}
+
+void pool_free(struct pool *pool)
+{
+	if (pool == NULL)
+		return;
+	free(pool->listen);
+	free(pool->backends);
+	free(pool);
+}
+
+const struct pool_backend *pool_find_backend(const struct pool *pool, const char *name)
+{
+	for (size_t i = 0; i < pool->nbackends; i++)
+		if (strcmp(pool->backends[i].name, name) == 0)
+			return &pool->backends[i];
+	return NULL;
+}

@@ -1,0 +1,79 @@
+/* The pool file: model and loader (see man/tcpdist.pool.5). */
+#ifndef TCPDIST_POOL_H
+#define TCPDIST_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "err.h"
+
+#define POOL_NAME_MAX 63        /* backend name: [A-Za-z0-9._-], 1..63 bytes */
+#define POOL_LINE_MAX 198       /* longest accepted line, without its newline */
+#define POOL_FILE_MAX (16u << 20)
+#define POOL_BACKENDS_MAX 10000
+#define POOL_LISTEN_MAX 64
+#define POOL_WEIGHT_MAX 256
+#define POOL_MAX_CONNS_MAX 10000000
+#define POOL_RETRIES_MAX 32
+
+enum balance { BALANCE_HASH, BALANCE_ROUNDROBIN, BALANCE_LEASTCONN, BALANCE_RANDOM };
+enum hash_key { HASH_KEY_IP, HASH_KEY_IP_PORT };
+enum backend_state { BACKEND_UP, BACKEND_DRAIN, BACKEND_DOWN };
+
+struct pool_listen {
+	struct addr addr;
+	char text[ADDR_TEXT_LEN * 4]; /* as written, for messages */
+	int line;
+};
+
+struct pool_backend {
+	char name[POOL_NAME_MAX + 1];
+	struct addr addr;
+	char addr_text[ADDR_TEXT_LEN * 4]; /* as written */
+	unsigned weight;
+	enum backend_state state;
+	unsigned max_conns; /* 0 = unlimited */
+	int line;           /* line of the [backend NAME] header */
+};
+
+struct pool {
+	struct pool_listen *listen;
+	size_t nlisten;
+	enum balance balance;
+	enum hash_key hash_key;
+	uint64_t connect_timeout_ms;
+	uint64_t idle_timeout_ms; /* 0 = never */
+	unsigned retries;
+	uint64_t check_interval_ms; /* 0 = no active checks */
+	unsigned check_rise;
+	unsigned check_fall;
+	unsigned max_conns; /* 0 = unlimited */
+	struct pool_backend *backends;
+	size_t nbackends;
+};
+
+/* One problem found while loading: "FILE:LINE: KEY: reason" is how tools print it. */
+typedef void (*pool_problem_fn)(void *ctx, const char *path, int line, const char *msg);
+
+/* Loads and validates a pool file. Returns NULL on error with the first
+ * problem in err as "FILE:LINE: key: reason" (or "FILE: reason"). */
+struct pool *pool_load(const char *path, char *err);
+
+/* Same input, but from memory (path is used only in messages). */
+struct pool *pool_parse(const char *path, const char *data, size_t len, char *err);
+
+/* Reports every problem, not only the first, through fn; returns the count
+ * (0 means the file is valid). */
+int pool_check(const char *path, pool_problem_fn fn, void *ctx);
+
+void pool_free(struct pool *pool);
+
+/* Backend by name, or NULL. */
+const struct pool_backend *pool_find_backend(const struct pool *pool, const char *name);
+
+const char *balance_name(enum balance b);
+const char *hash_key_name(enum hash_key k);
+const char *backend_state_name(enum backend_state s);
+
+#endif
