@@ -6,7 +6,7 @@ PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 MANPREFIX ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
-ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR  ?=
 
@@ -74,6 +74,7 @@ build/helpers/%: tests/helpers/%.c | build/helpers/.dir
 
 helpers: $(HELPER_BIN)
 
+.PRECIOUS: %/.dir
 %/.dir:
 	mkdir -p $(@D) && touch $@
 
@@ -95,7 +96,7 @@ deps-build:
 deps-check:
 	@scripts/deps.sh check
 deps-demo:
-	@scripts/deps.sh build
+	@scripts/deps.sh demo
 deps-bench:
 	@scripts/deps.sh bench
 

@@ -321,13 +321,17 @@ static void key_duration(struct loader *ld, const char *key, const char *value, 
 			 uint64_t min, uint64_t max, int zero_ok, uint64_t *out)
 {
 	char err[ERR_LEN];
+	uint64_t v;
 
 	if (key_once(ld, key, bit) < 0)
 		return;
-	if (zero_ok && strcmp(value, "0") == 0)
-		*out = 0;
-	else if (duration_parse(value, min, max, out, err) < 0)
-		problem(ld, ld->line, "%s: %s%s", key, err, zero_ok ? " or 0" : "");
+	if (duration_parse(value, zero_ok ? 0 : min, max, &v, err) < 0)
+		problem(ld, ld->line, "%s: %s", key, err);
+	else if (v != 0 && v < min)
+		problem(ld, ld->line, "%s: %s is too short (0 turns it off, else at least %llums)",
+			key, value, (unsigned long long)min);
+	else
+		*out = v;
 }
 
 /* Looks value up in a NULL-terminated list of words; -1 if absent. */

@@ -79,8 +79,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		_exit(0);
 	}
 	duration_format(proc.drain_ms, d, sizeof(d));
-	log_info("shutting down (%s): waiting up to %s for %zu connections", strsignal(s->signum),
-		 d, open_connections());
+	log_info("shutting down on %s: waiting up to %s for %zu connections",
+		 s->signum == SIGINT ? "SIGINT" : "SIGTERM", d, open_connections());
 	for (int i = 0; i < proc.nworkers; i++)
 		ev_async_send(proc.workers[i].loop, &proc.workers[i].stop);
 	ev_timer_init(&proc.drain, drain_timeout_cb, (ev_tstamp)proc.drain_ms / 1000.0, 0.0);
