@@ -1,0 +1,58 @@
+#!/usr/bin/env bats
+# Manual pages, completions and usage text agree and are well-formed.
+
+setup() {
+	ROOT="$BATS_TEST_DIRNAME/.."
+}
+
+@test "man pages are clean under mandoc -T lint -W warning" {
+	run mandoc -T lint -W warning "$ROOT"/man/*.[1-8]
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "every tool has a man page, completions for bash, zsh and fish, and a README section" {
+	for tool in "$ROOT"/cmd/*/; do
+		t=$(basename "$tool")
+		[ -f "$ROOT/man/$t.1" ]
+		[ -f "$ROOT/completions/$t.bash" ]
+		[ -f "$ROOT/completions/_$t" ]
+		[ -f "$ROOT/completions/$t.fish" ]
+		grep -q "^## $t\$" "$ROOT/README.md"
+	done
+}
+
+@test "bash completions parse and complete tcpdist options" {
+	run bash -n "$ROOT/completions/tcpdist.bash"
+	[ "$status" -eq 0 ]
+	run bash -c "source '$ROOT/completions/tcpdist.bash'; COMP_WORDS=(tcpdist --dr); COMP_CWORD=1; _tcpdist; printf '%s\n' \"\${COMPREPLY[@]}\""
+	[ "$status" -eq 0 ]
+	[[ "$output" == *--drain-timeout* ]]
+}
+
+@test "zsh and fish completions parse (when the shells are installed)" {
+	command -v zsh >/dev/null || skip "zsh not installed"
+	run zsh -n "$ROOT/completions/_tcpdist"
+	[ "$status" -eq 0 ]
+	command -v fish >/dev/null || skip "fish not installed"
+	run fish -n "$ROOT/completions/tcpdist.fish"
+	[ "$status" -eq 0 ]
+}
+
+@test "tcpdist usage names every option of the man page SYNOPSIS" {
+	run "$ROOT/bin/tcpdist" --help
+	[ "$status" -eq 0 ]
+	usage=$output
+	for opt in $(mandoc -T ascii "$ROOT/man/tcpdist.1" | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
+		grep -oE -- '(^|[[ ])-(-[a-z-]+|[a-zA-Z]+)' | tr -d '[ '); do
+		[[ "$usage" == *"$opt"* ]] || { echo "missing in usage: $opt"; false; }
+	done
+}
+
+@test "the README example pool is the one in examples/ and it loads" {
+	run "$ROOT/bin/tcpdist" -n "$ROOT/examples/web.pool"
+	[ "$status" -eq 0 ]
+	[ "$output" = "configuration OK" ]
+	awk '/^```ini/{f=1;next} /^```/{if(f)exit} f' "$ROOT/README.md" > "$BATS_TEST_TMPDIR/readme.pool"
+	diff "$ROOT/examples/web.pool" "$BATS_TEST_TMPDIR/readme.pool"
+}
