@@ -33,9 +33,9 @@ COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:common/%.c=$(B)/common/%.o)
 COMMON_LIB = $(B)/libcommon.a
 
-TOOLS = tcpdist
-TCPDIST_SRC = $(wildcard cmd/tcpdist/*.c)
-TCPDIST_OBJ = $(TCPDIST_SRC:cmd/tcpdist/%.c=$(B)/tcpdist/%.o)
+TOOLS = tcpdist tcphash
+TCPDIST_OBJ = $(patsubst cmd/%.c,$(B)/%.o,$(wildcard cmd/tcpdist/*.c))
+TCPHASH_OBJ = $(patsubst cmd/%.c,$(B)/%.o,$(wildcard cmd/tcphash/*.c))
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
@@ -50,6 +50,9 @@ all: $(TOOLS:%=bin/%)
 $(B)/bin/tcpdist: $(TCPDIST_OBJ) $(COMMON_LIB) | $(B)/bin/.dir
 	$(CC) $(ALL_CFLAGS) -o $@ $(TCPDIST_OBJ) $(COMMON_LIB) $(ALL_LDFLAGS) -lev $(INIH_LIBS) -lpthread
 
+$(B)/bin/tcphash: $(TCPHASH_OBJ) $(COMMON_LIB) | $(B)/bin/.dir
+	$(CC) $(ALL_CFLAGS) -o $@ $(TCPHASH_OBJ) $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS)
+
 # bin/ holds whichever flavour was built last: copy when it differs.
 bin/%: $(B)/bin/% FORCE | bin/.dir
 	@cmp -s $< $@ || cp $< $@
@@ -62,11 +65,14 @@ $(COMMON_LIB): $(COMMON_OBJ)
 $(B)/common/%.o: common/%.c common/*.h | $(B)/common/.dir
 	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) -c -o $@ $<
 
-$(B)/tcpdist/%.o: cmd/tcpdist/%.c cmd/tcpdist/*.h common/*.h | $(B)/tcpdist/.dir
-	$(CC) $(ALL_CFLAGS) -Icmd/tcpdist -c -o $@ $<
+# Each tool's objects: $(B)/TOOL/FILE.o from cmd/TOOL/FILE.c.
+.SECONDEXPANSION:
+$(B)/%.o: cmd/%.c $$(wildcard $$(dir cmd/%)*.h) common/*.h | $$(@D)/.dir
+	$(CC) $(ALL_CFLAGS) -I$(dir $<) -c -o $@ $<
 
 $(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(COMMON_LIB) | $(B)/unit/.dir
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS) -lpthread
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS) \
+	    -lsodium -lpthread
 
 # Test helpers are plain programs: never sanitized, never -Werror'd by flavour.
 build/helpers/%: tests/helpers/%.c | build/helpers/.dir

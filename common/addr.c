@@ -7,21 +7,34 @@
 #include "addr.h"
 #include "num.h"
 
+/* Messages quote what the user wrote, shortened so that the reason after it
+ * always fits in ERR_LEN (and behind the pool loader's "FILE:LINE: key: "). */
+#define QUOTE_MAX 64
+
+static const char *quote(const char *s, char buf[QUOTE_MAX + 4])
+{
+	if (strlen(s) <= QUOTE_MAX)
+		return s;
+	snprintf(buf, QUOTE_MAX + 4, "%.*s...", QUOTE_MAX - 3, s);
+	return buf;
+}
+
 /* Splits "host:port" or "[v6]:port" into its parts; host may be empty. */
 static int addr_split(const char *text, char *host, size_t hostlen, const char **port, char *err)
 {
 	const char *colon, *end;
+	char q[QUOTE_MAX + 4];
 	size_t n;
 
 	if (text[0] == '[') {
 		end = strchr(text, ']');
 		if (end == NULL)
-			return err_set(err, "'%s' has no closing ']'", text);
+			return err_set(err, "'%s' has no closing ']'", quote(text, q));
 		if (end[1] != ':')
-			return err_set(err, "'%s' needs a port: [ADDRESS]:PORT", text);
+			return err_set(err, "'%s' needs a port: [ADDRESS]:PORT", quote(text, q));
 		n = (size_t)(end - text - 1);
 		if (n == 0 || n >= hostlen)
-			return err_set(err, "'%s' has an invalid IPv6 address", text);
+			return err_set(err, "'%s' has an invalid IPv6 address", quote(text, q));
 		memcpy(host, text + 1, n);
 		host[n] = '\0';
 		*port = end + 2;
@@ -29,12 +42,13 @@ static int addr_split(const char *text, char *host, size_t hostlen, const char *
 	}
 	colon = strrchr(text, ':');
 	if (colon == NULL)
-		return err_set(err, "'%s' needs a port: HOST:PORT", text);
+		return err_set(err, "'%s' needs a port: HOST:PORT", quote(text, q));
 	if (memchr(text, ':', (size_t)(colon - text)) != NULL)
-		return err_set(err, "'%s': write IPv6 addresses as [ADDRESS]:PORT", text);
+		return err_set(err, "'%s': write IPv6 addresses as [ADDRESS]:PORT", quote(text, q));
 	n = (size_t)(colon - text);
 	if (n >= hostlen)
-		return err_set(err, "'%s': host name too long", text);
+		return err_set(err, "'%s': host name too long (at most %zu characters)",
+			       quote(text, q), hostlen - 1);
 	memcpy(host, text, n);
 	host[n] = '\0';
 	*port = colon + 1;
@@ -44,7 +58,8 @@ static int addr_split(const char *text, char *host, size_t hostlen, const char *
 int addr_parse(const char *text, int flags, struct addr *out, char *err)
 {
 	struct addrinfo hints, *res;
-	char host[256], numerr[ERR_LEN];
+	struct in_addr legacy;
+	char host[256], numerr[ERR_LEN], q[QUOTE_MAX + 4], qp[QUOTE_MAX + 4];
 	const char *portstr = NULL;
 	long long port;
 	int rc;
@@ -54,9 +69,10 @@ int addr_parse(const char *text, int flags, struct addr *out, char *err)
 	if (addr_split(text, host, sizeof(host), &portstr, err) < 0)
 		return -1;
 	if (num_parse(portstr, (flags & ADDR_ALLOW_PORT0) ? 0 : 1, 65535, &port, numerr) < 0)
-		return err_set(err, "'%s': bad port '%s' (1-65535)", text, portstr);
+		return err_set(err, "'%s': bad port '%s' (1-65535)", quote(text, q),
+			       quote(portstr, qp));
 	if (host[0] == '\0')
-		return err_set(err, "'%s' has no host", text);
+		return err_set(err, "'%s' has no host", quote(text, q));
 
 	memset(out, 0, sizeof(*out));
 	if (text[0] != '[') {
@@ -72,14 +88,19 @@ int addr_parse(const char *text, int flags, struct addr *out, char *err)
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
 
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return err_set(err, "'%s' has an invalid IPv6 address", text);
+			return err_set(err, "'%s' has an invalid IPv6 address", quote(text, q));
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)port);
 		out->len = sizeof(*sin6);
 		return 0;
 	}
+	/* Numeric but not dotted-quad: getaddrinfo would take inet_aton's legacy
+	 * forms (010.0.0.1 is 8.0.0.1, 127.1 is 127.0.0.1), and an all-numeric
+	 * name is no host name either: say so rather than ask DNS. */
+	if (strspn(host, "0123456789.") == strlen(host) || inet_aton(host, &legacy) != 0)
+		return err_set(err, "'%s' has an invalid IPv4 address", quote(text, q));
 	if (flags & ADDR_NO_RESOLVE)
-		return err_set(err, "'%s' is not a numeric address", text);
+		return err_set(err, "'%s' is not a numeric address", quote(text, q));
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -87,7 +108,7 @@ int addr_parse(const char *text, int flags, struct addr *out, char *err)
 	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(host, NULL, &hints, &res);
 	if (rc != 0)
-		return err_set(err, "cannot resolve '%s': %s", host,
+		return err_set(err, "cannot resolve '%s': %s", quote(host, q),
 			       rc == EAI_SYSTEM ? "system error" : gai_strerror(rc));
 	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
 	out->len = res->ai_addrlen;
@@ -96,6 +117,52 @@ int addr_parse(const char *text, int flags, struct addr *out, char *err)
 	else
 		((struct sockaddr_in6 *)&out->ss)->sin6_port = htons((uint16_t)port);
 	freeaddrinfo(res);
+	return 0;
+}
+
+int addr_parse_client(const char *text, struct addr *out, int *has_port, char *err)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port = NULL, *colon = strchr(text, ':');
+	long long p = 0;
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (text[0] == '[') {
+		const char *end = strchr(text, ']');
+
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			return err_set(err, "invalid client '%s'", text);
+		n = (size_t)(end - text - 1);
+		if (end[1] == ':')
+			port = end + 2;
+		text++;
+	} else if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+		n = (size_t)(colon - text); /* one colon: IPv4 with a port */
+		port = colon + 1;
+	} else {
+		n = strlen(text); /* no colon, or a bare IPv6 address */
+	}
+	if (n == 0 || n >= sizeof(host))
+		return err_set(err, "invalid client '%s'", text);
+	memcpy(host, text, n);
+	host[n] = '\0';
+	if (port != NULL && num_parse(port, 0, 65535, &p, NULL) < 0)
+		return err_set(err, "invalid port in client '%s'", text);
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		out->len = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		out->len = sizeof(*sin6);
+	} else {
+		return err_set(err, "invalid client address '%s'", host);
+	}
+	*has_port = port != NULL;
 	return 0;
 }
 

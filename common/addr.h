@@ -22,6 +22,10 @@ enum {
 /* Parses and, for a host name, resolves (getaddrinfo, first answer). */
 int addr_parse(const char *text, int flags, struct addr *out, char *err);
 
+/* A client as users write it, numeric only, port optional: 1.2.3.4,
+ * 1.2.3.4:5678, ::1, [::1], [::1]:5678. *has_port tells if one was given. */
+int addr_parse_client(const char *text, struct addr *out, int *has_port, char *err);
+
 /* "1.2.3.4:80" or "[::1]:80"; IPv4-mapped IPv6 is shown as IPv4. */
 const char *addr_format(const struct sockaddr *sa, char *buf, unsigned long len);
 

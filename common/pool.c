@@ -31,6 +31,8 @@ enum pool_key_bit {
 	KEY_ADDRESS = 1 << 9,
 	KEY_WEIGHT = 1 << 10,
 	KEY_STATE = 1 << 11,
+	KEY_HASH_SEED = 1 << 12,
+	KEY_TABLE_SIZE = 1 << 13,
 };
 
 struct loader {
@@ -251,6 +253,22 @@ static void section_begin(struct loader *ld, char *s)
 	ld->section = SECTION_BACKEND;
 }
 
+/* Whether inih will find the '=' (or ':') of KEY = VALUE: it stops looking
+ * at an inline comment, a ';' after a blank. */
+static int has_separator(const char *s)
+{
+	int was_blank = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '=' || *s == ':')
+			return 1;
+		if (was_blank && *s == ';')
+			return 0;
+		was_blank = is_blank(*s);
+	}
+	return 0;
+}
+
 /* inih's line source: one line at a time, cleaned up, with the count kept. */
 static char *loader_read_line(char *out, int size, void *stream)
 {
@@ -285,7 +303,7 @@ static char *loader_read_line(char *out, int size, void *stream)
 
 		memcpy(copy, out, n + 1);
 		section_begin(ld, copy);
-	} else if (out[0] != '\0' && out[0] != ';' && out[0] != '#' && !strpbrk(out, "=:")) {
+	} else if (out[0] != '\0' && out[0] != ';' && out[0] != '#' && !has_separator(out)) {
 		problem(ld, ld->line, "expected KEY = VALUE, a [section] or a comment");
 		out[0] = '\0';
 	}
@@ -347,6 +365,27 @@ static int key_word(struct loader *ld, const char *key, const char *value, unsig
 	return -1;
 }
 
+int hash_seed_parse(const char *hex, uint8_t seed[HASH_SEED_LEN])
+{
+	for (int i = 0; i < 2 * HASH_SEED_LEN; i++) {
+		int c = hex[i], v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return -1;
+		if (i % 2 == 0)
+			seed[i / 2] = (uint8_t)(v << 4);
+		else
+			seed[i / 2] |= (uint8_t)v;
+	}
+	return hex[2 * HASH_SEED_LEN] == '\0' ? 0 : -1;
+}
+
 static void pool_key(struct loader *ld, const char *key, const char *value)
 {
 	static const char *const balances[] = {"hash", "roundrobin", "leastconn", "random", NULL};
@@ -404,6 +443,18 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 		key_number(ld, key, value, KEY_CHECK_FALL, 1, 100, &p->check_fall);
 	} else if (strcmp(key, "max_conns") == 0) {
 		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &p->max_conns);
+	} else if (strcmp(key, "hash_seed") == 0) {
+		if (key_once(ld, key, KEY_HASH_SEED) == 0 && hash_seed_parse(value, p->hash_seed) < 0)
+			problem(ld, ld->line, "hash_seed: expected %d hexadecimal digits",
+				2 * HASH_SEED_LEN);
+	} else if (strcmp(key, "table_size") == 0) {
+		unsigned size = 0;
+
+		key_number(ld, key, value, KEY_TABLE_SIZE, MAGLEV_SIZE_MIN, MAGLEV_SIZE_MAX, &size);
+		if (size && !prime_check(size))
+			problem(ld, ld->line, "table_size: %u is not a prime", size);
+		else if (size)
+			p->table_size = size;
 	} else {
 		problem(ld, ld->line, "%s: unknown key in [pool]", key);
 	}
@@ -474,7 +525,9 @@ static struct pool *pool_new(void)
 		free(p);
 		return NULL;
 	}
-	p->balance = BALANCE_ROUNDROBIN;
+	p->balance = BALANCE_HASH;
+	p->table_size = MAGLEV_SIZE_DEFAULT;
+	hash_seed_parse(POOL_HASH_SEED_DEFAULT, p->hash_seed);
 	p->hash_key = HASH_KEY_IP;
 	p->connect_timeout_ms = 3000;
 	p->idle_timeout_ms = 3600000;
@@ -490,6 +543,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 				   pool_problem_fn fn, void *ctx, int *nproblems, char *err)
 {
 	struct loader ld;
+	size_t blank = 0;
 	int rc;
 
 	memset(&ld, 0, sizeof(ld));
@@ -513,7 +567,10 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 	else if (rc < 0)
 		problem(&ld, 0, "out of memory while parsing");
 
-	if (len == 0 || strspn(data, " \t\r\n") == len)
+	/* data need not end in a NUL: no strspn. */
+	while (blank < len && (is_blank(data[blank]) || data[blank] == '\r' || data[blank] == '\n'))
+		blank++;
+	if (blank == len)
 		problem(&ld, 0, "empty file (a pool needs at least a [pool] section)");
 	else if (ld.pool_line == 0)
 		problem(&ld, 0, "no [pool] section");
@@ -523,6 +580,9 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 		if (b->addr.len == 0)
 			problem(&ld, b->line, "[backend %s]: missing address", b->name);
 	}
+	if (ld.pool->nbackends > ld.pool->table_size)
+		problem(&ld, 0, "table_size %u is smaller than the number of backends (%zu)",
+			ld.pool->table_size, ld.pool->nbackends);
 
 	*nproblems = ld.problems;
 	if (ld.problems) {
@@ -540,8 +600,9 @@ struct pool *pool_parse(const char *path, const char *data, size_t len, char *er
 	return pool_parse_all(path, data, len, NULL, NULL, &n, err);
 }
 
-/* Reads a whole regular file of at most POOL_FILE_MAX bytes. */
-static char *read_file(const char *path, size_t *len, char *err)
+/* Reads a whole regular file of at most POOL_FILE_MAX bytes; on failure
+ * writes why (without the path, which callers add) into why. */
+static char *read_file(const char *path, size_t *len, char *why)
 {
 	struct stat st;
 	char *buf;
@@ -551,22 +612,27 @@ static char *read_file(const char *path, size_t *len, char *err)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_set(err, "%s: %s", path, strerror(errno)), NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err_set(err, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		return err_set(why, "%s", strerror(errno)), NULL;
+	if (fstat(fd, &st) < 0) {
+		err_set(why, "%s", strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err_set(why, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
 		close(fd);
 		return NULL;
 	}
 	if ((unsigned long long)st.st_size > POOL_FILE_MAX) {
-		err_set(err, "%s: file too large (%lld bytes, at most %u)", path,
-			(long long)st.st_size, POOL_FILE_MAX);
+		err_set(why, "file too large (%lld bytes, at most %u)", (long long)st.st_size,
+			POOL_FILE_MAX);
 		close(fd);
 		return NULL;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		close(fd);
-		return err_set(err, "%s: out of memory", path), NULL;
+		return err_set(why, "out of memory"), NULL;
 	}
 	/* The file may change size under us; read what is there now, bounded. */
 	while (got < (size_t)st.st_size) {
@@ -574,7 +640,7 @@ static char *read_file(const char *path, size_t *len, char *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			err_set(err, "%s: %s", path, strerror(errno));
+			err_set(why, "%s", strerror(errno));
 			free(buf);
 			close(fd);
 			return NULL;
@@ -593,10 +659,11 @@ struct pool *pool_load(const char *path, char *err)
 {
 	struct pool *p;
 	size_t len;
-	char *data = read_file(path, &len, err);
+	char why[ERR_LEN];
+	char *data = read_file(path, &len, why);
 
 	if (data == NULL)
-		return NULL;
+		return err_set(err, "%s: %s", path, why), NULL;
 	p = pool_parse(path, data, len, err);
 	free(data);
 	return p;
@@ -604,15 +671,15 @@ struct pool *pool_load(const char *path, char *err)
 
 int pool_check(const char *path, pool_problem_fn fn, void *ctx)
 {
-	char err[ERR_LEN];
+	char why[ERR_LEN];
 	struct pool *p;
 	size_t len;
 	int n;
-	char *data = read_file(path, &len, err);
+	char *data = read_file(path, &len, why);
 
 	if (data == NULL) {
 		if (fn)
-			fn(ctx, path, 0, err + strlen(path) + 2);
+			fn(ctx, path, 0, why);
 		return 1;
 	}
 	p = pool_parse_all(path, data, len, fn, ctx, &n, NULL);

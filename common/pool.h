@@ -7,6 +7,8 @@
 
 #include "addr.h"
 #include "err.h"
+#include "hash.h"
+#include "maglev.h"
 
 #define POOL_NAME_MAX 63        /* backend name: [A-Za-z0-9._-], 1..63 bytes */
 #define POOL_LINE_MAX 198       /* longest accepted line, without its newline */
@@ -16,6 +18,9 @@
 #define POOL_WEIGHT_MAX 256
 #define POOL_MAX_CONNS_MAX 10000000
 #define POOL_RETRIES_MAX 32
+
+/* The SipHash reference key 00 01 .. 0f, documented in tcpdist.pool(5). */
+#define POOL_HASH_SEED_DEFAULT "000102030405060708090a0b0c0d0e0f"
 
 enum balance { BALANCE_HASH, BALANCE_ROUNDROBIN, BALANCE_LEASTCONN, BALANCE_RANDOM };
 enum hash_key { HASH_KEY_IP, HASH_KEY_IP_PORT };
@@ -49,6 +54,8 @@ struct pool {
 	unsigned check_rise;
 	unsigned check_fall;
 	unsigned max_conns; /* 0 = unlimited */
+	uint8_t hash_seed[HASH_SEED_LEN];
+	uint32_t table_size; /* Maglev slots, a prime */
 	struct pool_backend *backends;
 	size_t nbackends;
 };
@@ -68,6 +75,9 @@ struct pool *pool_parse(const char *path, const char *data, size_t len, char *er
 int pool_check(const char *path, pool_problem_fn fn, void *ctx);
 
 void pool_free(struct pool *pool);
+
+/* 32 hexadecimal digits into 16 bytes; -1 if malformed. */
+int hash_seed_parse(const char *hex, uint8_t seed[HASH_SEED_LEN]);
 
 /* Backend by name, or NULL. */
 const struct pool_backend *pool_find_backend(const struct pool *pool, const char *name);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 #include "num.h"
 #include "tcpdist.h"
@@ -226,7 +227,7 @@ static void conn_connect_next(struct conn *c)
 	struct upstream *up;
 	int idx, fd;
 
-	idx = farm_pick(w, a ? a->tried : NULL, a ? a->n : 0);
+	idx = farm_pick(w, c->hash, a ? a->tried : NULL, a ? a->n : 0);
 	if (idx < 0) {
 		conn_fail(c);
 		return;
@@ -285,6 +286,9 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 	}
 	c->w = w;
 	memcpy(&c->client, sa, len < sizeof(c->client) ? len : sizeof(c->client));
+	if (w->farm->pool->balance == BALANCE_HASH)
+		c->hash = hash_client(w->farm->pool->hash_seed, &c->client.sa,
+				      w->farm->pool->hash_key == HASH_KEY_IP_PORT);
 	set_nodelay(fd);
 	ev_io_init(&c->cio, NULL, fd, 0);
 	ev_io_init(&c->bio, NULL, -1, 0);

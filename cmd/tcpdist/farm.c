@@ -1,8 +1,37 @@
 /* The running set of backends and the choice of one for a connection. */
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tcpdist.h"
+
+/* The configured table, then drained and down backends' slots refilled. */
+static int farm_build_table(struct farm *f, char *err)
+{
+	const char **names = calloc(f->n ? f->n : 1, sizeof(*names));
+	unsigned *weights = calloc(f->n ? f->n : 1, sizeof(*weights));
+	uint8_t *down = calloc(f->n ? f->n : 1, 1);
+	int rc = -1;
+
+	if (names == NULL || weights == NULL || down == NULL) {
+		err_set(err, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		names[i] = f->up[i].name;
+		weights[i] = f->up[i].weight;
+		down[i] = f->up[i].state != BACKEND_UP;
+	}
+	if (maglev_build(&f->maglev, names, weights, f->n, f->pool->table_size, err) < 0)
+		goto out;
+	maglev_set_down(&f->maglev, down);
+	rc = 0;
+out:
+	free(names);
+	free(weights);
+	free(down);
+	return rc;
+}
 
 struct farm *farm_create(struct pool *pool, char *err)
 {
@@ -29,6 +58,10 @@ struct farm *farm_create(struct pool *pool, char *err)
 		atomic_init(&u->active, 0);
 		atomic_init(&u->total, 0);
 	}
+	if (pool->balance == BALANCE_HASH && farm_build_table(f, err) < 0) {
+		farm_destroy(f);
+		return NULL;
+	}
 	return f;
 }
 
@@ -37,6 +70,7 @@ void farm_destroy(struct farm *farm)
 	if (farm == NULL)
 		return;
 	pool_free(farm->pool);
+	maglev_free(&farm->maglev);
 	free(farm->up);
 	free(farm);
 }
@@ -56,10 +90,33 @@ static int eligible(const struct upstream *u, const uint32_t *tried, size_t ntri
 	return 1;
 }
 
-int farm_pick(struct worker *w, const uint32_t *tried, size_t ntried)
+/* The client's own backend if it can take the connection, else the first
+ * that can in the client's preference order: what tcphash -n prints. */
+static int farm_pick_hash(struct farm *f, uint64_t hash, const uint32_t *tried, size_t ntried)
+{
+	unsigned pref[POOL_RETRIES_MAX * 2 + 2];
+	unsigned b = maglev_lookup(&f->maglev, hash);
+	size_t k;
+
+	if (b != MAGLEV_NONE && eligible(&f->up[b], tried, ntried, b))
+		return (int)b;
+	k = maglev_preference(&f->maglev, hash, pref, sizeof(pref) / sizeof(pref[0]));
+	for (size_t i = 0; i < k; i++)
+		if (eligible(&f->up[pref[i]], tried, ntried, pref[i]))
+			return (int)pref[i];
+	for (size_t i = 0; i < f->n; i++) /* everything near the top is full or failed */
+		if (eligible(&f->up[i], tried, ntried, i))
+			return (int)i;
+	return -1;
+}
+
+int farm_pick(struct worker *w, uint64_t client_hash, const uint32_t *tried, size_t ntried)
 {
 	struct farm *f = w->farm;
 	struct balance_candidate *c = w->cand;
+
+	if (f->pool->balance == BALANCE_HASH)
+		return farm_pick_hash(f, client_hash, tried, ntried);
 
 	for (size_t i = 0; i < f->n; i++) {
 		c[i].weight = f->up[i].weight;
@@ -72,7 +129,7 @@ int farm_pick(struct worker *w, const uint32_t *tried, size_t ntried)
 	case BALANCE_RANDOM:
 		return balance_random(c, f->n, &w->rng);
 	case BALANCE_ROUNDROBIN:
-	case BALANCE_HASH:
+	case BALANCE_HASH: /* handled above */
 		break;
 	}
 	return balance_roundrobin(c, f->n, w->rr_current);

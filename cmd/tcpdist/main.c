@@ -217,9 +217,6 @@ static int apply_listen_options(const struct options *opt, struct pool *pool, ch
 /* What the pool file allows but this tcpdist cannot do. */
 static int pool_usable(const char *path, const struct pool *pool, char *err)
 {
-	if (pool->balance == BALANCE_HASH)
-		return err_set(err, "%s: balance hash is not available in this version "
-				    "(use roundrobin, leastconn or random)", path);
 	if (pool->nlisten == 0)
 		return err_set(err, "%s: no listen address (add 'listen = ADDR:PORT' to [pool] "
 				    "or give -l ADDR)", path);

@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "balance.h"
+#include "maglev.h"
 #include "pool.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -55,6 +56,7 @@ struct farm {
 	struct pool *pool;
 	struct upstream *up;
 	size_t n;
+	struct maglev maglev; /* balance = hash: the same table tcphash computes */
 };
 
 struct farm *farm_create(struct pool *pool, char *err);
@@ -111,7 +113,7 @@ void listeners_close(struct worker *w);
 void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
 
 /* farm.c: pick a backend for a connection, skipping the ones in tried[]. */
-int farm_pick(struct worker *w, const uint32_t *tried, size_t ntried);
+int farm_pick(struct worker *w, uint64_t client_hash, const uint32_t *tried, size_t ntried);
 
 /* One direction of a relay. */
 struct half {
@@ -138,6 +140,7 @@ struct conn {
 	struct attempts *attempts;
 	struct half c2b, b2c;
 	ev_tstamp last_active;
+	uint64_t hash; /* of the client, for balance = hash */
 	struct conn *prev, *next;
 	union {
 		struct sockaddr sa;

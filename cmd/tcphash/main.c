@@ -1,0 +1,117 @@
+/* tcphash: which backend a client maps to, and what moves if the pool changes. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "num.h"
+#include "tcphash.h"
+
+static const char usage_text[] =
+	"usage: tcphash [-f POOL] [-n K] [--down NAME]... [--json] [CLIENT...]\n"
+	"       tcphash --diff OLD NEW [--json]\n"
+	"       tcphash --stats [-f POOL] [--down NAME]... [--json]\n";
+
+static const char help_text[] =
+	"\n"
+	"Answer, offline and with tcpdist's own code, which backend of a balance = hash\n"
+	"pool each client maps to. Clients are IP or IP:PORT (IPv6 as [ADDR]:PORT), from\n"
+	"the arguments or one per line on stdin. Output: CLIENT<TAB>NAME<TAB>ADDRESS.\n"
+	"\n"
+	"  -f POOL          pool file (default: $TCPDIST_POOL)\n"
+	"  -n K             print the first K backends of each client's preference\n"
+	"                   order, one line each (1-32)\n"
+	"      --down NAME  answer as if backend NAME were down; may be repeated\n"
+	"      --diff OLD NEW\n"
+	"                   share of clients that move from pool OLD to pool NEW\n"
+	"      --stats      each backend's share of the table against its weight\n"
+	"      --json       JSON output\n"
+	"  -h, --help       show this help\n"
+	"      --version    show the version\n";
+
+static void usage(void)
+{
+	fputs(usage_text, stderr);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_VERSION = 256, OPT_DOWN, OPT_DIFF, OPT_STATS, OPT_JSON };
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"down", required_argument, NULL, OPT_DOWN},
+		{"diff", no_argument, NULL, OPT_DIFF},
+		{"stats", no_argument, NULL, OPT_STATS},
+		{"json", no_argument, NULL, OPT_JSON},
+		{NULL, 0, NULL, 0},
+	};
+	struct options opt;
+	char err[ERR_LEN];
+	int ch, diff = 0, stats = 0, rc;
+	long long k;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.down_names = calloc((size_t)argc, sizeof(*opt.down_names));
+	if (opt.down_names == NULL) {
+		fputs("tcphash: out of memory\n", stderr);
+		return 2;
+	}
+	while ((ch = getopt_long(argc, argv, "f:hn:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			opt.pool_path = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			fputs(help_text, stdout);
+			return fclose(stdout) == 0 ? 0 : 2;
+		case 'n':
+			if (num_parse(optarg, 1, 32, &k, err) < 0) {
+				fprintf(stderr, "tcphash: -n: %s\n", err);
+				return 2;
+			}
+			opt.preference = (unsigned)k;
+			break;
+		case OPT_VERSION:
+			printf("tcphash %s\n", TCPDIST_VERSION);
+			return fclose(stdout) == 0 ? 0 : 2;
+		case OPT_DOWN:
+			opt.down_names[opt.ndown++] = optarg;
+			break;
+		case OPT_DIFF:
+			diff = 1;
+			break;
+		case OPT_STATS:
+			stats = 1;
+			break;
+		case OPT_JSON:
+			opt.json = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (diff + stats > 1 || (diff && (opt.pool_path || opt.preference || opt.ndown)) ||
+	    (stats && (opt.preference || argc > 0)) || (diff && argc != 2))
+		usage();
+	if (diff) {
+		rc = run_diff(&opt, argv[0], argv[1]);
+	} else {
+		if (opt.pool_path == NULL)
+			opt.pool_path = getenv("TCPDIST_POOL");
+		if (opt.pool_path == NULL || *opt.pool_path == '\0') {
+			fputs("tcphash: no pool file: give -f POOL or set TCPDIST_POOL\n", stderr);
+			return 2;
+		}
+		rc = stats ? run_stats(&opt) : run_lookup(&opt, argv, argc);
+	}
+	free(opt.down_names);
+	if (fclose(stdout) != 0 && rc == 0)
+		rc = 2;
+	return rc;
+}

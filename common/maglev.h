@@ -1,0 +1,59 @@
+/* Weighted Maglev consistent hashing, shared by tcpdist and tcphash.
+ *
+ * The table depends only on the backends' NAMES, weights and the table
+ * size: not on their order in the pool file, their addresses, the machine
+ * or the compiler (integer arithmetic only). Backends that are down or
+ * drained keep their slots in the configured table; only those slots are
+ * refilled, each from the slot's own fallback sequence, so no client of a
+ * healthy backend ever moves and the table is bit-identical once they are
+ * back. The same fallback sequence is a client's preference order. */
+#ifndef TCPDIST_MAGLEV_H
+#define TCPDIST_MAGLEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define MAGLEV_SIZE_DEFAULT 131071u /* why: tcpdist.pool(5), TABLE SIZE */
+#define MAGLEV_SIZE_MIN 257u
+#define MAGLEV_SIZE_MAX 16777213u
+#define MAGLEV_NONE 0xffffu
+
+struct maglev {
+	uint32_t size;     /* slots, a prime */
+	uint32_t n;        /* backends given to maglev_build */
+	uint16_t *base;    /* slot -> backend, every configured backend present */
+	uint16_t *table;   /* slot -> backend, with unavailable backends' slots refilled */
+	uint8_t *down;     /* per backend: 1 if excluded from the live table */
+	unsigned *weight;  /* per backend, as built */
+	uint32_t *rank;    /* backends in name order: the last-resort fallback */
+	uint32_t nlive;    /* backends with weight > 0 that are not down */
+};
+
+/* Builds the configured table for n backends (names unique, weights 0..).
+ * Backend indexes everywhere are positions in names[]. Weight 0 takes no slots. */
+int maglev_build(struct maglev *m, const char *const *names, const unsigned *weights, size_t n,
+		 uint32_t size, char *err);
+void maglev_free(struct maglev *m);
+
+/* Marks backends unavailable (down[i] != 0) and refills their slots. */
+void maglev_set_down(struct maglev *m, const uint8_t *down);
+
+/* The backend for a client hash, MAGLEV_NONE if none is available. */
+static inline unsigned maglev_lookup(const struct maglev *m, uint64_t hash)
+{
+	return m->size ? m->table[hash % m->size] : MAGLEV_NONE;
+}
+
+/* The first k distinct backends of a client's preference order, ignoring
+ * availability: the first is its configured backend, the next ones are where
+ * it goes if those before are unavailable. Returns how many were written. */
+size_t maglev_preference(const struct maglev *m, uint64_t hash, unsigned *out, size_t k);
+
+/* Slots owned by backend i in the live table. */
+uint32_t maglev_slots(const struct maglev *m, unsigned i);
+
+int prime_check(uint32_t n);
+
+#endif
