@@ -94,8 +94,11 @@ unit: $(UNIT_BIN)
 demo: deps-demo all build/helpers/namesrv
 	@examples/demo.sh
 
-bench: deps-bench all helpers
-	@bash bench/run.sh
+bench: deps-bench all helpers $(B)/hashbench
+	@$(B)/hashbench; bash bench/run.sh
+
+$(B)/hashbench: bench/hashbench.c $(COMMON_LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS)
 
 deps-build:
 	@scripts/deps.sh build
