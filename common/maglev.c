@@ -262,6 +262,37 @@ size_t maglev_preference(const struct maglev *m, uint64_t hash, unsigned *out, s
 	return c.n;
 }
 
+struct first {
+	int (*accept)(unsigned b, void *ctx);
+	void *ctx;
+	unsigned *seen; /* small list of visited backends, to visit each once */
+	size_t nseen, cap;
+};
+
+static int visit_first(const struct maglev *m, unsigned b, void *ctx)
+{
+	struct first *f = ctx;
+
+	(void)m;
+	for (size_t i = 0; i < f->nseen; i++)
+		if (f->seen[i] == b)
+			return 0;
+	if (f->nseen < f->cap)
+		f->seen[f->nseen++] = b;
+	return f->accept(b, f->ctx);
+}
+
+unsigned maglev_first(const struct maglev *m, uint64_t hash, int (*accept)(unsigned b, void *ctx),
+		      void *ctx)
+{
+	unsigned seen[PROBES + 1];
+	struct first f = {accept, ctx, seen, 0, PROBES + 1};
+
+	if (m->size == 0)
+		return MAGLEV_NONE;
+	return walk(m, (uint32_t)(hash % m->size), visit_first, &f);
+}
+
 uint32_t maglev_slots(const struct maglev *m, unsigned i)
 {
 	uint32_t n = 0;

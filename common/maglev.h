@@ -51,6 +51,11 @@ static inline unsigned maglev_lookup(const struct maglev *m, uint64_t hash)
  * it goes if those before are unavailable. Returns how many were written. */
 size_t maglev_preference(const struct maglev *m, uint64_t hash, unsigned *out, size_t k);
 
+/* Walks the client's whole preference order (every backend with weight,
+ * each once) and returns the first one accept() takes, or MAGLEV_NONE. */
+unsigned maglev_first(const struct maglev *m, uint64_t hash, int (*accept)(unsigned b, void *ctx),
+		      void *ctx);
+
 /* Slots owned by backend i in the live table. */
 uint32_t maglev_slots(const struct maglev *m, unsigned i);
 

@@ -39,14 +39,22 @@ setup() {
 	[ "$status" -eq 0 ]
 }
 
-@test "tcpdist usage names every option of the man page SYNOPSIS" {
-	run "$ROOT/bin/tcpdist" --help
-	[ "$status" -eq 0 ]
-	usage=$output
-	for opt in $(mandoc -T ascii "$ROOT/man/tcpdist.1" | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
-		grep -oE -- '(^|[[ ])-(-[a-z-]+|[a-zA-Z]+)' | tr -d '[ '); do
-		[[ "$usage" == *"$opt"* ]] || { echo "missing in usage: $opt"; false; }
+@test "each tool's usage names every option of its man page SYNOPSIS" {
+	for tool in "$ROOT"/cmd/*/; do
+		t=$(basename "$tool")
+		synopsis_in_usage "$t"
 	done
+}
+
+synopsis_in_usage() {
+	local opt n=0 usage
+	usage=$("$ROOT/bin/$1" --help)
+	for opt in $(mandoc -T ascii "$ROOT/man/$1.1" | col -b | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
+		grep -oE -- '(^|[[ ])-(-[a-z-]+|[a-zA-Z]+)' | tr -d '[ '); do
+		[[ "$usage" == *"$opt"* ]] || { echo "$1: missing in usage: $opt"; return 1; }
+		n=$((n + 1))
+	done
+	[ "$n" -ge 3 ] || { echo "$1: found only $n options in the SYNOPSIS"; return 1; }
 }
 
 @test "the README example pool is the one in examples/ and it loads" {

@@ -90,24 +90,30 @@ static int eligible(const struct upstream *u, const uint32_t *tried, size_t ntri
 	return 1;
 }
 
+struct pick_ctx {
+	struct farm *farm;
+	const uint32_t *tried;
+	size_t ntried;
+};
+
+static int pick_accept(unsigned b, void *ctx)
+{
+	struct pick_ctx *p = ctx;
+
+	return eligible(&p->farm->up[b], p->tried, p->ntried, b);
+}
+
 /* The client's own backend if it can take the connection, else the first
  * that can in the client's preference order: what tcphash -n prints. */
 static int farm_pick_hash(struct farm *f, uint64_t hash, const uint32_t *tried, size_t ntried)
 {
-	unsigned pref[POOL_RETRIES_MAX * 2 + 2];
+	struct pick_ctx ctx = {f, tried, ntried};
 	unsigned b = maglev_lookup(&f->maglev, hash);
-	size_t k;
 
 	if (b != MAGLEV_NONE && eligible(&f->up[b], tried, ntried, b))
 		return (int)b;
-	k = maglev_preference(&f->maglev, hash, pref, sizeof(pref) / sizeof(pref[0]));
-	for (size_t i = 0; i < k; i++)
-		if (eligible(&f->up[pref[i]], tried, ntried, pref[i]))
-			return (int)pref[i];
-	for (size_t i = 0; i < f->n; i++) /* everything near the top is full or failed */
-		if (eligible(&f->up[i], tried, ntried, i))
-			return (int)i;
-	return -1;
+	b = maglev_first(&f->maglev, hash, pick_accept, &ctx);
+	return b == MAGLEV_NONE ? -1 : (int)b;
 }
 
 int farm_pick(struct worker *w, uint64_t client_hash, const uint32_t *tried, size_t ntried)

@@ -58,16 +58,32 @@ static void print_json(struct lookup *l, const char *client, const unsigned *b, 
 	putc('}', stdout);
 }
 
+struct collect {
+	const uint8_t *down;
+	unsigned *out;
+	size_t n, k;
+};
+
+static int collect_available(unsigned b, void *ctx)
+{
+	struct collect *c = ctx;
+
+	if (c->down[b])
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->out[i] == b)
+			return 0;
+	c->out[c->n++] = b;
+	return c->n == c->k; /* stop the walk once k are found */
+}
+
 /* The first k available backends of the client's preference order. */
 static size_t preference(struct lookup *l, uint64_t hash, unsigned *out, size_t k)
 {
-	unsigned all[PREFERENCE_MAX];
-	size_t n = maglev_preference(&l->h.table, hash, all, PREFERENCE_MAX), m = 0;
+	struct collect c = {l->h.down, out, 0, k};
 
-	for (size_t i = 0; i < n && m < k; i++)
-		if (!l->h.down[all[i]])
-			out[m++] = all[i];
-	return m;
+	maglev_first(&l->h.table, hash, collect_available, &c);
+	return c.n;
 }
 
 /* lineno: 0 for arguments, else the line of stdin, for messages. */
