@@ -64,7 +64,9 @@ static void drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)t;
 	(void)revents;
-	log_warn("drain timeout: closing %zu connections", open_connections());
+	size_t n = open_connections();
+
+	log_warn("drain timeout: closing %zu connection%s", n, n == 1 ? "" : "s");
 	for (int i = 0; i < proc.nworkers; i++)
 		ev_async_send(proc.workers[i].loop, &proc.workers[i].force);
 }
@@ -72,15 +74,17 @@ static void drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	char d[32];
+	size_t n;
 
 	(void)revents;
+	(void)s;
 	if (proc.signals++ > 0) {
 		log_warn("second signal: exiting now");
 		_exit(0);
 	}
 	duration_format(proc.drain_ms, d, sizeof(d));
-	log_info("shutting down on %s: waiting up to %s for %zu connections",
-		 s->signum == SIGINT ? "SIGINT" : "SIGTERM", d, open_connections());
+	n = open_connections();
+	log_info("shutting down: waiting up to %s for %zu connection%s", d, n, n == 1 ? "" : "s");
 	for (int i = 0; i < proc.nworkers; i++)
 		ev_async_send(proc.workers[i].loop, &proc.workers[i].stop);
 	ev_timer_init(&proc.drain, drain_timeout_cb, (ev_tstamp)proc.drain_ms / 1000.0, 0.0);

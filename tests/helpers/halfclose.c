@@ -208,6 +208,7 @@ int main(int argc, char **argv)
 		got += (unsigned long long)n;
 	}
 	hex_digest(ctx, hex);
+	EVP_MD_CTX_free(ctx);
 	pthread_join(tid, NULL);
 	if (out != NULL && fclose(out) != 0) {
 		fprintf(stderr, "halfclose: writing the reply: %s\n", strerror(errno));
