@@ -59,6 +59,7 @@ struct farm *farm_create(struct pool *pool, char *err)
 		atomic_init(&u->total, 0);
 	}
 	if (pool->balance == BALANCE_HASH && farm_build_table(f, err) < 0) {
+		f->pool = NULL; /* still the caller's */
 		farm_destroy(f);
 		return NULL;
 	}

@@ -99,7 +99,8 @@ void listeners_close(struct worker *w)
 
 		if (l->fd < 0)
 			continue;
-		ev_io_stop(w->loop, &l->io);
+		if (l->worker != NULL)
+			ev_io_stop(w->loop, &l->io);
 		close(l->fd);
 		l->fd = -1;
 	}

@@ -134,11 +134,6 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	opt->threads = 1;
 	opt->splice = 1;
 	opt->drain_timeout_ms = 10000;
-	opt->listen = calloc((size_t)argc, sizeof(*opt->listen));
-	if (opt->listen == NULL) {
-		fprintf(stderr, "tcpdist: out of memory\n");
-		exit(2);
-	}
 	while ((ch = getopt_long(argc, argv, "f:hj:l:nv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -156,6 +151,10 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			opt->threads = (int)n;
 			break;
 		case 'l':
+			if (opt->nlisten == POOL_LISTEN_MAX) {
+				fprintf(stderr, "tcpdist: -l: at most %d addresses\n", POOL_LISTEN_MAX);
+				exit(2);
+			}
 			opt->listen[opt->nlisten++] = optarg;
 			break;
 		case 'n':
@@ -204,8 +203,6 @@ static int apply_listen_options(const struct options *opt, struct pool *pool, ch
 
 	if (opt->nlisten == 0)
 		return 0;
-	if (opt->nlisten > POOL_LISTEN_MAX)
-		return err_set(err, "-l: too many addresses (at most %d)", POOL_LISTEN_MAX);
 	for (size_t i = 0; i < opt->nlisten; i++) {
 		struct pool_listen *l = &pool->listen[i];
 
@@ -227,6 +224,15 @@ static int pool_usable(const char *path, const struct pool *pool, char *err)
 	return 0;
 }
 
+/* Stops the workers that did start when a later one cannot. */
+static void workers_abort(int started)
+{
+	for (int i = 0; i < started; i++)
+		ev_async_send(proc.workers[i].loop, &proc.workers[i].force);
+	for (int i = 0; i < started; i++)
+		pthread_join(proc.workers[i].thread, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct ev_loop *loop;
@@ -235,6 +241,7 @@ int main(int argc, char **argv)
 	struct farm *farm;
 	struct pool *pool;
 	char err[ERR_LEN];
+	int status = 2, initialized = 0;
 
 	parse_options(argc, argv, &opt);
 	log_init("tcpdist", opt.use_syslog, opt.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
@@ -244,6 +251,7 @@ int main(int argc, char **argv)
 	if (pool == NULL || apply_listen_options(&opt, pool, err) < 0 ||
 	    pool_usable(opt.pool_path, pool, err) < 0) {
 		log_err("%s", err);
+		pool_free(pool);
 		return 2;
 	}
 	if (opt.check_only) {
@@ -254,6 +262,7 @@ int main(int argc, char **argv)
 	farm = farm_create(pool, err);
 	if (farm == NULL) {
 		log_err("%s", err);
+		pool_free(pool);
 		return 2;
 	}
 
@@ -263,18 +272,21 @@ int main(int argc, char **argv)
 	proc.workers = calloc((size_t)opt.threads, sizeof(*proc.workers));
 	if (proc.workers == NULL) {
 		log_err("out of memory");
-		return 2;
+		goto out;
 	}
-	for (int i = 0; i < opt.threads; i++) {
-		if (worker_init(&proc.workers[i], i, &opt, farm) < 0) {
-			log_err("cannot set up worker %d: out of memory", i);
-			return 2;
+	for (; initialized < opt.threads; initialized++) {
+		struct worker *w = &proc.workers[initialized];
+
+		if (worker_init(w, initialized, &opt, farm) < 0) {
+			log_err("cannot set up worker %d: out of memory", initialized);
+			initialized++; /* partly set up: worker_destroy frees what it has */
+			goto out;
 		}
-		proc.workers[i].on_exit = worker_exited;
+		w->on_exit = worker_exited;
 	}
 	if (listeners_open(proc.workers, opt.threads, pool->listen, pool->nlisten, err) < 0) {
 		log_err("%s", err);
-		return 2;
+		goto out;
 	}
 	log_info("pool %s: %zu backends, balance %s, %d thread%s", opt.pool_path, farm->n,
 		 balance_name(pool->balance), opt.threads, opt.threads == 1 ? "" : "s");
@@ -294,18 +306,19 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opt.threads; i++) {
 		if (worker_start(&proc.workers[i]) < 0) {
 			log_err("cannot start worker thread %d: %s", i, strerror(errno));
-			return 2;
+			workers_abort(i);
+			goto out;
 		}
 	}
 	ev_run(loop, 0);
-
-	for (int i = 0; i < proc.nworkers; i++) {
+	for (int i = 0; i < proc.nworkers; i++)
 		pthread_join(proc.workers[i].thread, NULL);
+	status = 0;
+	log_info("stopped");
+out:
+	for (int i = 0; i < initialized; i++)
 		worker_destroy(&proc.workers[i]);
-	}
 	free(proc.workers);
 	farm_destroy(farm);
-	free(opt.listen);
-	log_info("stopped");
-	return 0;
+	return status;
 }

@@ -28,7 +28,7 @@
 
 struct options {
 	const char *pool_path;
-	const char **listen; /* -l, overrides the pool's listen lines */
+	const char *listen[POOL_LISTEN_MAX]; /* -l, overrides the pool's listen lines */
 	size_t nlisten;
 	int threads;
 	int check_only;

@@ -47,17 +47,12 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, OPT_JSON},
 		{NULL, 0, NULL, 0},
 	};
-	struct options opt;
+	static struct options opt;
 	char err[ERR_LEN];
 	int ch, diff = 0, stats = 0, rc;
 	long long k;
 
 	memset(&opt, 0, sizeof(opt));
-	opt.down_names = calloc((size_t)argc, sizeof(*opt.down_names));
-	if (opt.down_names == NULL) {
-		fputs("tcphash: out of memory\n", stderr);
-		return 2;
-	}
 	while ((ch = getopt_long(argc, argv, "f:hn:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -78,6 +73,10 @@ int main(int argc, char **argv)
 			printf("tcphash %s\n", TCPDIST_VERSION);
 			return fclose(stdout) == 0 ? 0 : 2;
 		case OPT_DOWN:
+			if (opt.ndown == POOL_BACKENDS_MAX) {
+				fputs("tcphash: --down: too many backends\n", stderr);
+				return 2;
+			}
 			opt.down_names[opt.ndown++] = optarg;
 			break;
 		case OPT_DIFF:
@@ -110,7 +109,6 @@ int main(int argc, char **argv)
 		}
 		rc = stats ? run_stats(&opt) : run_lookup(&opt, argv, argc);
 	}
-	free(opt.down_names);
 	if (fclose(stdout) != 0 && rc == 0)
 		rc = 2;
 	return rc;

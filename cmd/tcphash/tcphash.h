@@ -19,7 +19,7 @@ struct hashed {
 
 struct options {
 	const char *pool_path;
-	const char **down_names;
+	const char *down_names[POOL_BACKENDS_MAX];
 	size_t ndown;
 	unsigned preference; /* -n K */
 	int json;
