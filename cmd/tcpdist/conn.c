@@ -258,6 +258,18 @@ static void conn_connect_next(struct conn *c)
 		conn_connect_failed(c, errno);
 		return;
 	}
+	/* On loopback and fast networks the handshake is often done by now: a
+	 * second connect() says so (EISCONN) or gives the refusal, sparing a
+	 * trip through the event loop. */
+	if (connect(fd, (const struct sockaddr *)&up->addr.ss, up->addr.len) == 0 ||
+	    errno == EISCONN) {
+		conn_connected(c);
+		return;
+	}
+	if (errno != EALREADY && errno != EINPROGRESS) {
+		conn_connect_failed(c, errno);
+		return;
+	}
 	ev_io_start(w->loop, &c->bio);
 	ev_timer_init(&c->timer, conn_connect_timeout_cb,
 		      (ev_tstamp)w->farm->pool->connect_timeout_ms / 1000.0, 0.0);
@@ -286,10 +298,10 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 	}
 	c->w = w;
 	memcpy(&c->client, sa, len < sizeof(c->client) ? len : sizeof(c->client));
+	/* TCP_NODELAY comes from the listening socket. */
 	if (w->farm->pool->balance == BALANCE_HASH)
 		c->hash = hash_client(w->farm->pool->hash_seed, &c->client.sa,
 				      w->farm->pool->hash_key == HASH_KEY_IP_PORT);
-	set_nodelay(fd);
 	ev_io_init(&c->cio, NULL, fd, 0);
 	ev_io_init(&c->bio, NULL, -1, 0);
 	half_init(&c->c2b);

@@ -203,14 +203,13 @@ static int half_pump(struct conn *c, struct half *h, int src, int dst)
 		h->blocked = 0;
 		if (h->eof) {
 			pipe_put(c->w, h);
-			if (!h->shut) {
-				shutdown(dst, SHUT_WR);
-				h->shut = 1;
-			}
+			h->shut = 1;
+			/* The last FIN of the pair: close() sends it with the rest. */
 			if (conn_finished(c)) {
 				conn_close(c, 0);
 				return -1;
 			}
+			shutdown(dst, SHUT_WR);
 			return 0;
 		}
 		/* A short read emptied the socket; epoll tells when more comes. */
