@@ -55,7 +55,7 @@ $(B)/bin/tcphash: $(TCPHASH_OBJ) $(COMMON_LIB) | $(B)/bin/.dir
 
 # bin/ holds whichever flavour was built last: copy when it differs.
 bin/%: $(B)/bin/% FORCE | bin/.dir
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 FORCE:
 
 $(COMMON_LIB): $(COMMON_OBJ)

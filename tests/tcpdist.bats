@@ -311,6 +311,45 @@ halfclose_client_side() {
 	[ "$ssha" = "$sent" ]
 }
 
+# rss_kib PID: the process's resident memory in KiB.
+rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+@test "backpressure: clients that never read do not make tcpdist's memory grow" {
+	local pt pb before after i
+	ports pt pb
+	# The backend would send 1 GiB to each client; the clients never read.
+	start_bg blastsrv "$HELPERS/blast" server "127.0.0.1:$pb" --bytes $((1024 * 1024 * 1024))
+	wait_for_file_line "$T/blastsrv.out" '^ready$'
+	write_pool pool <<-EOF
+		[pool]
+		listen = 127.0.0.1:$pt
+		[backend big]
+		address = 127.0.0.1:$pb
+	EOF
+	start_tcpdist "$T/pool"
+	before=$(rss_kib "$TCPDIST_PID")
+	for i in 1 2 3 4 5 6 7 8; do
+		# Sends its 4-byte id, then sleeps with the socket open and unread.
+		start_bg "stuck$i" bash -c "exec 5<>/dev/tcp/127.0.0.1/$pt; printf '\\0\\0\\0\\$i' >&5; sleep 60"
+	done
+	wait_for_established "$pb" 8
+	# Let the socket buffers fill: the relay must then stop reading the backend.
+	local deadline=$(($(now_ms) + 3000)) last=0 cur
+	while (($(now_ms) < deadline)); do
+		sleep 0.5
+		cur=$(awk '{ s += $2 } END { print s + 0 }' < <(ss -Htn state established "sport = :$pb"))
+		((cur == last)) && break # the backend's send queues stopped moving
+		last=$cur
+	done
+	after=$(rss_kib "$TCPDIST_PID")
+	echo "tcpdist RSS before ${before} KiB, after ${after} KiB with 8 stuck clients"
+	# Bounded by a buffer or pipe per direction, not by what the backend offers.
+	((after - before < 8 * 256)) || fail "RSS grew by $((after - before)) KiB"
+	pid_alive "$TCPDIST_PID"
+}
+
 @test "a backend's RST reaches the client as RST" {
 	local pt pb
 	ports pt pb
