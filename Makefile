@@ -75,7 +75,7 @@ $(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(COMMON_LIB) | $(B)/unit/.dir
 	    -lsodium -lpthread
 
 # Test helpers are plain programs: never sanitized, never -Werror'd by flavour.
-build/helpers/%: tests/helpers/%.c | build/helpers/.dir
+build/helpers/%: tests/helpers/%.c tests/helpers/helper.h | build/helpers/.dir
 	$(CC) -O2 -g -Wall -Wextra -D_GNU_SOURCE -pthread -o $@ $< -lcrypto
 
 helpers: $(HELPER_BIN)

@@ -19,23 +19,9 @@
  * last a while. With --timing the client also prints, on stderr,
  * "ID timing sent_ms=S eof_ms=E": when (ms after connect) it finished
  * sending and when it saw the peer's EOF. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
+#include "helper.h"
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #define CHUNK 65536
 #define SERVER_SEED_OFFSET 0x5eed
@@ -55,53 +41,12 @@ struct stream {
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: blast server ADDR:PORT --bytes N [--rate BPS]\n"
 			"       blast client ADDR:PORT --conns C --bytes N [--first-id K] [--rate BPS]\n"
 			"                    [--timing]\n");
 	exit(2);
-}
-
-static int hostport_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints, *res;
-	size_t n;
-
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		n = (size_t)(end - text - 1);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, n);
-		host[n] = '\0';
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (colon == NULL)
-			return -1;
-		n = (size_t)(colon - text);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text, n);
-		host[n] = '\0';
-		port = colon + 1;
-	}
-	if (*port == '\0')
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
 }
 
 /* A whole number with an optional K, M or G suffix (binary). */
@@ -175,36 +120,11 @@ static void prng_fill(struct prng *p, unsigned char *buf, size_t len)
 	}
 }
 
-static void hex_digest(EVP_MD_CTX *ctx, char *hex)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	for (unsigned int i = 0; i < mdlen; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static void *stream_send(void *arg)
@@ -355,39 +275,13 @@ static void *server_conn(void *arg)
 
 static int server_run(const struct sockaddr_storage *ss, socklen_t sslen, const char *text)
 {
-	pthread_attr_t attr;
-	int fd, one = 1;
+	int fd = tcp_listen("blast", ss, sslen, text, 4096);
 
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		perror("blast: socket");
+	if (fd < 0)
 		return 1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss->ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, sslen) < 0 || listen(fd, 4096) < 0) {
-		fprintf(stderr, "blast: %s: %s\n", text, strerror(errno));
-		return 1;
-	}
 	printf("ready\n");
 	fflush(stdout);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (;;) {
-		pthread_t tid;
-		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (cfd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				struct timespec ts = {0, 10 * 1000000L};
-				nanosleep(&ts, NULL);
-			}
-			continue;
-		}
-		if (pthread_create(&tid, &attr, server_conn, (void *)(long)cfd) != 0)
-			close(cfd);
-	}
+	accept_forever(fd, server_conn, 0);
 }
 
 /* ---- client ---- */
@@ -406,11 +300,9 @@ static void *client_conn_run(void *arg)
 	double start;
 	int fd;
 
-	fd = socket(cc->ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (const struct sockaddr *)cc->ss, cc->sslen) < 0) {
+	fd = tcp_connect(cc->ss, cc->sslen);
+	if (fd < 0) {
 		snprintf(cc->out.err, sizeof(cc->out.err), "connect: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return NULL;
 	}
 	cc->out.fd = cc->in.fd = fd;

@@ -2,22 +2,12 @@
  * are free on 127.0.0.1 (or ::1 with -6) right now. They are taken from
  * below the kernel's ephemeral range when it leaves room, so an outgoing
  * connection's local port cannot grab one before the test listens on it. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "helper.h"
 
 #define PORTS_MAX 64
 #define LOW_START 10000
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: freeport [-6] [N]\n");
 	exit(2);
@@ -61,7 +51,6 @@ int main(int argc, char **argv)
 {
 	int v6 = 0, n = 1, lo = 32768, hi = 60999, range_lo, range_hi, ports[PORTS_MAX];
 	FILE *f;
-	char *end;
 	int c;
 
 	while ((c = getopt(argc, argv, "6")) != -1) {
@@ -73,9 +62,8 @@ int main(int argc, char **argv)
 		usage();
 	if (argc - optind == 1) {
 		long v;
-		errno = 0;
-		v = strtol(argv[optind], &end, 10);
-		if (errno != 0 || *end != '\0' || v < 1 || v > PORTS_MAX)
+
+		if (long_parse(argv[optind], 1, PORTS_MAX, &v) < 0)
 			usage();
 		n = (int)v;
 	}

@@ -1,15 +1,9 @@
 /* fromaddrs TARGET SRC... : for each source address (IP or IP:PORT), connect
  * from it to TARGET, read the first line the far side sends (a namesrv
  * answers with its name) and print "SRC<TAB>LINE". Exit 1 if any failed. */
+#include "helper.h"
 #include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 static int parse(const char *s, struct sockaddr_in *sin, int need_port)
 {

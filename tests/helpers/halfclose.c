@@ -5,22 +5,9 @@
  *	received M SHA256
  * and with --out saves the reply to FILE. Exits 1 if the connection
  * failed (connect error, reset). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
+#include "helper.h"
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define CHUNK 65536
 
@@ -30,61 +17,10 @@ static FILE *data_in;
 static char sent_err[160];
 static char sent_hex[65];
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: halfclose [--data FILE] [--out FILE] ADDR:PORT BYTES\n");
 	exit(2);
-}
-
-static int hostport_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints, *res;
-	size_t n;
-
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		n = (size_t)(end - text - 1);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, n);
-		host[n] = '\0';
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (colon == NULL)
-			return -1;
-		n = (size_t)(colon - text);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text, n);
-		host[n] = '\0';
-		port = colon + 1;
-	}
-	if (*port == '\0')
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static void hex_digest(EVP_MD_CTX *ctx, char *hex)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	for (unsigned int i = 0; i < mdlen; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
 }
 
 static void *sender(void *arg)
@@ -179,8 +115,8 @@ int main(int argc, char **argv)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 
-	sock = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || connect(sock, (struct sockaddr *)&ss, sslen) < 0) {
+	sock = tcp_connect(&ss, sslen);
+	if (sock < 0) {
 		fprintf(stderr, "halfclose: connect %s: %s\n", argv[optind], strerror(errno));
 		return 1;
 	}

@@ -7,75 +7,15 @@
  *	closed-by-peer after_ms=E how=eof|reset|error
  * E counts from the moment the connection was established. Exits 0 in
  * both cases, 1 if the connect failed. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
+#include "helper.h"
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: hold [--every MS] ADDR:PORT SECONDS\n");
 	exit(2);
-}
-
-static int hostport_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints, *res;
-	size_t n;
-
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		n = (size_t)(end - text - 1);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, n);
-		host[n] = '\0';
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (colon == NULL)
-			return -1;
-		n = (size_t)(colon - text);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text, n);
-		host[n] = '\0';
-		port = colon + 1;
-	}
-	if (*port == '\0')
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int main(int argc, char **argv)
@@ -96,9 +36,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
-			errno = 0;
-			every = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || every <= 0 || every > 3600000)
+			if (long_parse(optarg, 1, 3600000, &every) < 0)
 				usage();
 			break;
 		default:
@@ -113,8 +51,8 @@ int main(int argc, char **argv)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
+	fd = tcp_connect(&ss, sslen);
+	if (fd < 0) {
 		fprintf(stderr, "hold: connect %s: %s\n", argv[optind], strerror(errno));
 		return 1;
 	}

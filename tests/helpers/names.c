@@ -5,23 +5,10 @@
  * expects the echo of it as the second line. Each connection is bounded by
  * --timeout MS (default 5000). A failed connection prints "ERROR reason"
  * in place of a name; the exit status is then 1. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
+#include "helper.h"
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 static struct sockaddr_storage dest;
 static socklen_t destlen;
@@ -30,58 +17,10 @@ static long timeout_ms = 5000;
 static long count, next_index, failures;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: names [--parallel P] [--send TEXT] [--timeout MS] ADDR:PORT COUNT\n");
 	exit(2);
-}
-
-static int hostport_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints, *res;
-	size_t n;
-
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		n = (size_t)(end - text - 1);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, n);
-		host[n] = '\0';
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (colon == NULL)
-			return -1;
-		n = (size_t)(colon - text);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text, n);
-		host[n] = '\0';
-		port = colon + 1;
-	}
-	if (*port == '\0')
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Waits for fd to become ready for events before deadline; 0 or -1 (errno set). */
@@ -110,21 +49,18 @@ static int name_fetch(char *name, size_t namelen)
 	int64_t deadline = now_ms() + timeout_ms;
 	char buf[8192], expect[4200];
 	size_t have = 0, want_lines = send_text ? 2 : 1, lines = 0, len;
-	int fd, err = 0, rc = -1;
-	socklen_t errlen = sizeof(err);
+	int fd, err = 0, rc = -1, state;
 	char *nl;
 
-	fd = socket(dest.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	state = connect_start(&dest, destlen, &fd);
 	if (fd < 0) {
 		snprintf(name, namelen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	if (connect(fd, (struct sockaddr *)&dest, destlen) < 0) {
-		if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline) < 0 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0 || err != 0) {
-			snprintf(name, namelen, "connect: %s", strerror(err ? err : errno));
-			goto out;
-		}
+	if (state < 0 ||
+	    (state == 0 && (wait_fd(fd, POLLOUT, deadline) < 0 || (err = sock_error(fd)) != 0))) {
+		snprintf(name, namelen, "connect: %s", strerror(err ? err : errno));
+		goto out;
 	}
 	if (send_text != NULL) {
 		int n = snprintf(expect, sizeof(expect), "%s\n", send_text);
@@ -213,15 +149,12 @@ int main(int argc, char **argv)
 	};
 	long parallel = 1;
 	pthread_t tids[256];
-	char *end;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			errno = 0;
-			parallel = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || parallel < 1 || parallel > 256)
+			if (long_parse(optarg, 1, 256, &parallel) < 0)
 				usage();
 			break;
 		case 's':
@@ -230,20 +163,15 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 't':
-			errno = 0;
-			timeout_ms = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || timeout_ms <= 0 || timeout_ms > 3600000)
+			if (long_parse(optarg, 1, 3600000, &timeout_ms) < 0)
 				usage();
 			break;
 		default:
 			usage();
 		}
 	}
-	if (argc - optind != 2 || hostport_parse(argv[optind], &dest, &destlen) < 0)
-		usage();
-	errno = 0;
-	count = strtol(argv[optind + 1], &end, 10);
-	if (errno != 0 || *end != '\0' || count < 0 || count > 10000000)
+	if (argc - optind != 2 || hostport_parse(argv[optind], &dest, &destlen) < 0 ||
+	    long_parse(argv[optind + 1], 0, 10000000, &count) < 0)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	if (parallel > count)

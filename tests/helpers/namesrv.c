@@ -5,87 +5,18 @@
  * half-closed connection still carries data the other way. With --reset
  * it answers the first data it receives (after the name) by resetting the
  * connection (RST) instead of echoing. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
+#include "helper.h"
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 static const char *srv_name;
 static long eof_line_ms = -1;
 static int reset_mode;
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: namesrv [--eof-line MS | --reset] NAME ADDR:PORT\n");
 	exit(2);
-}
-
-/* "1.2.3.4:80", "[::1]:80" or "host:80". */
-static int hostport_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints, *res;
-	size_t n;
-
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		n = (size_t)(end - text - 1);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, n);
-		host[n] = '\0';
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (colon == NULL)
-			return -1;
-		n = (size_t)(colon - text);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text, n);
-		host[n] = '\0';
-		port = colon + 1;
-	}
-	if (*port == '\0')
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static void *conn_serve(void *arg)
@@ -140,16 +71,12 @@ int main(int argc, char **argv)
 	};
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	pthread_attr_t attr;
-	int c, fd, one = 1;
-	char *end;
+	int c, fd;
 
 	while ((c = getopt_long(argc, argv, "e:hr", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
-			errno = 0;
-			eof_line_ms = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || eof_line_ms < 0 || eof_line_ms > 3600000)
+			if (long_parse(optarg, 0, 3600000, &eof_line_ms) < 0)
 				usage();
 			break;
 		case 'r':
@@ -166,36 +93,10 @@ int main(int argc, char **argv)
 	srv_name = argv[0];
 
 	signal(SIGPIPE, SIG_IGN);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		perror("namesrv: socket");
+	fd = tcp_listen("namesrv", &ss, sslen, argv[1], 4096);
+	if (fd < 0)
 		return 1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, 4096) < 0) {
-		fprintf(stderr, "namesrv: %s: %s\n", argv[1], strerror(errno));
-		return 1;
-	}
 	printf("ready\n");
 	fflush(stdout);
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	for (;;) {
-		pthread_t tid;
-		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (cfd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				struct timespec ts = {0, 10 * 1000000L};
-				nanosleep(&ts, NULL);
-			}
-			continue;
-		}
-		if (pthread_create(&tid, &attr, conn_serve, (void *)(long)cfd) != 0)
-			close(cfd);
-	}
+	accept_forever(fd, conn_serve, 256 * 1024);
 }

@@ -8,75 +8,15 @@
  * E is milliseconds since the connect began; N the bytes received. With
  * --send TEXT it sends "TEXT\n" once connected. --timeout MS bounds the
  * whole probe (default 2000). Exits 0 whatever the outcome. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
+#include "helper.h"
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: probe [--send TEXT] [--timeout MS] ADDR:PORT\n");
 	exit(2);
-}
-
-static int hostport_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints, *res;
-	size_t n;
-
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		n = (size_t)(end - text - 1);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text + 1, n);
-		host[n] = '\0';
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (colon == NULL)
-			return -1;
-		n = (size_t)(colon - text);
-		if (n >= sizeof(host))
-			return -1;
-		memcpy(host, text, n);
-		host[n] = '\0';
-		port = colon + 1;
-	}
-	if (*port == '\0')
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int main(int argc, char **argv)
@@ -87,13 +27,12 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct sockaddr_storage ss;
-	socklen_t sslen, errlen;
+	socklen_t sslen;
 	const char *text = NULL;
 	long timeout = 2000;
 	unsigned long long got = 0;
 	int64_t start, deadline;
 	struct pollfd pfd;
-	char *end;
 	int c, fd, err = 0;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -102,9 +41,7 @@ int main(int argc, char **argv)
 			text = optarg;
 			break;
 		case 't':
-			errno = 0;
-			timeout = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || timeout <= 0 || timeout > 3600000)
+			if (long_parse(optarg, 1, 3600000, &timeout) < 0)
 				usage();
 			break;
 		default:
@@ -132,9 +69,7 @@ int main(int argc, char **argv)
 				printf("connect-timeout ms=%lld\n", (long long)(now_ms() - start));
 				return 0;
 			}
-			errlen = sizeof(err);
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
-				err = errno;
+			err = sock_error(fd);
 		}
 		if (err == ECONNREFUSED) {
 			printf("refused ms=%lld\n", (long long)(now_ms() - start));
