@@ -28,20 +28,25 @@ NOISE=${BENCH_NOISE:-10}
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 2; }
 
-check_num() { # NAME VALUE MIN MAX
-	[[ $2 =~ ^[0-9]{1,7}$ ]] && (($2 >= $3 && $2 <= $4)) ||
-		die "$1 must be a whole number from $3 to $4, not '$2'"
+# check_num VAR ENVNAME MIN MAX: VAR must hold a whole number in MIN..MAX;
+# leading zeros are dropped so that arithmetic never reads it as octal.
+check_num() {
+	local v=${!1}
+	[[ $v =~ ^[0-9]{1,7}$ ]] && ((10#$v >= $3 && 10#$v <= $4)) ||
+		die "$2 must be a whole number from $3 to $4, not '$v'"
+	printf -v "$1" '%d' "$((10#$v))"
 }
-check_num BENCH_REPS "$REPS" 1 99
-check_num BENCH_SECONDS "$SECS" 1 3600
-check_num BENCH_CONNS "$CONNS" 1 10000
-check_num BENCH_BULK_CONNS "$BULK_CONNS" 1 10000
-check_num BENCH_IDLE_CONNS "$IDLE" 1 100000
-check_num BENCH_LOAD_CPU "$LOAD_CPU" 0 4095
-check_num BENCH_PROXY_CPU "$PROXY_CPU" 0 4095
-check_num BENCH_WAIT_QUIET "$WAIT_QUIET" 0 86400
-check_num BENCH_NOISE "$NOISE" 0 200
-[[ -z $PORT_BASE ]] || check_num BENCH_PORT_BASE "$PORT_BASE" 1024 65000
+check_num REPS BENCH_REPS 1 99
+check_num SECS BENCH_SECONDS 1 3600
+check_num CONNS BENCH_CONNS 1 10000
+check_num BULK_CONNS BENCH_BULK_CONNS 1 10000
+check_num IDLE BENCH_IDLE_CONNS 1 100000
+check_num LOAD_CPU BENCH_LOAD_CPU 0 4095
+check_num PROXY_CPU BENCH_PROXY_CPU 0 4095
+check_num WAIT_QUIET BENCH_WAIT_QUIET 0 86400
+check_num NOISE BENCH_NOISE 0 200
+[[ -z $PORT_BASE ]] || check_num PORT_BASE BENCH_PORT_BASE 1024 65000
+[[ $KEEP == [01] && $STRICT == [01] ]] || die "BENCH_KEEP and BENCH_STRICT take 0 or 1"
 
 # --- packages ---------------------------------------------------------------
 
@@ -379,8 +384,11 @@ RES=$T/results
 mkdir -p "$RES"
 : >"$T/problems"
 
-record() { # METRIC TARGET VALUE
-	echo "$3" >>"$RES/$1.$2"
+# record METRIC TARGET VALUE: one line "VALUE NOISY" per repetition; NOISY is 1
+# for a run that stayed disturbed by other work (see run_scenario).
+NOISY=0
+record() {
+	echo "$3 $NOISY" >>"$RES/$1.$2"
 }
 
 problem() {
@@ -472,8 +480,10 @@ url() { # TARGET PATH
 
 # run_scenario SCENARIO TARGET REP: measure, and measure again (at most twice)
 # when other work and steal took more than NOISE% of a CPU during the run.
-# At most RERUNS_LEFT such repeats in the whole run keep its length bounded.
+# Before measuring again it waits for the machine to calm down. At most 12
+# repeats and 120 s of such waiting in the whole run keep its length bounded.
 RERUNS_LEFT=12
+PAUSE_LEFT=120
 run_scenario() {
 	local try
 	for ((try = 1; ; try++)); do
@@ -481,11 +491,14 @@ run_scenario() {
 		((try < 3 && RERUNS_LEFT > 0)) || break
 		RERUNS_LEFT=$((RERUNS_LEFT - 1))
 		log "$2 $1 rep $3: $FOREIGN s of CPU went to other work or steal; measuring again"
-		sleep $((2 * try)) # give the disturbance a moment to pass
+		wait_quiet $((PAUSE_LEFT < 30 ? PAUSE_LEFT : 30))
+		PAUSE_LEFT=$((PAUSE_LEFT - WAITED))
 	done
 	problem "$2 $1 rep $3: $FOREIGN s of CPU went to other work or steal" \
-		"($try tries); its figures are not trustworthy"
+		"(try $try); it is left out of the medians"
+	NOISY=1
 	record_run "$@"
+	NOISY=0
 }
 
 # measure SCENARIO TARGET REP: one wrk run; records it and returns 0 unless
@@ -645,20 +658,32 @@ pct_between() {
 	}'
 }
 
+# wait_quiet MAX: sample the machine once a second until it was under 5% busy
+# for 3 seconds in a row, or MAX seconds have passed. Sets IDLE_BUSY (% busy in
+# the last second), WAITED (seconds) and s1 (the last sample).
+wait_quiet() {
+	local quiet=0 s0 next_log=0
+	for ((WAITED = 0; ; )); do
+		s0=$(cpu_sample)
+		sleep 1
+		s1=$(cpu_sample)
+		WAITED=$((WAITED + 1))
+		IDLE_BUSY=$(pct_between "$s0" "$s1" 1)
+		((IDLE_BUSY < 5)) && quiet=$((quiet + 1)) || quiet=0
+		((quiet < 3 && WAITED < $1)) || break
+		if ((IDLE_BUSY >= 5 && WAITED >= next_log)); then
+			log "waiting for the machine to be quiet ($IDLE_BUSY% busy)"
+			next_log=$((WAITED + 30))
+		fi
+	done
+}
+
 # --- the run --------------------------------------------------------------------
 
 START=$(date +%s)
-# With BENCH_WAIT_QUIET=N, wait up to N seconds for 3 quiet seconds in a row.
-quiet=0
-for ((waited = 0; ; waited++)); do
-	s0=$(cpu_sample)
-	sleep 1
-	s1=$(cpu_sample)
-	IDLE_BUSY=$(pct_between "$s0" "$s1" 1)
-	((IDLE_BUSY < 5)) && quiet=$((quiet + 1)) || quiet=0
-	((quiet < 3 && waited < WAIT_QUIET)) || break
-	((waited % 30)) || log "waiting for the machine to be quiet ($IDLE_BUSY% busy)"
-done
+wait_quiet "$WAIT_QUIET"
+START_BUSY=$IDLE_BUSY
+START_SAMPLE=$s1
 ((IDLE_BUSY < 5)) || log "warning: $IDLE_BUSY% of all CPU time was busy before the run" \
 	"started; other work on this machine makes the figures noisy"
 start_nginx
@@ -691,14 +716,17 @@ for tgt in "${PROXIES[@]}"; do
 	stop_target "$tgt"
 done
 s2=$(cpu_sample)
-STEAL=$(pct_between "$s1" "$s2" 2)
+STEAL=$(pct_between "$START_SAMPLE" "$s2" 2)
 
 # --- the report -----------------------------------------------------------------
 
-median() { # METRIC TARGET
+# median METRIC TARGET: median of the runs that were not noisy (of all runs when
+# every one was).
+median() {
 	local f=$RES/$1.$2
 	[[ -s $f ]] || { echo -; return; }
-	sort -g "$f" | awk '{v[NR] = $1}
+	{ awk '$2 == 0 {print $1}' "$f" | grep . || awk '{print $1}' "$f"; } | sort -g |
+		awk '{v[NR] = $1}
 		END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
@@ -707,7 +735,7 @@ REPORT=$T/report.txt
 	echo "tcpdist benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "host: $(uname -r), $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), proxy on CPU $PROXY_CPU, wrk and nginx on CPU $LOAD_CPU"
 	echo "versions: $("$TCPDIST" --version 2>/dev/null || echo 'tcpdist absent')${TCPDIST_REAL:+ ($TCPDIST_REAL)}, HAProxy $HAP_VERSION, $(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
-	echo "machine: $IDLE_BUSY% CPU busy before the run, $STEAL% stolen by the hypervisor during it"
+	echo "machine: $START_BUSY% CPU busy before the run, $STEAL% stolen by the hypervisor during it"
 	echo "settings: $REPS repetitions x ${SECS} s, medians; wrk -t1 -c$CONNS (bulk -c$BULK_CONNS); $IDLE idle connections; HAProxy maxconn $HAP_MAXCONN; open-file limit $NOFILE"
 	echo
 	{
@@ -761,13 +789,20 @@ REPORT=$T/report.txt
 			fmt(h, f), fmt(s, f), fmt(t, f), ratio(t, h), ratio(t, s), tgt, res
 	}'
 	echo
-	echo "per-repetition values (run order) and max/min spread:"
+	echo "per-repetition values (run order; * = noisy run, left out) and max/min spread:"
 	for m in conn_rate ka_rps ka_p50 ka_p99 bulk_mbps conn_cpu bulk_cpu mem_bpc noise; do
 		for tgt in "${TARGETS[@]}"; do
 			[[ -s $RES/$m.$tgt ]] || continue
 			printf '  %-10s %-15s' "$m" "$tgt"
-			awk '{v = $1; printf " %10.4g", v; if (NR == 1 || v < lo) lo = v; if (v > hi) hi = v}
-				END {if (lo > 0) printf "   (%.2f)", hi / lo; print ""}' "$RES/$m.$tgt"
+			awk -v m="$m" '{
+				v = $1
+				printf " %10.4g%s", v, $2 == 1 ? "*" : " "
+				if (!n++ || v < lo)
+					lo = v
+				if (v > hi)
+					hi = v
+			}
+			END {if (m != "noise" && lo > 0) printf "  (%.2f)", hi / lo; print ""}' "$RES/$m.$tgt"
 		done
 	done
 	if [[ -s $RES/conn_rate.tcpdist && -s $RES/conn_rate.haproxy && -s $RES/conn_rate.haproxy-splice ]]; then
@@ -785,14 +820,19 @@ REPORT=$T/report.txt
 						}
 					return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 				}
-				$2 > 0 && $3 > 0 {
-					n++; h[n] = $1 / $2; s[n] = $1 / $3
-					hl = hl sprintf(" %5.2f", h[n]); sl = sl sprintf(" %5.2f", s[n])
+				$3 > 0 && $5 > 0 {
+					noisy = $2 + $4 + $6 > 0
+					hl = hl sprintf(" %5.2f%s", $1 / $3, noisy ? "*" : " ")
+					sl = sl sprintf(" %5.2f%s", $1 / $5, noisy ? "*" : " ")
+					if (noisy)
+						next
+					n++; h[n] = $1 / $3; s[n] = $1 / $5
 				}
 				END {
-					if (n == 0) exit
-					printf "  %-10s vs haproxy %-30s median %.2fx\n", m, hl, median(h, n)
-					printf "  %-10s vs splice  %-30s median %.2fx\n", "", sl, median(s, n)
+					mh = n ? sprintf("%.2fx", median(h, n)) : "-"
+					ms = n ? sprintf("%.2fx", median(s, n)) : "-"
+					printf "  %-10s vs haproxy %-42s median %s\n", m, hl, mh
+					printf "  %-10s vs splice  %-42s median %s\n", "", sl, ms
 				}'
 		done
 	fi
