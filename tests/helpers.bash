@@ -143,17 +143,7 @@ wait_for_port() {
 # wait_for_file_line FILE REGEX [TIMEOUT_S]: until a line of FILE matches
 # the extended REGEX. On timeout prints the file and fails.
 wait_for_file_line() {
-	local file=$1 regex=$2 deadline
-	deadline=$(($(now_ms) + $(ms_of "${3:-5}")))
-	until grep -Eq -- "$regex" "$file" 2>/dev/null; do
-		if (($(now_ms) >= deadline)); then
-			echo "--- $file:"
-			cat "$file" 2>/dev/null
-			fail "no line matching '$regex' in $file after ${3:-5}s"
-			return 1
-		fi
-		sleep 0.05
-	done
+	wait_for_line_count "$1" "$2" 1 "${3:-5}"
 }
 
 # wait_for_line_count FILE REGEX N [TIMEOUT_S]: until N lines match.
