@@ -33,9 +33,11 @@ COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:common/%.c=$(B)/common/%.o)
 COMMON_LIB = $(B)/libcommon.a
 
-TOOLS = tcpdist tcphash
-TCPDIST_OBJ = $(patsubst cmd/%.c,$(B)/%.o,$(wildcard cmd/tcpdist/*.c))
-TCPHASH_OBJ = $(patsubst cmd/%.c,$(B)/%.o,$(wildcard cmd/tcphash/*.c))
+# Every folder in cmd/ is a tool; TOOL_LIBS names what it links beyond common/.
+TOOLS = $(notdir $(wildcard cmd/*))
+tcpdist_LIBS = -lev $(INIH_LIBS) -lpthread
+tcphash_LIBS = $(INIH_LIBS)
+tool_objs = $(patsubst cmd/%.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c))
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
@@ -47,11 +49,11 @@ MANPAGES = $(wildcard man/*.[1-8])
 .PHONY: FORCE all helpers check unit demo install uninstall clean bench lint deps-build deps-check deps-demo deps-bench
 all: $(TOOLS:%=bin/%)
 
-$(B)/bin/tcpdist: $(TCPDIST_OBJ) $(COMMON_LIB) | $(B)/bin/.dir
-	$(CC) $(ALL_CFLAGS) -o $@ $(TCPDIST_OBJ) $(COMMON_LIB) $(ALL_LDFLAGS) -lev $(INIH_LIBS) -lpthread
-
-$(B)/bin/tcphash: $(TCPHASH_OBJ) $(COMMON_LIB) | $(B)/bin/.dir
-	$(CC) $(ALL_CFLAGS) -o $@ $(TCPHASH_OBJ) $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS)
+define tool_link
+$(B)/bin/$(1): $(call tool_objs,$(1)) $(COMMON_LIB) | $(B)/bin/.dir
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $(call tool_objs,$(1)) $(COMMON_LIB) $$(ALL_LDFLAGS) $$($(1)_LIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_link,$(t))))
 
 # bin/ holds whichever flavour was built last: copy when it differs.
 bin/%: $(B)/bin/% FORCE | bin/.dir
