@@ -602,7 +602,7 @@ struct pool *pool_parse(const char *path, const char *data, size_t len, char *er
 
 /* Reads a whole regular file of at most POOL_FILE_MAX bytes; on failure
  * writes why (without the path, which callers add) into why. */
-static char *read_file(const char *path, size_t *len, char *why)
+char *pool_read(const char *path, size_t *len, char *why)
 {
 	struct stat st;
 	char *buf;
@@ -660,7 +660,7 @@ struct pool *pool_load(const char *path, char *err)
 	struct pool *p;
 	size_t len;
 	char why[ERR_LEN];
-	char *data = read_file(path, &len, why);
+	char *data = pool_read(path, &len, why);
 
 	if (data == NULL)
 		return err_set(err, "%s: %s", path, why), NULL;
@@ -675,7 +675,7 @@ int pool_check(const char *path, pool_problem_fn fn, void *ctx)
 	struct pool *p;
 	size_t len;
 	int n;
-	char *data = read_file(path, &len, why);
+	char *data = pool_read(path, &len, why);
 
 	if (data == NULL) {
 		if (fn)

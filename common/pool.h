@@ -67,6 +67,10 @@ typedef void (*pool_problem_fn)(void *ctx, const char *path, int line, const cha
  * problem in err as "FILE:LINE: key: reason" (or "FILE: reason"). */
 struct pool *pool_load(const char *path, char *err);
 
+/* A whole pool file (at most POOL_FILE_MAX bytes, NUL-terminated) into a
+ * malloc'd buffer; on failure why gets the reason without the path. */
+char *pool_read(const char *path, size_t *len, char *why);
+
 /* Same input, but from memory (path is used only in messages). */
 struct pool *pool_parse(const char *path, const char *data, size_t len, char *err);
 

@@ -63,14 +63,59 @@ static void backend_release(struct conn *c)
 {
 	if (c->up) {
 		atomic_fetch_sub_explicit(&c->up->active, 1, memory_order_relaxed);
+		upstream_unref(c->up);
 		c->up = NULL;
 	}
 }
 
-void conn_close(struct conn *c, int reset)
+/* Done connecting: the farm is needed no longer. */
+static void farm_release(struct conn *c)
+{
+	farm_unref(c->farm);
+	c->farm = NULL;
+}
+
+static const char *const end_names[] = {
+	[END_CLIENT_CLOSE] = "client-close",   [END_BACKEND_CLOSE] = "backend-close",
+	[END_CLIENT_RESET] = "client-reset",   [END_BACKEND_RESET] = "backend-reset",
+	[END_IDLE] = "idle-timeout",           [END_NO_BACKEND] = "no-backend",
+	[END_SHUTDOWN] = "shutdown",           [END_ERROR] = "error",
+};
+
+/* --log-connections: one line per connection, key=value for scripts. */
+static void conn_log_end(const struct conn *c, enum conn_end end)
+{
+	char ct[ADDR_TEXT_LEN];
+	double secs = ev_now(c->w->loop) - c->started;
+
+	log_info("connection client=%s backend=%s address=%s in=%llu out=%llu "
+		 "duration=%.3fs end=%s",
+		 conn_client_text(c, ct, sizeof(ct)), c->up ? c->up->name : "-",
+		 c->up ? c->up->addr_text : "-", (unsigned long long)c->c2b.bytes,
+		 (unsigned long long)c->b2c.bytes, secs < 0 ? 0.0 : secs, end_names[end]);
+}
+
+/* A connection ended: descriptors are free again, and maybe the pool is
+ * below its max_conns. */
+static void conn_wake_accept(struct worker *w)
+{
+	struct proc *p = w->proc;
+
+	if (atomic_load_explicit(&w->paused, memory_order_relaxed) & PAUSE_FDS)
+		worker_unpause(w, PAUSE_FDS);
+	if (atomic_load_explicit(&p->paused_for_limit, memory_order_relaxed) == 0)
+		return;
+	for (int i = 0; i < p->nworkers; i++)
+		if (atomic_load(&p->workers[i].paused) & PAUSE_LIMIT)
+			ev_async_send(p->workers[i].loop, &p->workers[i].resume);
+}
+
+void conn_close(struct conn *c, int reset, enum conn_end end)
 {
 	struct worker *w = c->w;
 
+	if (w->opt->log_connections)
+		conn_log_end(c, end);
 	if (log_enabled(LOG_LEVEL_DEBUG) && c->connected) {
 		char ct[ADDR_TEXT_LEN];
 
@@ -93,18 +138,22 @@ void conn_close(struct conn *c, int reset)
 	relay_release(w, &c->c2b);
 	relay_release(w, &c->b2c);
 	backend_release(c);
+	farm_release(c);
 	free(c->attempts);
 	conn_unlink(c);
 	free(c);
-	if (atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
-	    atomic_load_explicit(&w->nconns, memory_order_relaxed) == 0)
-		ev_break(w->loop, EVBREAK_ALL);
+	if (atomic_load_explicit(&w->stopping, memory_order_relaxed)) {
+		if (atomic_load_explicit(&w->nconns, memory_order_relaxed) == 0)
+			ev_break(w->loop, EVBREAK_ALL);
+		return;
+	}
+	conn_wake_accept(w);
 }
 
 void conn_close_all(struct worker *w)
 {
 	while (w->conns)
-		conn_close(w->conns, 1);
+		conn_close(w->conns, 1, END_SHUTDOWN);
 }
 
 static const char *failure_text(int error)
@@ -122,6 +171,8 @@ static const char *failure_text(int error)
 /* Every try failed, or nothing is eligible: refuse the client at once. */
 static void conn_fail(struct conn *c)
 {
+	stat_add(&c->w->stats.failed[c->attempts && c->attempts->n ? FAIL_CONNECT
+								   : FAIL_NO_BACKEND], 1);
 	char ct[ADDR_TEXT_LEN], why[ERR_LEN * 2] = "none is up";
 	struct attempts *a = c->attempts;
 
@@ -130,12 +181,12 @@ static void conn_fail(struct conn *c)
 
 		for (size_t i = 0; i < a->n && off < sizeof(why); i++)
 			off += (size_t)snprintf(why + off, sizeof(why) - off, "%s%s: %s",
-						i ? "; " : "", c->w->farm->up[a->tried[i]].name,
+						i ? "; " : "", c->farm->b[a->tried[i]].up->name,
 						failure_text(a->error[i]));
 	}
 	log_warn("client %s: no backend available (%s)", conn_client_text(c, ct, sizeof(ct)),
 		 why);
-	conn_close(c, 1);
+	conn_close(c, 1, END_NO_BACKEND);
 }
 
 /* Records why the current backend failed and moves on to the next one. */
@@ -143,7 +194,7 @@ static void conn_connect_failed(struct conn *c, int error)
 {
 	struct upstream *up = c->up;
 	struct attempts *a = c->attempts;
-	unsigned retries = c->w->farm->pool->retries;
+	unsigned retries = c->farm->pool->retries;
 	char ct[ADDR_TEXT_LEN];
 
 	ev_io_stop(c->w->loop, &c->bio);
@@ -154,12 +205,15 @@ static void conn_connect_failed(struct conn *c, int error)
 		/* First failure: start keeping the list, beginning with this try. */
 		a = c->attempts = calloc(1, sizeof(*a));
 		if (a == NULL) {
+			stat_add(&c->w->stats.failed[FAIL_RESOURCES], 1);
 			backend_release(c);
-			conn_close(c, 1);
+			conn_close(c, 1, END_ERROR);
 			return;
 		}
-		a->tried[a->n++] = (uint32_t)(up - c->w->farm->up);
+		a->tried[a->n++] = c->picked;
 	}
+	health_connect_failed(c->w->proc, c->farm, up, error);
+	upstream_ref(up); /* for the messages below */
 	backend_release(c);
 
 	a->error[a->n - 1] = error;
@@ -167,7 +221,7 @@ static void conn_connect_failed(struct conn *c, int error)
 		char tmo[32] = "";
 
 		if (error == ETIMEDOUT) {
-			duration_format(c->w->farm->pool->connect_timeout_ms, tmo, sizeof(tmo));
+			duration_format(c->farm->pool->connect_timeout_ms, tmo, sizeof(tmo));
 			log_warn("client %s: backend %s %s: connect timed out after %s, trying another",
 				 conn_client_text(c, ct, sizeof(ct)), up->name, up->addr_text, tmo);
 		} else {
@@ -175,9 +229,11 @@ static void conn_connect_failed(struct conn *c, int error)
 				 conn_client_text(c, ct, sizeof(ct)), up->name, up->addr_text,
 				 failure_text(error));
 		}
+		upstream_unref(up);
 		conn_connect_next(c);
 		return;
 	}
+	upstream_unref(up);
 	conn_fail(c);
 }
 
@@ -189,6 +245,9 @@ static void conn_connected(struct conn *c)
 	free(c->attempts);
 	c->attempts = NULL;
 	c->connected = 1;
+	c->idle_ms = c->farm->pool->idle_timeout_ms;
+	farm_release(c);
+	health_connect_ok(c->up);
 	atomic_fetch_add_explicit(&c->up->total, 1, memory_order_relaxed);
 	log_debug("client %s: connected to backend %s %s", conn_client_text(c, ct, sizeof(ct)),
 		  c->up->name, c->up->addr_text);
@@ -220,6 +279,21 @@ static void conn_connect_timeout_cb(struct ev_loop *loop, ev_timer *t, int reven
 	conn_connect_failed(c, ETIMEDOUT);
 }
 
+/* A socket for a backend. Out of descriptors, the spare one kept for this
+ * makes room, and accepting pauses until connections end. */
+static int backend_socket(struct worker *w, int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
+		close(w->spare_fd);
+		w->spare_fd = -1;
+		worker_pause(w, PAUSE_FDS);
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	return fd;
+}
+
 static void conn_connect_next(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -227,25 +301,27 @@ static void conn_connect_next(struct conn *c)
 	struct upstream *up;
 	int idx, fd;
 
-	idx = farm_pick(w, c->hash, a ? a->tried : NULL, a ? a->n : 0);
+	idx = farm_pick(w, c->farm, c->hash, a ? a->tried : NULL, a ? a->n : 0);
 	if (idx < 0) {
 		conn_fail(c);
 		return;
 	}
-	up = &w->farm->up[idx];
+	up = c->farm->b[idx].up;
+	upstream_ref(up);
 	c->up = up;
+	c->picked = (uint32_t)idx;
 	atomic_fetch_add_explicit(&up->active, 1, memory_order_relaxed);
 	if (a)
 		a->tried[a->n++] = (uint32_t)idx;
 
-	fd = socket(up->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = backend_socket(w, up->addr.ss.ss_family);
 	if (fd < 0) {
 		char ct[ADDR_TEXT_LEN];
 
 		log_warn("client %s: cannot open a socket to %s: %s",
 			 conn_client_text(c, ct, sizeof(ct)), up->name, strerror(errno));
-		backend_release(c);
-		conn_close(c, 1);
+		stat_add(&w->stats.failed[FAIL_RESOURCES], 1);
+		conn_close(c, 1, END_ERROR);
 		return;
 	}
 	set_nodelay(fd);
@@ -272,7 +348,7 @@ static void conn_connect_next(struct conn *c)
 	}
 	ev_io_start(w->loop, &c->bio);
 	ev_timer_init(&c->timer, conn_connect_timeout_cb,
-		      (ev_tstamp)w->farm->pool->connect_timeout_ms / 1000.0, 0.0);
+		      (ev_tstamp)c->farm->pool->connect_timeout_ms / 1000.0, 0.0);
 	ev_timer_start(w->loop, &c->timer);
 }
 
@@ -297,11 +373,15 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 		return;
 	}
 	c->w = w;
+	c->farm = w->farm;
+	farm_ref(c->farm);
+	c->started = ev_now(w->loop);
+	stat_add(&w->stats.accepted, 1);
 	memcpy(&c->client, sa, len < sizeof(c->client) ? len : sizeof(c->client));
 	/* TCP_NODELAY comes from the listening socket. */
-	if (w->farm->pool->balance == BALANCE_HASH)
-		c->hash = hash_client(w->farm->pool->hash_seed, &c->client.sa,
-				      w->farm->pool->hash_key == HASH_KEY_IP_PORT);
+	if (c->farm->pool->balance == BALANCE_HASH)
+		c->hash = hash_client(c->farm->pool->hash_seed, &c->client.sa,
+				      c->farm->pool->hash_key == HASH_KEY_IP_PORT);
 	ev_io_init(&c->cio, NULL, fd, 0);
 	ev_io_init(&c->bio, NULL, -1, 0);
 	half_init(&c->c2b);

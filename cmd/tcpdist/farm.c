@@ -1,16 +1,20 @@
-/* The running set of backends and the choice of one for a connection. */
+/* Configurations (farms) and the choice of a backend for a connection. */
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "tcpdist.h"
 
-/* The configured table, then drained and down backends' slots refilled. */
+/* The configured table, then drained and down backends' slots refilled.
+ * Health is not part of it: a failing backend is skipped at pick time by
+ * walking the client's preference order, which lands where the refilled
+ * table would (see maglev.h), so health changes never rebuild anything. */
 static int farm_build_table(struct farm *f, char *err)
 {
-	const char **names = calloc(f->n ? f->n : 1, sizeof(*names));
-	unsigned *weights = calloc(f->n ? f->n : 1, sizeof(*weights));
-	uint8_t *down = calloc(f->n ? f->n : 1, 1);
+	size_t n = f->n ? f->n : 1;
+	const char **names = calloc(n, sizeof(*names));
+	unsigned *weights = calloc(n, sizeof(*weights));
+	uint8_t *down = calloc(n, 1);
 	int rc = -1;
 
 	if (names == NULL || weights == NULL || down == NULL) {
@@ -18,9 +22,9 @@ static int farm_build_table(struct farm *f, char *err)
 		goto out;
 	}
 	for (size_t i = 0; i < f->n; i++) {
-		names[i] = f->up[i].name;
-		weights[i] = f->up[i].weight;
-		down[i] = f->up[i].state != BACKEND_UP;
+		names[i] = f->b[i].up->name;
+		weights[i] = f->b[i].weight;
+		down[i] = f->b[i].state != BACKEND_UP;
 	}
 	if (maglev_build(&f->maglev, names, weights, f->n, f->pool->table_size, err) < 0)
 		goto out;
@@ -33,57 +37,104 @@ out:
 	return rc;
 }
 
-struct farm *farm_create(struct pool *pool, char *err)
+/* prev's upstream with this name and address, if any. */
+static struct upstream *farm_reusable(const struct farm *prev, const struct pool_backend *b)
+{
+	if (prev == NULL)
+		return NULL;
+	for (size_t i = 0; i < prev->n; i++) {
+		struct upstream *u = prev->b[i].up;
+
+		if (strcmp(u->name, b->name) == 0 && addr_equal(&u->addr, &b->addr))
+			return u;
+	}
+	return NULL;
+}
+
+static void farm_free(struct farm *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->b[i].up)
+			upstream_unref(f->b[i].up);
+	maglev_free(&f->maglev);
+	pool_free(f->pool);
+	free(f->b);
+	free(f);
+}
+
+struct farm *farm_create(struct pool *pool, const struct farm *prev, char *err)
 {
 	struct farm *f = calloc(1, sizeof(*f));
 
-	if (f == NULL || (pool->nbackends &&
-			  !(f->up = calloc(pool->nbackends, sizeof(*f->up))))) {
+	if (f == NULL || (pool->nbackends && !(f->b = calloc(pool->nbackends, sizeof(*f->b))))) {
 		free(f);
 		return err_set(err, "out of memory"), NULL;
 	}
-	f->pool = pool;
+	atomic_init(&f->refs, 1);
 	f->n = pool->nbackends;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct pool_backend *b = &pool->backends[i];
-		struct upstream *u = &f->up[i];
+		struct farm_backend *fb = &f->b[i];
 
-		memcpy(u->name, b->name, sizeof(u->name));
-		u->addr = b->addr;
-		addr_format((const struct sockaddr *)&b->addr.ss, u->addr_text,
-			    sizeof(u->addr_text));
-		u->weight = b->weight;
-		u->state = b->state;
-		u->max_conns = b->max_conns;
-		atomic_init(&u->active, 0);
-		atomic_init(&u->total, 0);
+		fb->up = farm_reusable(prev, b);
+		if (fb->up)
+			upstream_ref(fb->up);
+		else if ((fb->up = upstream_create(b)) == NULL) {
+			farm_free(f);
+			return err_set(err, "out of memory"), NULL;
+		}
+		fb->weight = b->weight;
+		fb->state = b->state;
+		fb->max_conns = b->max_conns;
 	}
+	f->pool = pool;
 	if (pool->balance == BALANCE_HASH && farm_build_table(f, err) < 0) {
 		f->pool = NULL; /* still the caller's */
-		farm_destroy(f);
+		farm_free(f);
 		return NULL;
 	}
 	return f;
 }
 
-void farm_destroy(struct farm *farm)
+void farm_ref(struct farm *f)
 {
-	if (farm == NULL)
-		return;
-	pool_free(farm->pool);
-	maglev_free(&farm->maglev);
-	free(farm->up);
-	free(farm);
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
 }
 
-/* Up, weighted, below its connection limit, and not tried already. Drain
- * and weight 0 keep established connections but take no new ones; a down
- * backend is not even a retry target. */
-static int eligible(const struct upstream *u, const uint32_t *tried, size_t ntried, size_t i)
+void farm_unref(struct farm *f)
 {
-	if (u->state != BACKEND_UP || u->weight == 0)
+	if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+		farm_free(f);
+}
+
+/* Drain, down and weight 0 keep established connections but take no new
+ * ones, and neither does a backend failing its health checks. */
+int farm_available(const struct farm *f, size_t i)
+{
+	const struct farm_backend *b = &f->b[i];
+
+	return b->state == BACKEND_UP && b->weight > 0 &&
+	       !atomic_load_explicit(&b->up->down, memory_order_relaxed);
+}
+
+size_t farm_count_available(const struct farm *f)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->n; i++)
+		n += (size_t)farm_available(f, i);
+	return n;
+}
+
+/* Available, below its connection limit, and not tried already. */
+static int eligible(const struct farm *f, const uint32_t *tried, size_t ntried, size_t i)
+{
+	const struct farm_backend *b = &f->b[i];
+
+	if (!farm_available(f, i))
 		return 0;
-	if (u->max_conns && atomic_load_explicit(&u->active, memory_order_relaxed) >= u->max_conns)
+	if (b->max_conns &&
+	    atomic_load_explicit(&b->up->active, memory_order_relaxed) >= b->max_conns)
 		return 0;
 	for (size_t k = 0; k < ntried; k++)
 		if (tried[k] == i)
@@ -92,7 +143,7 @@ static int eligible(const struct upstream *u, const uint32_t *tried, size_t ntri
 }
 
 struct pick_ctx {
-	struct farm *farm;
+	const struct farm *farm;
 	const uint32_t *tried;
 	size_t ntried;
 };
@@ -101,34 +152,43 @@ static int pick_accept(unsigned b, void *ctx)
 {
 	struct pick_ctx *p = ctx;
 
-	return eligible(&p->farm->up[b], p->tried, p->ntried, b);
+	return eligible(p->farm, p->tried, p->ntried, b);
 }
 
 /* The client's own backend if it can take the connection, else the first
  * that can in the client's preference order: what tcphash -n prints. */
-static int farm_pick_hash(struct farm *f, uint64_t hash, const uint32_t *tried, size_t ntried)
+static int farm_pick_hash(const struct farm *f, uint64_t hash, const uint32_t *tried,
+			  size_t ntried)
 {
 	struct pick_ctx ctx = {f, tried, ntried};
 	unsigned b = maglev_lookup(&f->maglev, hash);
 
-	if (b != MAGLEV_NONE && eligible(&f->up[b], tried, ntried, b))
+	if (b != MAGLEV_NONE && eligible(f, tried, ntried, b))
 		return (int)b;
 	b = maglev_first(&f->maglev, hash, pick_accept, &ctx);
 	return b == MAGLEV_NONE ? -1 : (int)b;
 }
 
-int farm_pick(struct worker *w, uint64_t client_hash, const uint32_t *tried, size_t ntried)
+int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash,
+	      const uint32_t *tried, size_t ntried)
 {
-	struct farm *f = w->farm;
 	struct balance_candidate *c = w->cand;
 
 	if (f->pool->balance == BALANCE_HASH)
 		return farm_pick_hash(f, client_hash, tried, ntried);
 
+	/* The worker's selection state is sized for its own farm; a client
+	 * still connecting on an older one simply takes the first eligible. */
+	if (f != w->farm) {
+		for (size_t i = 0; i < f->n; i++)
+			if (eligible(f, tried, ntried, i))
+				return (int)i;
+		return -1;
+	}
 	for (size_t i = 0; i < f->n; i++) {
-		c[i].weight = f->up[i].weight;
-		c[i].active = atomic_load_explicit(&f->up[i].active, memory_order_relaxed);
-		c[i].eligible = eligible(&f->up[i], tried, ntried, i);
+		c[i].weight = f->b[i].weight;
+		c[i].active = atomic_load_explicit(&f->b[i].up->active, memory_order_relaxed);
+		c[i].eligible = eligible(f, tried, ntried, i);
 	}
 	switch (f->pool->balance) {
 	case BALANCE_LEASTCONN:

@@ -1,5 +1,7 @@
 /* Listening sockets: one per address per worker, joined with SO_REUSEPORT
- * so the kernel spreads new connections over the worker threads. */
+ * so the kernel spreads new connections over the worker threads. The main
+ * thread opens and tracks them (listen_entry); each worker watches its own
+ * (listener), told of changes through its queue of listener_ops. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,6 +14,8 @@
 
 #include "log.h"
 #include "tcpdist.h"
+
+static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
 
 static int listen_socket(const struct addr *a, int reuseport, char *err)
 {
@@ -54,82 +58,305 @@ static uint16_t addr_port(const struct addr *a)
 						: ((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 }
 
-int listeners_open(struct worker *workers, int nworkers, struct pool_listen *addrs, size_t n,
-		   char *err)
+/* One socket per worker for address a, in fds[]; text gets the address
+ * actually bound (the kernel's choice for port 0). */
+static int listen_open_all(const struct pool_listen *l, int nworkers, int *fds, char *text,
+			   char *err)
 {
+	struct addr a = l->addr;
 	char e[ERR_LEN];
+	int k;
 
-	for (int k = 0; k < nworkers; k++) {
-		workers[k].listeners = calloc(n, sizeof(struct listener));
-		if (workers[k].listeners == NULL)
-			return err_set(err, "out of memory");
-		workers[k].nlisteners = n;
-		for (size_t i = 0; i < n; i++)
-			workers[k].listeners[i].fd = -1;
+	if (addr_port(&a) != 0 && listen_probe(&a, e) < 0)
+		return err_set(err, "listen %s: %s", l->text, e);
+	for (k = 0; k < nworkers; k++) {
+		fds[k] = listen_socket(&a, 1, e);
+		if (fds[k] < 0)
+			break;
+		if (listen(fds[k], SOMAXCONN) < 0) {
+			snprintf(e, sizeof(e), "%s", strerror(errno));
+			close(fds[k]);
+			break;
+		}
+		if (addr_port(&a) == 0) {
+			/* Port 0: the kernel chose; the other workers join it. */
+			a.len = sizeof(a.ss);
+			getsockname(fds[k], (struct sockaddr *)&a.ss, &a.len);
+		}
+	}
+	if (k < nworkers) {
+		while (k-- > 0)
+			close(fds[k]);
+		return err_set(err, "listen %s: %s", l->text, e);
+	}
+	addr_format((const struct sockaddr *)&a.ss, text, ADDR_TEXT_LEN);
+	return 0;
+}
+
+static int listen_wanted(const struct listen_entry *e, const struct pool_listen *addrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (addr_equal(&e->addr, &addrs[i].addr))
+			return 1;
+	return 0;
+}
+
+static const struct listen_entry *listen_find(const struct proc *p, const struct addr *a)
+{
+	for (const struct listen_entry *e = p->listens; e; e = e->next)
+		if (addr_equal(&e->addr, a))
+			return e;
+	return NULL;
+}
+
+static void ops_free(struct listener_op *op)
+{
+	while (op) {
+		struct listener_op *next = op->next;
+
+		free(op);
+		op = next;
+	}
+}
+
+/* The ops one worker needs: its socket of each fresh address, then the
+ * closing of every address no longer wanted. */
+static int ops_build(const struct proc *p, int k, struct listen_entry **fresh, int **fds,
+		     size_t nfresh, const struct pool_listen *addrs, size_t n,
+		     struct listener_op **out)
+{
+	struct listener_op *ops = NULL, **tail = &ops, *op;
+
+	for (size_t i = 0; i < nfresh; i++) {
+		if ((op = calloc(1, sizeof(*op))) == NULL)
+			goto oom;
+		op->id = fresh[i]->id;
+		op->fd = fds[i][k];
+		memcpy(op->text, fresh[i]->text, sizeof(op->text));
+		*tail = op, tail = &op->next;
+	}
+	for (const struct listen_entry *e = p->listens; e; e = e->next) {
+		if (listen_wanted(e, addrs, n))
+			continue;
+		if ((op = calloc(1, sizeof(*op))) == NULL)
+			goto oom;
+		op->id = e->id;
+		op->fd = -1;
+		*tail = op, tail = &op->next;
+	}
+	*out = ops;
+	return 0;
+oom:
+	ops_free(ops);
+	return -1;
+}
+
+/* Opens what is new first, so a failure changes nothing; then hands each
+ * worker its new sockets and the closing of removed addresses. */
+int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, char *err)
+{
+	size_t cap = n ? n : 1, nfresh = 0;
+	struct listen_entry **fresh = calloc(cap, sizeof(*fresh));
+	int **fds = calloc(cap, sizeof(*fds));
+	struct listener_op **wops = calloc((size_t)p->nworkers, sizeof(*wops));
+	int rc = -1;
+
+	if (fresh == NULL || fds == NULL || wops == NULL) {
+		err_set(err, "out of memory");
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct addr a = addrs[i].addr;
+		int dup = 0;
 
-		if (addr_port(&a) != 0 && listen_probe(&a, e) < 0)
-			return err_set(err, "listen %s: %s", addrs[i].text, e);
-		for (int k = 0; k < nworkers; k++) {
-			struct listener *l = &workers[k].listeners[i];
-
-			l->fd = listen_socket(&a, 1, e);
-			if (l->fd < 0)
-				return err_set(err, "listen %s: %s", addrs[i].text, e);
-			if (listen(l->fd, SOMAXCONN) < 0)
-				return err_set(err, "listen %s: %s", addrs[i].text, strerror(errno));
-			if (addr_port(&a) == 0) {
-				/* Port 0: the kernel chose; the other workers join it. */
-				a.len = sizeof(a.ss);
-				getsockname(l->fd, (struct sockaddr *)&a.ss, &a.len);
-			}
-			l->worker = &workers[k];
-			addr_format((const struct sockaddr *)&a.ss, l->text, sizeof(l->text));
-			ev_io_init(&l->io, listener_accept_cb, l->fd, EV_READ);
+		for (size_t j = 0; j < i; j++)
+			dup |= addr_equal(&addrs[j].addr, &addrs[i].addr);
+		if (dup || listen_find(p, &addrs[i].addr))
+			continue;
+		fresh[nfresh] = calloc(1, sizeof(**fresh));
+		fds[nfresh] = calloc((size_t)p->nworkers, sizeof(int));
+		if (fresh[nfresh] == NULL || fds[nfresh] == NULL) {
+			free(fresh[nfresh]);
+			free(fds[nfresh]);
+			err_set(err, "out of memory");
+			goto out;
 		}
-		log_info("listening on %s", workers[0].listeners[i].text);
+		if (listen_open_all(&addrs[i], p->nworkers, fds[nfresh], fresh[nfresh]->text,
+				    err) < 0) {
+			free(fresh[nfresh]);
+			free(fds[nfresh]);
+			goto out;
+		}
+		fresh[nfresh]->addr = addrs[i].addr;
+		fresh[nfresh]->id = ++p->next_listen_id;
+		nfresh++;
 	}
-	return 0;
+	for (int k = 0; k < p->nworkers; k++) {
+		if (ops_build(p, k, fresh, fds, nfresh, addrs, n, &wops[k]) < 0) {
+			err_set(err, "out of memory");
+			goto out;
+		}
+	}
+
+	/* Commit: nothing below can fail. */
+	for (struct listen_entry **pe = &p->listens; *pe;) {
+		struct listen_entry *e = *pe;
+
+		if (listen_wanted(e, addrs, n)) {
+			pe = &e->next;
+			continue;
+		}
+		log_info("no longer listening on %s", e->text);
+		*pe = e->next;
+		free(e);
+	}
+	for (size_t i = 0; i < nfresh; i++) {
+		fresh[i]->next = p->listens;
+		p->listens = fresh[i];
+		log_info("listening on %s", fresh[i]->text);
+		free(fds[i]);
+	}
+	nfresh = 0;
+	pthread_mutex_lock(&p->lock);
+	for (int k = 0; k < p->nworkers; k++) {
+		struct listener_op **tail = &p->workers[k].ops;
+
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = wops[k];
+		wops[k] = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (int k = 0; k < p->nworkers; k++)
+		ev_async_send(p->workers[k].loop, &p->workers[k].reconfig);
+	rc = 0;
+out:
+	for (size_t i = 0; i < nfresh; i++) {
+		for (int k = 0; k < p->nworkers; k++)
+			close(fds[i][k]);
+		free(fds[i]);
+		free(fresh[i]);
+	}
+	for (int k = 0; wops && k < p->nworkers; k++)
+		ops_free(wops[k]);
+	free(wops);
+	free(fresh);
+	free(fds);
+	return rc;
+}
+
+void listen_entries_free(struct proc *p)
+{
+	while (p->listens) {
+		struct listen_entry *e = p->listens;
+
+		p->listens = e->next;
+		free(e);
+	}
+}
+
+static int worker_watching(const struct worker *w)
+{
+	return !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
+	       !atomic_load_explicit(&w->paused, memory_order_relaxed);
+}
+
+/* On the worker's thread: takes over new sockets, closes removed ones. */
+void listeners_apply(struct worker *w, struct listener_op *ops)
+{
+	while (ops) {
+		struct listener_op *op = ops;
+
+		ops = op->next;
+		if (op->fd >= 0) {
+			struct listener *l = calloc(1, sizeof(*l));
+
+			if (l == NULL || atomic_load(&w->stopping)) {
+				if (l == NULL)
+					log_err("out of memory: cannot listen on %s", op->text);
+				close(op->fd);
+				free(l);
+			} else {
+				l->worker = w;
+				l->id = op->id;
+				l->fd = op->fd;
+				memcpy(l->text, op->text, sizeof(l->text));
+				ev_io_init(&l->io, listener_accept_cb, l->fd, EV_READ);
+				l->next = w->listeners;
+				w->listeners = l;
+				if (worker_watching(w))
+					ev_io_start(w->loop, &l->io);
+			}
+		} else {
+			for (struct listener **pl = &w->listeners; *pl; pl = &(*pl)->next) {
+				struct listener *l = *pl;
+
+				if (l->id != op->id)
+					continue;
+				ev_io_stop(w->loop, &l->io);
+				close(l->fd);
+				*pl = l->next;
+				free(l);
+				break;
+			}
+		}
+		free(op);
+	}
+}
+
+void listeners_watch(struct worker *w, int on)
+{
+	for (struct listener *l = w->listeners; l; l = l->next) {
+		if (on)
+			ev_io_start(w->loop, &l->io);
+		else
+			ev_io_stop(w->loop, &l->io);
+	}
 }
 
 void listeners_close(struct worker *w)
 {
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		struct listener *l = &w->listeners[i];
+	while (w->listeners) {
+		struct listener *l = w->listeners;
 
-		if (l->fd < 0)
-			continue;
-		if (l->worker != NULL)
-			ev_io_stop(w->loop, &l->io);
+		ev_io_stop(w->loop, &l->io);
 		close(l->fd);
-		l->fd = -1;
+		w->listeners = l->next;
+		free(l);
 	}
 }
 
-/* Out of file descriptors: accept with the spare one and close at once, so
- * the client gets a quick close instead of waiting in the backlog while the
- * loop spins on a readable listener. */
+/* Out of file descriptors: stop accepting for a moment and leave clients
+ * in the kernel's backlog rather than spin on a readable listener; a
+ * connection closing, or a short timer, starts accepting again. */
 static void accept_emfile(struct worker *w, struct listener *l)
 {
-	int fd;
-
-	if (w->spare_fd >= 0) {
-		close(w->spare_fd);
-		w->spare_fd = -1;
-	}
-	fd = accept(l->fd, NULL, NULL);
-	if (fd >= 0)
-		close(fd);
-	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	worker_pause(w, PAUSE_FDS);
 	if (ev_now(w->loop) - w->emfile_logged >= 1.0) {
 		w->emfile_logged = ev_now(w->loop);
-		log_warn("out of file descriptors: dropping new connections on %s", l->text);
+		log_warn("out of file descriptors: pausing accept on %s", l->text);
 	}
 }
 
-void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* The pool's max_conns reached: stop accepting until a connection ends.
+ * Returns 1 if paused. */
+static int accept_limit(struct worker *w)
+{
+	unsigned max = w->farm->pool->max_conns;
+	struct proc *p = w->proc;
+
+	if (max == 0 || proc_connections(p) < max)
+		return 0;
+	worker_pause(w, PAUSE_LIMIT);
+	atomic_fetch_add(&p->paused_for_limit, 1);
+	/* A connection may have ended before the counter said we wait. */
+	if (proc_connections(p) < max) {
+		worker_unpause(w, PAUSE_LIMIT);
+		return 0;
+	}
+	return 1;
+}
+
+static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
 	struct worker *w = l->worker;
@@ -140,10 +367,14 @@ void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (accept_limit(w))
+			return;
 		len = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			conn_accepted(w, fd, (struct sockaddr *)&ss, len);
+			if (atomic_load_explicit(&w->paused, memory_order_relaxed))
+				return;
 			continue;
 		}
 		switch (errno) {
@@ -153,6 +384,8 @@ void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			continue;
 		case EMFILE:
 		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
 			accept_emfile(w, l);
 			return;
 		case EAGAIN:

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -14,8 +15,8 @@
 #define THREADS_MAX 64
 
 static const char usage_text[] =
-	"usage: tcpdist [-nv] [-j N] [-l ADDR]... [--no-splice] [--drain-timeout DURATION]\n"
-	"               [--syslog] [[-f] POOL]\n";
+	"usage: tcpdist [-nv] [-j N] [-l ADDR]... [--metrics ADDR] [--log-connections]\n"
+	"               [--no-splice] [--drain-timeout DURATION] [--syslog] [[-f] POOL]\n";
 
 static const char help_text[] =
 	"\n"
@@ -27,6 +28,8 @@ static const char help_text[] =
 	"  -j N                  run N event loops on N threads (1-64, default 1)\n"
 	"  -l ADDR               listen on ADDR instead of the pool's listen lines;\n"
 	"                        may be repeated\n"
+	"      --metrics ADDR    serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --log-connections log one line per finished connection\n"
 	"      --no-splice       relay with read/write only, never splice(2)\n"
 	"      --drain-timeout D on SIGINT/SIGTERM wait up to D for connections (default 10s)\n"
 	"      --syslog          log to syslog instead of stderr\n"
@@ -34,15 +37,14 @@ static const char help_text[] =
 	"      --version         show the version\n";
 
 /* The running process, as the signal callbacks see it. */
+static struct proc proc;
 static struct {
-	struct worker *workers;
-	int nworkers;
 	atomic_int workers_left;
 	int signals;
 	ev_async worker_done;
 	ev_timer drain;
 	uint64_t drain_ms;
-} proc;
+} run;
 
 static void usage(void)
 {
@@ -50,21 +52,12 @@ static void usage(void)
 	exit(2);
 }
 
-static size_t open_connections(void)
-{
-	size_t n = 0;
-
-	for (int i = 0; i < proc.nworkers; i++)
-		n += atomic_load(&proc.workers[i].nconns);
-	return n;
-}
-
 static void drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	(void)loop;
 	(void)t;
 	(void)revents;
-	size_t n = open_connections();
+	size_t n = proc_connections(&proc);
 
 	log_warn("drain timeout: closing %zu connection%s", n, n == 1 ? "" : "s");
 	for (int i = 0; i < proc.nworkers; i++)
@@ -78,17 +71,19 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 	(void)revents;
 	(void)s;
-	if (proc.signals++ > 0) {
+	if (run.signals++ > 0) {
 		log_warn("second signal: exiting now");
 		_exit(0);
 	}
-	duration_format(proc.drain_ms, d, sizeof(d));
-	n = open_connections();
+	duration_format(run.drain_ms, d, sizeof(d));
+	n = proc_connections(&proc);
 	log_info("shutting down: waiting up to %s for %zu connection%s", d, n, n == 1 ? "" : "s");
+	reload_close();
+	metrics_close();
 	for (int i = 0; i < proc.nworkers; i++)
 		ev_async_send(proc.workers[i].loop, &proc.workers[i].stop);
-	ev_timer_init(&proc.drain, drain_timeout_cb, (ev_tstamp)proc.drain_ms / 1000.0, 0.0);
-	ev_timer_start(loop, &proc.drain);
+	ev_timer_init(&run.drain, drain_timeout_cb, (ev_tstamp)run.drain_ms / 1000.0, 0.0);
+	ev_timer_start(loop, &run.drain);
 }
 
 static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents)
@@ -96,14 +91,25 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	(void)loop;
 	(void)s;
 	(void)revents;
-	log_warn("SIGHUP ignored: this version reads the pool file only at start");
+	if (run.signals == 0) {
+		log_info("SIGHUP: reloading %s", proc.opt->pool_path);
+		reload_now(&proc, 1);
+	}
+}
+
+static void health_changed_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	(void)loop;
+	(void)a;
+	(void)revents;
+	health_availability(&proc);
 }
 
 static void worker_done_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	(void)a;
 	(void)revents;
-	if (atomic_load(&proc.workers_left) == 0)
+	if (atomic_load(&run.workers_left) == 0)
 		ev_break(loop, EVBREAK_ALL);
 }
 
@@ -111,16 +117,21 @@ static void worker_done_cb(struct ev_loop *loop, ev_async *a, int revents)
 static void worker_exited(struct worker *w)
 {
 	(void)w;
-	atomic_fetch_sub(&proc.workers_left, 1);
-	ev_async_send(EV_DEFAULT, &proc.worker_done);
+	atomic_fetch_sub(&run.workers_left, 1);
+	ev_async_send(EV_DEFAULT, &run.worker_done);
 }
 
 static void parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_VERSION = 256, OPT_NO_SPLICE, OPT_DRAIN_TIMEOUT, OPT_SYSLOG };
+	enum {
+		OPT_VERSION = 256, OPT_NO_SPLICE, OPT_DRAIN_TIMEOUT, OPT_SYSLOG, OPT_METRICS,
+		OPT_LOG_CONNECTIONS,
+	};
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"metrics", required_argument, NULL, OPT_METRICS},
+		{"log-connections", no_argument, NULL, OPT_LOG_CONNECTIONS},
 		{"no-splice", no_argument, NULL, OPT_NO_SPLICE},
 		{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 		{"syslog", no_argument, NULL, OPT_SYSLOG},
@@ -178,6 +189,12 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		case OPT_SYSLOG:
 			opt->use_syslog = 1;
 			break;
+		case OPT_METRICS:
+			opt->metrics = optarg;
+			break;
+		case OPT_LOG_CONNECTIONS:
+			opt->log_connections = 1;
+			break;
 		default:
 			usage();
 		}
@@ -196,34 +213,6 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	}
 }
 
-/* -l replaces the pool's listen lines. */
-static int apply_listen_options(const struct options *opt, struct pool *pool, char *err)
-{
-	char e[ERR_LEN];
-
-	if (opt->nlisten == 0)
-		return 0;
-	for (size_t i = 0; i < opt->nlisten; i++) {
-		struct pool_listen *l = &pool->listen[i];
-
-		if (addr_parse(opt->listen[i], ADDR_ALLOW_PORT0, &l->addr, e) < 0)
-			return err_set(err, "-l: %s", e);
-		snprintf(l->text, sizeof(l->text), "%s", opt->listen[i]);
-		l->line = 0;
-	}
-	pool->nlisten = opt->nlisten;
-	return 0;
-}
-
-/* What the pool file allows but this tcpdist cannot do. */
-static int pool_usable(const char *path, const struct pool *pool, char *err)
-{
-	if (pool->nlisten == 0)
-		return err_set(err, "%s: no listen address (add 'listen = ADDR:PORT' to [pool] "
-				    "or give -l ADDR)", path);
-	return 0;
-}
-
 /* Stops the workers that did start when a later one cannot. */
 static void workers_abort(int started)
 {
@@ -240,6 +229,7 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct farm *farm;
 	struct pool *pool;
+	struct timespec now;
 	char err[ERR_LEN];
 	int status = 2, initialized = 0;
 
@@ -247,11 +237,9 @@ int main(int argc, char **argv)
 	log_init("tcpdist", opt.use_syslog, opt.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);
 
-	pool = pool_load(opt.pool_path, err);
-	if (pool == NULL || apply_listen_options(&opt, pool, err) < 0 ||
-	    pool_usable(opt.pool_path, pool, err) < 0) {
+	pool = config_load(&opt, err);
+	if (pool == NULL) {
 		log_err("%s", err);
-		pool_free(pool);
 		return 2;
 	}
 	if (opt.check_only) {
@@ -259,16 +247,24 @@ int main(int argc, char **argv)
 		puts("configuration OK");
 		return fclose(stdout) == 0 ? 0 : 2;
 	}
-	farm = farm_create(pool, err);
+	farm = farm_create(pool, NULL, err);
 	if (farm == NULL) {
 		log_err("%s", err);
 		pool_free(pool);
 		return 2;
 	}
 
+	loop = EV_DEFAULT;
+	proc.opt = &opt;
+	proc.loop = loop;
+	proc.farm = farm;
 	proc.nworkers = opt.threads;
-	atomic_init(&proc.workers_left, opt.threads);
-	proc.drain_ms = opt.drain_timeout_ms;
+	proc.available = (size_t)-1;
+	pthread_mutex_init(&proc.lock, NULL);
+	atomic_init(&run.workers_left, opt.threads);
+	run.drain_ms = opt.drain_timeout_ms;
+	clock_gettime(CLOCK_REALTIME, &now);
+	proc.last_reload = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	proc.workers = calloc((size_t)opt.threads, sizeof(*proc.workers));
 	if (proc.workers == NULL) {
 		log_err("out of memory");
@@ -277,25 +273,32 @@ int main(int argc, char **argv)
 	for (; initialized < opt.threads; initialized++) {
 		struct worker *w = &proc.workers[initialized];
 
-		if (worker_init(w, initialized, &opt, farm) < 0) {
+		if (worker_init(w, initialized, &proc, farm) < 0) {
 			log_err("cannot set up worker %d: out of memory", initialized);
 			initialized++; /* partly set up: worker_destroy frees what it has */
 			goto out;
 		}
 		w->on_exit = worker_exited;
 	}
-	if (listeners_open(proc.workers, opt.threads, pool->listen, pool->nlisten, err) < 0) {
+	if (listeners_update(&proc, pool->listen, pool->nlisten, err) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (opt.metrics && metrics_init(&proc, opt.metrics, err) < 0) {
 		log_err("%s", err);
 		goto out;
 	}
 	log_info("pool %s: %zu backends, balance %s, %d thread%s", opt.pool_path, farm->n,
 		 balance_name(pool->balance), opt.threads, opt.threads == 1 ? "" : "s");
-	if (farm->n == 0)
-		log_warn("pool %s has no backends: every client will be refused", opt.pool_path);
+	health_sync(&proc, farm, NULL);
+	health_availability(&proc);
+	if (reload_init(&proc, err) < 0)
+		log_warn("%s: changes to %s take effect only on SIGHUP", err, opt.pool_path);
 
-	loop = EV_DEFAULT;
-	ev_async_init(&proc.worker_done, worker_done_cb);
-	ev_async_start(loop, &proc.worker_done);
+	ev_async_init(&run.worker_done, worker_done_cb);
+	ev_async_start(loop, &run.worker_done);
+	ev_async_init(&proc.health_changed, health_changed_cb);
+	ev_async_start(loop, &proc.health_changed);
 	ev_signal_init(&sigint_w, signal_cb, SIGINT);
 	ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
 	ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
@@ -316,9 +319,13 @@ int main(int argc, char **argv)
 	status = 0;
 	log_info("stopped");
 out:
+	reload_close();
+	metrics_close();
+	health_stop_all(proc.farm);
 	for (int i = 0; i < initialized; i++)
 		worker_destroy(&proc.workers[i]);
 	free(proc.workers);
-	farm_destroy(farm);
+	listen_entries_free(&proc);
+	farm_unref(proc.farm);
 	return status;
 }

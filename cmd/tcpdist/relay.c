@@ -185,6 +185,18 @@ static int conn_finished(struct conn *c)
 	return c->c2b.shut && c->b2c.shut;
 }
 
+/* Which side a failed read (ECONNRESET) or write (EPIPE) of h points at. */
+static enum conn_end half_failure(const struct conn *c, const struct half *h, int error)
+{
+	int from_client = h == &c->c2b;
+
+	if (error == ECONNRESET)
+		return from_client ? END_CLIENT_RESET : END_BACKEND_RESET;
+	if (error == EPIPE)
+		return from_client ? END_BACKEND_RESET : END_CLIENT_RESET;
+	return END_ERROR;
+}
+
 /* Moves what it can from src to dst. Returns -1 once the connection is closed. */
 static int half_pump(struct conn *c, struct half *h, int src, int dst)
 {
@@ -193,8 +205,8 @@ static int half_pump(struct conn *c, struct half *h, int src, int dst)
 
 	for (int round = 0;; round++) {
 		switch (half_flush(c, h, dst)) {
-		case FLUSH_ERROR:
-			conn_close(c, 1);
+		case FLUSH_ERROR: /* the destination is gone */
+			conn_close(c, 1, h == &c->c2b ? END_BACKEND_RESET : END_CLIENT_RESET);
 			return -1;
 		case FLUSH_BLOCKED:
 			h->blocked = 1;
@@ -206,7 +218,7 @@ static int half_pump(struct conn *c, struct half *h, int src, int dst)
 			h->shut = 1;
 			/* The last FIN of the pair: close() sends it with the rest. */
 			if (conn_finished(c)) {
-				conn_close(c, 0);
+				conn_close(c, 0, c->b2c.eof_first ? END_BACKEND_CLOSE : END_CLIENT_CLOSE);
 				return -1;
 			}
 			shutdown(dst, SHUT_WR);
@@ -222,19 +234,22 @@ static int half_pump(struct conn *c, struct half *h, int src, int dst)
 			n = half_copy(c, h, src, dst);
 		if (n > 0) {
 			h->bytes += (uint64_t)n;
+			stat_add(h == &c->c2b ? &c->w->stats.bytes_in : &c->w->stats.bytes_out,
+				 (unsigned long long)n);
 			c->last_active = ev_now(c->w->loop);
 			drained = n < (h->pipe[0] >= 0 ? RELAY_PIPE_SIZE : RELAY_SCRATCH);
 			continue;
 		}
 		if (n == 0) {
 			h->eof = 1;
+			h->eof_first = !(h == &c->c2b ? c->b2c.eof : c->c2b.eof);
 			continue;
 		}
 		if (would_block()) {
 			pipe_put(c->w, h);
 			return 0;
 		}
-		conn_close(c, 1); /* reset, or an error: pass it on as a reset */
+		conn_close(c, 1, half_failure(c, h, errno)); /* passed on as a reset */
 		return -1;
 	}
 }
@@ -291,7 +306,7 @@ static void relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void relay_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct conn *c = container_of(t, struct conn, timer);
-	ev_tstamp idle = (ev_tstamp)c->w->farm->pool->idle_timeout_ms / 1000.0;
+	ev_tstamp idle = (ev_tstamp)c->idle_ms / 1000.0;
 	ev_tstamp left = c->last_active + idle - ev_now(loop);
 
 	(void)revents;
@@ -303,17 +318,17 @@ static void relay_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char ct[ADDR_TEXT_LEN], d[32];
 
-		duration_format(c->w->farm->pool->idle_timeout_ms, d, sizeof(d));
+		duration_format(c->idle_ms, d, sizeof(d));
 		log_debug("client %s: idle for %s, closing", conn_client_text(c, ct, sizeof(ct)),
 			  d);
 	}
-	conn_close(c, 0);
+	conn_close(c, 0, END_IDLE);
 }
 
 void relay_start(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
-	uint64_t idle = c->w->farm->pool->idle_timeout_ms;
+	uint64_t idle = c->idle_ms;
 
 	ev_set_cb(&c->cio, relay_client_cb);
 	ev_set_cb(&c->bio, relay_backend_cb);

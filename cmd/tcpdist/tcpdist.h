@@ -30,63 +30,137 @@ struct options {
 	const char *pool_path;
 	const char *listen[POOL_LISTEN_MAX]; /* -l, overrides the pool's listen lines */
 	size_t nlisten;
+	const char *metrics;                 /* --metrics ADDR, or NULL */
 	int threads;
 	int check_only;
 	int verbose;
+	int log_connections;
 	int use_syslog;
 	int splice;
 	uint64_t drain_timeout_ms;
 };
 
-/* A backend as the running proxy sees it: configuration plus live counters
- * shared by every worker thread. */
+/* Why a client was refused, for the metrics. */
+enum fail_reason { FAIL_NO_BACKEND, FAIL_CONNECT, FAIL_RESOURCES, FAIL_REASONS };
+/* Why a backend connect failed. */
+enum connect_error { CONNECT_REFUSED, CONNECT_TIMEOUT, CONNECT_OTHER, CONNECT_ERRORS };
+
+/* Health checks of one backend: the main thread's alone. */
+struct check {
+	ev_timer timer;
+	ev_io io;
+	int fd;
+	unsigned rises;         /* successes in a row while down */
+	uint64_t interval_ms;   /* 0: not running */
+	unsigned sync_gen;      /* marks the backends of the newest farm */
+};
+
+/* A backend as the running proxy knows it: its identity (name and address)
+ * and its live state. It outlives reloads that keep both, so health and
+ * counters carry over; farms and connections hold references. */
 struct upstream {
 	char name[POOL_NAME_MAX + 1];
 	struct addr addr;
 	char addr_text[ADDR_TEXT_LEN];
+	atomic_uint refs;
+	atomic_uint active;         /* connections being opened or relayed */
+	atomic_ullong total;        /* connections relayed */
+	atomic_ullong connect_errors[CONNECT_ERRORS];
+	atomic_int down;            /* failing health checks */
+	atomic_uint fails;          /* failures in a row, passive and active */
+	atomic_ullong went_down, came_up;
+	struct check check;
+};
+
+struct upstream *upstream_create(const struct pool_backend *b);
+void upstream_ref(struct upstream *u);
+void upstream_unref(struct upstream *u);
+
+/* A backend's place in one configuration. */
+struct farm_backend {
+	struct upstream *up;
 	unsigned weight;
 	enum backend_state state;
 	unsigned max_conns;
-	atomic_uint active; /* connections being opened or relayed */
-	atomic_ullong total;
 };
 
-/* Everything the workers need from the configuration, read-only once built. */
+/* One configuration, immutable once published: the pool, its backends and,
+ * for balance = hash, the table tcphash computes. Workers and connecting
+ * clients hold references; the last one frees it. */
 struct farm {
+	atomic_uint refs;
 	struct pool *pool;
-	struct upstream *up;
+	struct farm_backend *b;
 	size_t n;
-	struct maglev maglev; /* balance = hash: the same table tcphash computes */
+	struct maglev maglev;
 };
 
-struct farm *farm_create(struct pool *pool, char *err);
-void farm_destroy(struct farm *farm);
+/* Builds a farm from pool (taken over on success), reusing prev's upstreams
+ * whose name and address are unchanged. */
+struct farm *farm_create(struct pool *pool, const struct farm *prev, char *err);
+void farm_ref(struct farm *f);
+void farm_unref(struct farm *f);
+/* Whether backend i can take a new connection (health included). */
+int farm_available(const struct farm *f, size_t i);
+size_t farm_count_available(const struct farm *f);
 
 struct listener {
 	ev_io io;
 	struct worker *worker;
+	struct listener *next;
+	uint64_t id;
 	int fd;
 	char text[ADDR_TEXT_LEN];
 };
+
+/* A change to a worker's listeners, queued by the main thread. */
+struct listener_op {
+	struct listener_op *next;
+	uint64_t id;
+	int fd; /* -1: close listener id */
+	char text[ADDR_TEXT_LEN];
+};
+
+/* Counters a worker alone writes; others read them relaxed. */
+struct worker_stats {
+	atomic_ullong accepted;
+	atomic_ullong failed[FAIL_REASONS];
+	atomic_ullong bytes_in;  /* client to backend */
+	atomic_ullong bytes_out; /* backend to client */
+};
+
+static inline void stat_add(atomic_ullong *s, unsigned long long n)
+{
+	atomic_store_explicit(s, atomic_load_explicit(s, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+enum { PAUSE_FDS = 1, PAUSE_LIMIT = 2 }; /* why a worker stopped accepting */
 
 /* Per-thread state: one libev loop, its listeners and its connections. */
 struct worker {
 	int id;
 	pthread_t thread;
 	struct ev_loop *loop;
+	struct proc *proc;
 	const struct options *opt;
-	struct farm *farm;
+	struct farm *farm; /* the newest configuration this thread has taken */
 	struct listener *listeners;
-	size_t nlisteners;
+	struct listener_op *ops; /* under proc->lock */
 	ev_async stop;  /* stop accepting, finish connections */
 	ev_async force; /* close everything now */
+	ev_async reconfig; /* a new farm or listener changes are waiting */
+	ev_async resume;   /* the pool is below max_conns again */
+	ev_timer fd_retry; /* out of descriptors: try accepting again */
 	atomic_int stopping;
+	atomic_int paused; /* PAUSE_ bits */
 	atomic_size_t nconns;
 	struct conn *conns; /* all open connections, for a forced close */
-	int spare_fd;       /* released to accept (and drop) when out of fds */
+	int spare_fd;       /* kept free for a backend socket when out of fds */
 	ev_tstamp emfile_logged;
+	struct worker_stats stats;
 
-	/* Selection state owned by this thread. */
+	/* Selection state owned by this thread, sized for farm. */
 	struct balance_candidate *cand;
 	int64_t *rr_current;
 	size_t lc_cursor;
@@ -102,18 +176,68 @@ struct worker {
 	void (*on_exit)(struct worker *w);
 };
 
-int worker_init(struct worker *w, int id, const struct options *opt, struct farm *farm);
+/* A listen address as the main thread tracks it. */
+struct listen_entry {
+	struct listen_entry *next;
+	uint64_t id;
+	struct addr addr;    /* as configured (port 0 stays 0) */
+	char text[ADDR_TEXT_LEN];
+};
+
+/* The process: what the main thread owns and the workers share. */
+struct proc {
+	const struct options *opt;
+	struct worker *workers;
+	int nworkers;
+	pthread_mutex_t lock; /* guards farm and every worker's ops */
+	struct farm *farm;    /* the configuration in force */
+	struct listen_entry *listens;
+	uint64_t next_listen_id;
+	struct ev_loop *loop; /* the main thread's */
+	ev_async health_changed;
+	size_t available;     /* backends able to take connections, last seen */
+	atomic_int paused_for_limit;
+	/* reloads */
+	unsigned long long reloads, reload_failures;
+	double last_reload; /* Unix time of the last successful load */
+};
+
+int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm);
 int worker_start(struct worker *w);
 void worker_destroy(struct worker *w);
+void worker_pause(struct worker *w, int why);
+void worker_unpause(struct worker *w, int why);
+size_t proc_connections(const struct proc *p);
+/* Hands the newest farm to every worker. */
+void proc_publish(struct proc *p, struct farm *f);
 
 /* listener.c */
-int listeners_open(struct worker *workers, int nworkers, struct pool_listen *addrs, size_t n,
-		   char *err);
+int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, char *err);
+void listeners_apply(struct worker *w, struct listener_op *ops);
 void listeners_close(struct worker *w);
-void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
+void listeners_watch(struct worker *w, int on);
+void listen_entries_free(struct proc *p);
 
 /* farm.c: pick a backend for a connection, skipping the ones in tried[]. */
-int farm_pick(struct worker *w, uint64_t client_hash, const uint32_t *tried, size_t ntried);
+int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash,
+	      const uint32_t *tried, size_t ntried);
+
+/* health.c: passive results from workers, active checks on the main loop. */
+void health_connect_ok(struct upstream *u);
+void health_connect_failed(struct proc *p, const struct farm *f, struct upstream *u, int error);
+void health_sync(struct proc *p, struct farm *next, struct farm *prev);
+void health_stop_all(struct farm *f);
+void health_availability(struct proc *p);
+
+/* reload.c: the pool file as this process applies it (-l included). */
+struct pool *config_load(const struct options *opt, char *err);
+int reload_init(struct proc *p, char *err);
+void reload_now(struct proc *p, int force);
+void reload_close(void);
+
+/* metrics.c */
+int metrics_init(struct proc *p, const char *addr, char *err);
+void metrics_close(void);
 
 /* One direction of a relay. */
 struct half {
@@ -124,6 +248,7 @@ struct half {
 	uint32_t buf_len;
 	uint8_t splice;     /* copy, splice, or splice found impossible */
 	uint8_t eof;        /* its source sent FIN */
+	uint8_t eof_first;  /* before the other direction's */
 	uint8_t shut;       /* FIN passed on to its destination */
 	uint8_t blocked;    /* destination is full: wait for it to be writable */
 	uint64_t bytes;
@@ -131,16 +256,25 @@ struct half {
 
 struct attempts; /* connect failures, kept only while connecting */
 
+/* How a connection ended, for --log-connections. */
+enum conn_end {
+	END_CLIENT_CLOSE, END_BACKEND_CLOSE, END_CLIENT_RESET, END_BACKEND_RESET,
+	END_IDLE, END_NO_BACKEND, END_SHUTDOWN, END_ERROR,
+};
+
 struct conn {
 	ev_io cio; /* client socket */
 	ev_io bio; /* backend socket */
 	ev_timer timer; /* connect timeout, then idle timeout */
 	struct worker *w;
-	struct upstream *up;
+	struct farm *farm;   /* held while connecting: tried[] indexes it */
+	struct upstream *up; /* held from the pick to the close */
 	struct attempts *attempts;
 	struct half c2b, b2c;
-	ev_tstamp last_active;
+	ev_tstamp started, last_active;
+	uint64_t idle_ms;
 	uint64_t hash; /* of the client, for balance = hash */
+	uint32_t picked; /* index of up in farm */
 	struct conn *prev, *next;
 	union {
 		struct sockaddr sa;
@@ -151,7 +285,7 @@ struct conn {
 };
 
 void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len);
-void conn_close(struct conn *c, int reset);
+void conn_close(struct conn *c, int reset, enum conn_end end);
 void conn_close_all(struct worker *w);
 const char *conn_client_text(const struct conn *c, char *buf, size_t len);
 

@@ -10,6 +10,59 @@
 #include "log.h"
 #include "tcpdist.h"
 
+#define FD_RETRY 0.1 /* seconds between accept attempts when out of fds */
+
+size_t proc_connections(const struct proc *p)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < p->nworkers; i++)
+		n += atomic_load_explicit(&p->workers[i].nconns, memory_order_relaxed);
+	return n;
+}
+
+void proc_publish(struct proc *p, struct farm *f)
+{
+	struct farm *old;
+
+	pthread_mutex_lock(&p->lock);
+	old = p->farm;
+	p->farm = f;
+	pthread_mutex_unlock(&p->lock);
+	farm_unref(old);
+	for (int i = 0; i < p->nworkers; i++)
+		ev_async_send(p->workers[i].loop, &p->workers[i].reconfig);
+}
+
+void worker_pause(struct worker *w, int why)
+{
+	int was = atomic_fetch_or(&w->paused, why);
+
+	if (was == 0)
+		listeners_watch(w, 0);
+	if (why == PAUSE_FDS)
+		ev_timer_again(w->loop, &w->fd_retry);
+}
+
+void worker_unpause(struct worker *w, int why)
+{
+	int was = atomic_load(&w->paused);
+
+	if (!(was & why))
+		return;
+	if (why == PAUSE_FDS) {
+		/* Keep one descriptor back for a backend socket (conn.c). */
+		if (w->spare_fd < 0 && (w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+			return; /* still out: fd_retry tries again */
+		ev_timer_stop(w->loop, &w->fd_retry);
+	}
+	if (why == PAUSE_LIMIT)
+		atomic_fetch_sub(&w->proc->paused_for_limit, 1);
+	atomic_fetch_and(&w->paused, ~why);
+	if ((was & ~why) == 0 && !atomic_load(&w->stopping))
+		listeners_watch(w, 1);
+}
+
 static void worker_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = container_of(a, struct worker, stop);
@@ -32,34 +85,111 @@ static void worker_force_cb(struct ev_loop *loop, ev_async *a, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-int worker_init(struct worker *w, int id, const struct options *opt, struct farm *farm)
+static void worker_resume_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = container_of(a, struct worker, resume);
+	unsigned max = w->farm->pool->max_conns;
+
+	(void)loop;
+	(void)revents;
+	if (max == 0 || proc_connections(w->proc) < max)
+		worker_unpause(w, PAUSE_LIMIT);
+}
+
+static void worker_fd_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, fd_retry);
+
+	(void)loop;
+	(void)revents;
+	worker_unpause(w, PAUSE_FDS);
+}
+
+/* Selection state sized for farm f. */
+static int worker_size_for(struct worker *w, const struct farm *f)
+{
+	size_t n = f->n ? f->n : 1;
+	struct balance_candidate *cand = calloc(n, sizeof(*cand));
+	int64_t *rr = calloc(n, sizeof(*rr));
+
+	if (cand == NULL || rr == NULL) {
+		free(cand);
+		free(rr);
+		return -1;
+	}
+	free(w->cand);
+	free(w->rr_current);
+	w->cand = cand;
+	w->rr_current = rr;
+	return 0;
+}
+
+/* A new farm or listener changes from the main thread. */
+static void worker_reconfig_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = container_of(a, struct worker, reconfig);
+	struct proc *p = w->proc;
+	struct listener_op *ops;
+	struct farm *f;
+
+	(void)loop;
+	(void)revents;
+	pthread_mutex_lock(&p->lock);
+	ops = w->ops;
+	w->ops = NULL;
+	f = p->farm;
+	if (f != w->farm)
+		farm_ref(f);
+	pthread_mutex_unlock(&p->lock);
+
+	listeners_apply(w, ops);
+	if (f == w->farm)
+		return;
+	if (worker_size_for(w, f) < 0) {
+		log_err("worker %d: out of memory: keeping the previous pool", w->id);
+		farm_unref(f);
+		return;
+	}
+	farm_unref(w->farm);
+	w->farm = f;
+	worker_resume_cb(loop, &w->resume, 0); /* max_conns may have grown */
+}
+
+int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm)
 {
 	uint64_t seed;
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
-	w->opt = opt;
-	w->farm = farm;
+	w->proc = proc;
+	w->opt = proc->opt;
 	w->spare_fd = -1;
 	w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 	if (w->loop == NULL)
 		w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
 	w->scratch = malloc(RELAY_SCRATCH);
-	w->cand = calloc(farm->n ? farm->n : 1, sizeof(*w->cand));
-	w->rr_current = calloc(farm->n ? farm->n : 1, sizeof(*w->rr_current));
-	if (w->loop == NULL || w->scratch == NULL || w->cand == NULL || w->rr_current == NULL)
+	if (w->loop == NULL || w->scratch == NULL || worker_size_for(w, farm) < 0)
 		return -1;
+	farm_ref(farm);
+	w->farm = farm;
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	w->rng = seed | 1;
 	w->lc_cursor = (size_t)id;
 	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	atomic_init(&w->stopping, 0);
+	atomic_init(&w->paused, 0);
 	atomic_init(&w->nconns, 0);
 	ev_async_init(&w->stop, worker_stop_cb);
 	ev_async_init(&w->force, worker_force_cb);
+	ev_async_init(&w->reconfig, worker_reconfig_cb);
+	ev_async_init(&w->resume, worker_resume_cb);
+	ev_init(&w->fd_retry, worker_fd_retry_cb);
+	w->fd_retry.repeat = FD_RETRY;
 	ev_async_start(w->loop, &w->stop);
 	ev_async_start(w->loop, &w->force);
+	ev_async_start(w->loop, &w->reconfig);
+	ev_async_start(w->loop, &w->resume);
 	return 0;
 }
 
@@ -67,8 +197,6 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	for (size_t i = 0; i < w->nlisteners; i++)
-		ev_io_start(w->loop, &w->listeners[i].io);
 	ev_run(w->loop, 0);
 	if (w->on_exit)
 		w->on_exit(w);
@@ -90,15 +218,23 @@ int worker_start(struct worker *w)
 
 void worker_destroy(struct worker *w)
 {
-	listeners_close(w);
 	if (w->loop) {
+		listeners_close(w);
 		conn_close_all(w);
 		relay_cache_free(w);
 		ev_loop_destroy(w->loop);
 	}
+	while (w->ops) {
+		struct listener_op *op = w->ops;
+
+		w->ops = op->next;
+		if (op->fd >= 0)
+			close(op->fd);
+		free(op);
+	}
 	if (w->spare_fd >= 0)
 		close(w->spare_fd);
-	free(w->listeners);
+	farm_unref(w->farm);
 	free(w->scratch);
 	free(w->cand);
 	free(w->rr_current);
