@@ -66,8 +66,8 @@ static const struct command_spec *command_find(const char *name)
 	return NULL;
 }
 
-/* The command's own options: --json where it prints, and "--" before
- * operands that start with '-' (backend names may). */
+/* The command's own options, anywhere after it: --json where it prints;
+ * "--" ends them, for operands that start with '-' (backend names may). */
 static void command_options(const struct command_spec *spec, struct command *c, int argc,
 			    char **argv)
 {
@@ -80,7 +80,7 @@ static void command_options(const struct command_spec *spec, struct command *c, 
 
 	optind = 0; /* glibc: start afresh, on argv[1] of the command's own argv */
 	opterr = 0; /* getopt would name the command as the program */
-	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch != OPT_JSON || !spec->json) {
 			fprintf(stderr, "tcppool: %s: unknown option '%s'\n", spec->name,
 				argv[optind - 1]);
