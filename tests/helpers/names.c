@@ -148,13 +148,13 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	long parallel = 1;
-	pthread_t tids[256];
+	pthread_t tids[1024];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (long_parse(optarg, 1, 256, &parallel) < 0)
+			if (long_parse(optarg, 1, 1024, &parallel) < 0)
 				usage();
 			break;
 		case 's':

@@ -1,0 +1,480 @@
+#!/usr/bin/env bats
+# tcpdist's live pool: reloads on every kind of file replacement, admin
+# states, health checks, limits, metrics and connection logs. Real sockets
+# on 127.0.0.1; every wait polls with a deadline; teardown kills by pid.
+
+bats_require_minimum_version 1.5.0
+load 'helpers'
+
+setup() {
+	require_helpers
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
+	bg_teardown
+}
+
+ports() {
+	local -a got
+	local i=0 name
+	got=($(free_port $#))
+	[ "${#got[@]}" -eq $# ] || fail "free_port gave ${#got[@]} ports, not $#" || return 1
+	for name in "$@"; do
+		printf -v "$name" '%s' "${got[i]}"
+		i=$((i + 1))
+	done
+}
+
+# pool_text LISTEN_PORT [pool key=value lines...] -- NAME:PORT[:extra;extra]...
+# prints a pool file; backend extras are "key=value" separated by ';'.
+pool_text() {
+	local listen=$1 b name port extra balance='balance = roundrobin'
+	shift
+	printf '[pool]\nlisten = 127.0.0.1:%s\n' "$listen"
+	while [[ $# -gt 0 && $1 != -- ]]; do
+		printf '%s\n' "$1"
+		[[ $1 != balance* ]] || balance=
+		shift
+	done
+	[[ -z $balance ]] || printf '%s\n' "$balance"
+	[[ ${1:-} == -- ]] && shift
+	for b in "$@"; do
+		IFS=: read -r name port extra <<<"$b"
+		printf '\n[backend %s]\naddress = 127.0.0.1:%s\n' "$name" "$port"
+		[[ -z $extra ]] || tr ';' '\n' <<<"$extra" | sed 's/=/ = /'
+	done
+}
+
+# ask PORT: the name of the backend one new connection through PORT reaches.
+ask() {
+	"$HELPERS/names" --timeout 2000 "127.0.0.1:$1" 1
+}
+
+# wait_for_answer PORT NAME [TIMEOUT_S]: until a new connection reaches NAME.
+wait_for_answer() {
+	local port=$1 want=$2 deadline got
+	deadline=$(($(now_ms) + $(ms_of "${3:-1}")))
+	while :; do
+		got=$(ask "$port" 2>/dev/null) || true
+		[[ $got == "$want" ]] && return 0
+		(($(now_ms) < deadline)) || fail "port $port answered '$got', not '$want', after ${3:-1}s" || return 1
+		sleep 0.01
+	done
+}
+
+# The tcpdist under test: backends a and b, the pool at $T/web.pool.
+start_ab() {
+	ports P PA PB
+	start_namesrv a "127.0.0.1:$PA"
+	start_namesrv b "127.0.0.1:$PB"
+	pool_text "$P" "$@" -- "a:$PA" >"$T/web.pool"
+	start_tcpdist "$T/web.pool" "${TCPDIST_ARGS[@]}"
+	wait_for_answer "$P" a
+}
+
+fd_count() {
+	ls "/proc/$1/fd" | wc -l
+}
+
+@test "reload: writing the file in place takes effect within 1 s" {
+	start_ab
+	pool_text "$P" -- "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded: 1 backend, balance roundrobin \(added b; removed a\)'
+}
+
+@test "reload: a new file renamed over the pool takes effect within 1 s" {
+	start_ab
+	pool_text "$P" -- "b:$PB" >"$T/.web.pool.tmp"
+	mv "$T/.web.pool.tmp" "$T/web.pool"
+	wait_for_answer "$P" b 1
+}
+
+@test "reload: an editor's backup-and-rename takes effect within 1 s" {
+	start_ab
+	mv "$T/web.pool" "$T/web.pool~"
+	pool_text "$P" -- "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	run ! grep -q 'reload failed' "$TCPDIST_LOG"
+}
+
+@test "reload: delete and recreate takes effect within 1 s; the pool stays while the file is gone" {
+	start_ab
+	rm "$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'is gone: keeping the last good pool' 1
+	[ "$(ask "$P")" = a ]
+	pool_text "$P" -- "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	run ! grep -q 'reload failed' "$TCPDIST_LOG"
+}
+
+@test "reload: a Kubernetes ConfigMap symlink swap (..data replaced) takes effect within 1 s" {
+	ports P PA PB
+	start_namesrv a "127.0.0.1:$PA"
+	start_namesrv b "127.0.0.1:$PB"
+	mkdir "$T/cm" "$T/cm/..v1" "$T/cm/..v2"
+	pool_text "$P" -- "a:$PA" >"$T/cm/..v1/web.pool"
+	pool_text "$P" -- "b:$PB" >"$T/cm/..v2/web.pool"
+	ln -s ..v1 "$T/cm/..data"
+	ln -s ..data/web.pool "$T/cm/web.pool"
+	start_tcpdist "$T/cm/web.pool"
+	wait_for_answer "$P" a
+	# What the kubelet does: a new link, renamed over ..data, old dir removed.
+	ln -s ..v2 "$T/cm/..data_tmp"
+	mv -T "$T/cm/..data_tmp" "$T/cm/..data"
+	rm -r "$T/cm/..v1"
+	wait_for_answer "$P" b 1
+	# And once more, back to a, to show the watch followed the swap.
+	mkdir "$T/cm/..v3"
+	pool_text "$P" -- "a:$PA" >"$T/cm/..v3/web.pool"
+	ln -s ..v3 "$T/cm/..data_tmp"
+	mv -T "$T/cm/..data_tmp" "$T/cm/..data"
+	wait_for_answer "$P" a 1
+}
+
+@test "reload: a pool that is a symlink to another directory follows edits there" {
+	ports P PA PB
+	start_namesrv a "127.0.0.1:$PA"
+	start_namesrv b "127.0.0.1:$PB"
+	mkdir "$T/etc" "$T/srv"
+	pool_text "$P" -- "a:$PA" >"$T/srv/real.pool"
+	ln -s ../srv/real.pool "$T/etc/web.pool"
+	start_tcpdist "$T/etc/web.pool"
+	wait_for_answer "$P" a
+	pool_text "$P" -- "b:$PB" >"$T/srv/.real.tmp"
+	mv "$T/srv/.real.tmp" "$T/srv/real.pool"
+	wait_for_answer "$P" b 1
+}
+
+@test "reload: SIGHUP forces a reload" {
+	start_ab
+	kill -HUP "$TCPDIST_PID"
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded: 1 backend, balance roundrobin \(no changes\)' 1
+}
+
+@test "reload: invalid content is one log line with file, line and reason; the last good pool stays; the next valid write is taken" {
+	start_ab
+	printf '[pool]\nlisten = 127.0.0.1:%s\n\n[backend b]\naddress = 127.0.0.1:%s\nweight = 300\n' \
+		"$P" "$PB" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" "reload failed, keeping the last good pool: .*web.pool:6: weight: 300 is out of range" 1
+	[ "$(grep -c 'reload failed' "$TCPDIST_LOG")" -eq 1 ]
+	for _ in 1 2 3; do [ "$(ask "$P")" = a ]; done
+	echo 'garbage line' >"$T/web.pool"
+	wait_for_line_count "$TCPDIST_LOG" 'reload failed' 2 1
+	[ "$(ask "$P")" = a ]
+	pool_text "$P" -- "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	kill -0 "$TCPDIST_PID"
+}
+
+@test "reload: removing a backend keeps its established connection; new ones go elsewhere" {
+	start_ab
+	start_bg held "$HELPERS/hold" --every 100 "127.0.0.1:$P" 30
+	wait_for_file_line "$T/held.out" '^line a$'
+	pool_text "$P" -- "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	for _ in 1 2 3 4; do [ "$(ask "$P")" = b ]; done
+	n=$(grep -c '^line ping$' "$T/held.out" || true)
+	wait_for_line_count "$T/held.out" '^line ping$' $((n + 3)) 2
+	run ! grep -q closed-by-peer "$T/held.out"
+}
+
+@test "reload: drain keeps established connections, sends new ones elsewhere; up brings it back" {
+	start_ab
+	pool_text "$P" -- "a:$PA" "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	start_bg held "$HELPERS/hold" --every 100 "127.0.0.1:$P" 30
+	wait_for_file_line "$T/held.out" '^line (a|b)$'
+	held=$(sed -n 's/^line \([ab]\)$/\1/p' "$T/held.out" | head -n 1)
+	other=$([ "$held" = a ] && echo b || echo a)
+	if [ "$held" = a ]; then
+		pool_text "$P" -- "a:$PA:state=drain" "b:$PB" >"$T/web.pool"
+	else
+		pool_text "$P" -- "a:$PA" "b:$PB:state=drain" >"$T/web.pool"
+	fi
+	wait_for_file_line "$TCPDIST_LOG" "reloaded: 2 backends, balance roundrobin \(changed $held\)" 1
+	for _ in 1 2 3 4 5 6; do [ "$(ask "$P")" = "$other" ]; done
+	n=$(grep -c '^line ping$' "$T/held.out" || true)
+	wait_for_line_count "$T/held.out" '^line ping$' $((n + 3)) 2
+	pool_text "$P" -- "a:$PA" "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" "$held" 1
+	run ! grep -q closed-by-peer "$T/held.out"
+}
+
+@test "reload: weight 0 and state down take a backend out of new connections; weights apply to the next connection" {
+	start_ab
+	pool_text "$P" -- "a:$PA:weight=0" "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	for _ in 1 2 3 4; do [ "$(ask "$P")" = b ]; done
+	pool_text "$P" -- "a:$PA" "b:$PB:state=down" >"$T/web.pool"
+	wait_for_answer "$P" a 1
+	for _ in 1 2 3 4; do [ "$(ask "$P")" = a ]; done
+	pool_text "$P" -- "a:$PA:weight=1" "b:$PB:weight=3" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded: 2 backends.*changed b' 1
+	"$HELPERS/names" "127.0.0.1:$P" 400 >"$T/names"
+	[ "$(grep -c '^a$' "$T/names")" -eq 100 ]
+	[ "$(grep -c '^b$' "$T/names")" -eq 300 ]
+}
+
+@test "reload: listen changes open new listeners and close removed ones; established connections stay" {
+	start_ab
+	ports P2
+	start_bg held "$HELPERS/hold" --every 100 "127.0.0.1:$P" 30
+	wait_for_file_line "$T/held.out" '^line a$'
+	pool_text "$P2" -- "a:$PA" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" "listening on 127.0.0.1:$P2" 1
+	wait_for_file_line "$TCPDIST_LOG" "no longer listening on 127.0.0.1:$P\$" 1
+	[ "$(ask "$P2")" = a ]
+	run "$HELPERS/probe" "127.0.0.1:$P"
+	[[ $output == refused* ]]
+	n=$(grep -c '^line ping$' "$T/held.out" || true)
+	wait_for_line_count "$T/held.out" '^line ping$' $((n + 3)) 2
+	run ! grep -q closed-by-peer "$T/held.out"
+}
+
+@test "reload: a listen address already in use refuses the reload and keeps everything" {
+	start_ab
+	ports PX
+	start_namesrv squatter "127.0.0.1:$PX"
+	printf '[pool]\nlisten = 127.0.0.1:%s\nlisten = 127.0.0.1:%s\n[backend b]\naddress = 127.0.0.1:%s\n' \
+		"$P" "$PX" "$PB" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" "reload failed, keeping the last good pool: listen 127.0.0.1:$PX: Address already in use" 1
+	[ "$(ask "$P")" = a ]
+}
+
+@test "reload: unchanged backends keep their counters and health; a changed address starts afresh" {
+	ports P PA PB PM
+	TCPDIST_ARGS=(--metrics "127.0.0.1:$PM")
+	start_namesrv a "127.0.0.1:$PA"
+	start_namesrv b "127.0.0.1:$PB"
+	pool_text "$P" -- "a:$PA" >"$T/web.pool"
+	start_tcpdist "$T/web.pool" "${TCPDIST_ARGS[@]}"
+	"$HELPERS/names" "127.0.0.1:$P" 5 >/dev/null
+	curl -sf "http://127.0.0.1:$PM/metrics" >"$T/m0"
+	grep -q '^tcpdist_backend_connections_total{backend="a"} 5$' "$T/m0"
+	pool_text "$P" -- "a:$PA" "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	curl -sf "http://127.0.0.1:$PM/metrics" >"$T/m1"
+	grep -Eq '^tcpdist_backend_connections_total\{backend="a"\} ([5-9]|[1-9][0-9])$' "$T/m1"
+	pool_text "$P" -- "a:$PB" "b:$PB" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'changed a' 1
+	curl -sf "http://127.0.0.1:$PM/metrics" >"$T/m2"
+	grep -q '^tcpdist_backend_connections_total{backend="a"} 0$' "$T/m2"
+	grep -q '^tcpdist_backend_connections_total{backend="b"} [1-9]' "$T/m2"
+	grep -q '^tcpdist_reloads_total 2$' "$T/m2"
+}
+
+@test "health: active checks take a dead backend out after check_fall and bring it back after check_rise" {
+	start_ab 'check_interval = 100ms' 'check_rise = 2' 'check_fall = 2'
+	pool_text "$P" 'check_interval = 100ms' 'check_rise = 2' 'check_fall = 2' -- "a:$PA" "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+	stop_bg b KILL
+	wait_for_file_line "$TCPDIST_LOG" "backend b 127.0.0.1:$PB is down: 2 checks failed in a row \(connection refused\)" 2
+	"$HELPERS/names" "127.0.0.1:$P" 20 >"$T/names"
+	[ "$(grep -c '^a$' "$T/names")" -eq 20 ]
+	run ! grep -q "trying another" "$TCPDIST_LOG"
+	start_namesrv b "127.0.0.1:$PB"
+	wait_for_file_line "$TCPDIST_LOG" "backend b 127.0.0.1:$PB is up: 2 checks passed" 2
+	wait_for_answer "$P" b 1
+	[ "$(grep -c "backend b .* is down" "$TCPDIST_LOG")" -eq 1 ]
+	[ "$(grep -c "backend b .* is up" "$TCPDIST_LOG")" -eq 1 ]
+}
+
+@test "health: passive failures count; 'no backend available' is logged when it happens and when it ends" {
+	start_ab 'check_interval = 1h' 'check_fall = 2' 'check_rise = 1' 'retries = 0'
+	stop_bg a KILL
+	run "$HELPERS/names" "127.0.0.1:$P" 2
+	wait_for_file_line "$TCPDIST_LOG" "backend a 127.0.0.1:$PA is down: 2 connection attempts failed in a row \(connection refused\)" 1
+	wait_for_file_line "$TCPDIST_LOG" 'no backend available: all 1 backend is down, drained or of weight 0' 1
+	run "$HELPERS/probe" "127.0.0.1:$P"
+	[[ $output == reset* ]]
+	wait_for_file_line "$TCPDIST_LOG" 'no backend available \(none is up\)' 1
+	# The file brings a healthy backend: available again.
+	pool_text "$P" 'check_interval = 1h' 'check_fall = 2' -- "a:$PA" "b:$PB" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'backends available again: 1 of 2' 1
+	[ "$(ask "$P")" = b ]
+	[ "$(grep -c 'no backend available: all' "$TCPDIST_LOG")" -eq 1 ]
+}
+
+@test "health: kill -9 of a backend under load: no new client fails, its established connection ends cleanly, it is back after check_rise" {
+	ports P PA PB PC
+	start_namesrv a "127.0.0.1:$PA"
+	start_namesrv b "127.0.0.1:$PB"
+	start_namesrv c "127.0.0.1:$PC"
+	pool_text "$P" 'check_interval = 200ms' 'check_rise = 2' 'check_fall = 2' -- \
+		"a:$PA" "b:$PB" "c:$PC" >"$T/web.pool"
+	start_tcpdist "$T/web.pool"
+	start_bg heldb "$HELPERS/hold" --every 100 "127.0.0.1:$P" 30
+	start_bg heldc "$HELPERS/hold" --every 100 "127.0.0.1:$P" 30
+	start_bg helda "$HELPERS/hold" --every 100 "127.0.0.1:$P" 30
+	wait_for_file_line "$T/heldb.out" '^line ping$'
+	wait_for_file_line "$T/heldc.out" '^line ping$'
+	wait_for_file_line "$T/helda.out" '^line ping$'
+	victim=$(sed -n 's/^line \([abc]\)$/\1/p' "$T/heldb.out")
+	start_bg load "$HELPERS/names" --parallel 4 --send check "127.0.0.1:$P" 1000
+	wait_for_file_line "$T/load.out" '^[abc]$'
+	stop_bg "$victim" KILL
+	# Every connection that starts once it is dead is served.
+	"$HELPERS/names" --parallel 4 --send check "127.0.0.1:$P" 600 >"$T/after.out"
+	[ "$(grep -c '^[abc]$' "$T/after.out")" -eq 600 ]
+	wait_for_file_line "$T/heldb.out" 'closed-by-peer' 2
+	wait_for_file_line "$TCPDIST_LOG" "backend $victim .* is down" 3
+	# Under way when it died: only connections it carried may end, by a reset.
+	wait_for_exit load 60
+	run ! grep -Ev "^([abc]|ERROR after [0-9]+ bytes: Connection reset by peer)$" "$T/load.out"
+	[ "$(grep -c "^ERROR" "$T/load.out" || true)" -le 4 ]
+	# Restarted, it gets traffic again once check_rise checks passed.
+	start_namesrv "$victim" "127.0.0.1:$(eval echo \$P${victim^^})"
+	wait_for_file_line "$TCPDIST_LOG" "backend $victim .* is up: 2 checks passed" 3
+	wait_for_answer "$P" "$victim" 1
+}
+
+@test "limits: the pool's max_conns holds new clients in the backlog until a connection ends" {
+	start_ab 'max_conns = 2'
+	start_bg h1 "$HELPERS/hold" "127.0.0.1:$P" 30
+	start_bg h2 "$HELPERS/hold" "127.0.0.1:$P" 30
+	wait_for_file_line "$T/h1.out" '^line a$'
+	wait_for_file_line "$T/h2.out" '^line a$'
+	start_bg h3 "$HELPERS/hold" "127.0.0.1:$P" 30
+	wait_for_file_line "$T/h3.out" '^connected$'
+	! wait_for_file_line "$T/h3.out" '^line a$' 0.5
+	stop_bg h1 KILL
+	wait_for_file_line "$T/h3.out" '^line a$' 2
+}
+
+@test "limits: a backend at its max_conns is skipped for the next in the client's order" {
+	start_ab
+	pool_text "$P" 'balance = hash' -- "a:$PA:max_conns=1" "b:$PB:max_conns=1" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded' 1
+	start_bg h1 "$HELPERS/hold" "127.0.0.1:$P" 30
+	wait_for_file_line "$T/h1.out" '^line [ab]$'
+	first=$(sed -n 's/^line //p' "$T/h1.out")
+	other=$([ "$first" = a ] && echo b || echo a)
+	for _ in 1 2 3; do [ "$(ask "$P")" = "$other" ]; done
+}
+
+@test "limits: under ulimit -n 64, 300 clients at once are all served; accept pauses and resumes without spinning" {
+	ports P PA
+	start_namesrv a "127.0.0.1:$PA"
+	pool_text "$P" -- "a:$PA" >"$T/web.pool"
+	TCPDIST_LOG="$T/tcpdist.err"
+	start_bg tcpdist bash -c 'ulimit -n 64 && exec "$0" "$@"' "$TCPDIST" "$T/web.pool"
+	TCPDIST_PID=${BG_PID[tcpdist]}
+	wait_for_file_line "$TCPDIST_LOG" 'listening on'
+	"$HELPERS/names" --parallel 300 --timeout 20000 --send hello "127.0.0.1:$P" 300 >"$T/names"
+	[ "$(grep -c '^a$' "$T/names")" -eq 300 ]
+	grep -q 'out of file descriptors: pausing accept' "$TCPDIST_LOG"
+	kill -0 "$TCPDIST_PID"
+	# Not spinning: idle again, it uses no CPU over half a second.
+	read -r -a s1 <"/proc/$TCPDIST_PID/stat"
+	sleep 0.5
+	read -r -a s2 <"/proc/$TCPDIST_PID/stat"
+	[ $(((s2[13] + s2[14]) - (s1[13] + s1[14]))) -le 5 ]
+	[ "$(ask "$P")" = a ]
+}
+
+@test "metrics: promtool accepts the exposition and the counters match what was done" {
+	ports P PA PB PM
+	start_namesrv a "127.0.0.1:$PA"
+	pool_text "$P" -- "a:$PA" "b:$PB" >"$T/web.pool"
+	start_tcpdist "$T/web.pool" --metrics "127.0.0.1:$PM"
+	"$HELPERS/names" --send 0123456789 "127.0.0.1:$P" 10 >"$T/names" || true
+	echo 'weight = 500' >>"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'reload failed' 1
+	pool_text "$P" -- "a:$PA" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded' 1
+	curl -sf "http://127.0.0.1:$PM/metrics" >"$T/metrics"
+	promtool check metrics <"$T/metrics"
+	m() { awk -v k="$1" '$1 == k { print $2 }' "$T/metrics"; }
+	[ "$(m tcpdist_connections_accepted_total)" -eq 10 ]
+	[ "$(m tcpdist_connections_active)" -eq 0 ]
+	# b refuses: those clients were retried on a, so nothing failed.
+	[ "$(m 'tcpdist_connections_failed_total{reason="connect"}')" -eq 0 ]
+	[ "$(m 'tcpdist_backend_connections_total{backend="a"}')" -eq 10 ]
+	[ "$(m tcpdist_bytes_in_total)" -eq 110 ]
+	[ "$(m tcpdist_bytes_out_total)" -eq 130 ]
+	[ "$(m tcpdist_reloads_total)" -eq 1 ]
+	[ "$(m tcpdist_reload_failures_total)" -eq 1 ]
+	[ "$(m 'tcpdist_backend_up{backend="a",address="127.0.0.1:'$PA'"}')" -eq 1 ]
+	[ "$(m 'tcpdist_backend_state{backend="a",state="up"}')" -eq 1 ]
+	grep -q '^tcpdist_last_reload_success_timestamp_seconds [0-9]*\.[0-9]*$' "$T/metrics"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PM/nothing")" = 404 ]
+}
+
+@test "--log-connections: one line per finished connection with client, backend, bytes, duration and end" {
+	ports P PA
+	start_namesrv a "127.0.0.1:$PA"
+	pool_text "$P" -- "a:$PA" >"$T/web.pool"
+	start_tcpdist "$T/web.pool" --log-connections
+	"$HELPERS/names" --send hello "127.0.0.1:$P" 3 >/dev/null
+	wait_for_line_count "$TCPDIST_LOG" \
+		"connection client=127\.0\.0\.1:[0-9]+ backend=a address=127\.0\.0\.1:$PA in=6 out=8 duration=[0-9]+\.[0-9]{3}s end=client-close" 3 1
+	pool_text "$P" -- "a:$PA:state=drain" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" reloaded 1
+	"$HELPERS/probe" "127.0.0.1:$P" >/dev/null
+	wait_for_file_line "$TCPDIST_LOG" 'connection client=127\.0\.0\.1:[0-9]+ backend=- address=- in=0 out=0 duration=[0-9.]+s end=no-backend' 1
+}
+
+@test "reload under load: 200 rewrites while checksummed traffic flows: no failure, no corruption, no fd leak" {
+	ports P P1 P2 P3 P4
+	for i in 1 2 3 4; do
+		eval "port=\$P$i"
+		start_bg "srv$i" "$HELPERS/blast" server "127.0.0.1:$port" --bytes 20000
+	done
+	pool_text "$P" -- "s1:$P1" "s2:$P2" >"$T/web.pool"
+	start_tcpdist "$T/web.pool"
+	for i in 1 2 3 4; do eval "wait_for_port \$P$i"; done
+	fds_before=$(fd_count "$TCPDIST_PID")
+	# The writer: 200 versions, every one with at least one backend up.
+	(
+		for v in $(seq 1 200); do
+			case $((v % 10)) in
+			0) printf '[pool]\nlisten = 127.0.0.1:%s\nweight = 1\n' "$P" ;;
+			1) pool_text "$P" -- "s1:$P1" "s2:$P2" "s3:$P3" ;;
+			2) pool_text "$P" -- "s2:$P2:weight=3" "s3:$P3" ;;
+			3) pool_text "$P" -- "s1:$P1:state=drain" "s3:$P3" "s4:$P4:weight=2" ;;
+			4) pool_text "$P" 'balance = leastconn' -- "s4:$P4" "s1:$P1" ;;
+			5) pool_text "$P" 'balance = hash' -- "s1:$P1" "s2:$P2:state=down" "s3:$P3" ;;
+			6) pool_text "$P" -- "s2:$P2:weight=0" "s3:$P3" ;;
+			7) pool_text "$P" 'balance = random' -- "s1:$P1" "s2:$P2" "s3:$P3" "s4:$P4" ;;
+			8) pool_text "$P" -- "s4:$P4:weight=5" "s2:$P2" ;;
+			9) pool_text "$P" -- "s3:$P3" ;;
+			esac >"$T/.web.pool.$v"
+			if ((v % 2)); then
+				mv "$T/.web.pool.$v" "$T/web.pool"
+			else
+				cat "$T/.web.pool.$v" >"$T/web.pool"
+				rm "$T/.web.pool.$v"
+			fi
+			sleep 0.02
+		done
+	) &
+	writer=$!
+	BG_PIDS+=("$writer")
+	round=0
+	while pid_alive "$writer" || ((round < 3)); do
+		"$HELPERS/blast" client "127.0.0.1:$P" --conns 10 --bytes 20000 \
+			--first-id $((round * 10)) >>"$T/clients" || fail "a client failed in round $round" || return 1
+		round=$((round + 1))
+		((round < 400)) || break
+	done
+	wait "$writer"
+	bg_forget "$writer"
+	wait_for_line_count "$TCPDIST_LOG" 'reload failed' 20 2
+	total=$((round * 10))
+	echo "# $total connections during 200 rewrites" >&3
+	[ "$(wc -l <"$T/clients")" -eq "$total" ]
+	cat "$T"/srv*.out | grep -v '^ready$' >"$T/servers" || true
+	[ "$(wc -l <"$T/servers")" -eq "$total" ] ||
+		fail "$total client connections, $(wc -l <"$T/servers") server ones"
+	# Client: ID SENT RECEIVED_BYTES RECEIVED; server: ID RECEIVED_BYTES RECEIVED SENT.
+	bad=$(join <(awk '{print $1, $2, $3, $4}' "$T/clients" | sort) \
+		<(awk '{print $1, $2, $3, $4}' "$T/servers" | sort) |
+		awk '$2 != $6 || $3 != 20000 || $5 != 20000 || $4 != $7' | wc -l)
+	[ "$bad" -eq 0 ]
+	wait_for_established "$P" 0 2
+	fds_after=$(fd_count "$TCPDIST_PID")
+	[ "$fds_after" -le "$fds_before" ] || fail "fds: $fds_before before, $fds_after after"
+}
