@@ -63,7 +63,7 @@ _tcpdist()
         _tcpdist_threads
         return
         ;;
-    -l | --drain-timeout)
+    -l | --metrics | --drain-timeout)
         # ADDR and DURATION are free text
         return
         ;;
@@ -74,8 +74,8 @@ _tcpdist()
     $split && return
 
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-n -v -j -l -f -h --no-splice --drain-timeout
-            --syslog --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-n -v -j -l -f -h --metrics --log-connections
+            --no-splice --drain-timeout --syslog --help --version' -- "$cur"))
         return
     fi
     _tcpdist_pool
