@@ -97,8 +97,11 @@ unit: $(UNIT_BIN)
 demo: deps-demo all build/helpers/namesrv
 	@examples/demo.sh
 
-bench: deps-bench all helpers $(B)/hashbench
-	@$(B)/hashbench; bash bench/run.sh
+bench: deps-bench all helpers $(B)/hashbench $(B)/reloadbench
+	@$(B)/hashbench; bash bench/run.sh; BENCH_BUILD=$(B) bash bench/reload.sh
+
+$(B)/reloadbench: bench/reloadbench.c
+	$(CC) -O2 -g -Wall -Wextra -D_GNU_SOURCE -pthread -o $@ $<
 
 $(B)/hashbench: bench/hashbench.c $(COMMON_LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS)

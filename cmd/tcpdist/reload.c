@@ -21,7 +21,7 @@
 #include "log.h"
 #include "tcpdist.h"
 
-#define RELOAD_SETTLE 0.01 /* seconds: let a burst of events end first */
+#define RELOAD_SETTLE 0.002 /* seconds: let a burst of events end first */
 #define NAMES_LISTED 8     /* backends named per kind in the reload line */
 
 static const uint8_t digest_key[HASH_SEED_LEN]; /* content identity, not security */
