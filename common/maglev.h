@@ -15,7 +15,7 @@
 
 #include "err.h"
 
-#define MAGLEV_SIZE_DEFAULT 131071u /* why: tcpdist.pool(5), TABLE SIZE */
+#define MAGLEV_SIZE_DEFAULT 524287u /* why: tcpdist.pool(5), TABLE SIZE */
 #define MAGLEV_SIZE_MIN 257u
 #define MAGLEV_SIZE_MAX 16777213u
 #define MAGLEV_NONE 0xffffu

@@ -27,8 +27,9 @@ static uint32_t slots_of(const struct maglev *m, unsigned b)
 	return maglev_slots(m, b);
 }
 
-/* Turns go to the smallest (taken + 1) / weight, so when the table is full
- * every backend is within [ideal - 1, ideal + N * weight / total] slots. */
+/* Quotas are D'Hondt's: slot k + 1 of a backend goes by the smallest
+ * (k + 1) / weight, so every backend is within [ideal - 1,
+ * ideal + N * weight / total] slots. */
 TEST(shares_follow_weights_within_the_turn_bound)
 {
 	struct maglev m;
@@ -67,6 +68,52 @@ TEST(table_ignores_the_order_of_backends)
 			break;
 	maglev_free(&a);
 	maglev_free(&b);
+}
+
+/* Removing any one backend from the file, or adding one, moves its own
+ * slots and few others: at most 1.2 times its share of the table. */
+TEST(removing_or_adding_a_backend_moves_little_more_than_its_share)
+{
+	static char extra[] = "be40";
+	struct maglev all, other;
+	const char *less[N + 1];
+	unsigned lessw[N + 1], total = 0;
+	char err[ERR_LEN];
+
+	setup(1);
+	for (int i = 0; i < N; i++)
+		total += weights[i];
+	REQUIRE(maglev_build(&all, names, weights, N, SIZE, err) == 0);
+	for (int x = 0; x < N; x++) {
+		uint32_t moved = 0, k = 0, map[N];
+
+		for (int i = 0; i < N; i++)
+			if (i != x) {
+				map[k] = (uint32_t)i;
+				less[k] = names[i];
+				lessw[k++] = weights[i];
+			}
+		REQUIRE(maglev_build(&other, less, lessw, N - 1, SIZE, err) == 0);
+		for (uint32_t s = 0; s < SIZE; s++)
+			moved += all.table[s] != map[other.table[s]];
+		CHECK(moved >= maglev_slots(&all, (unsigned)x));
+		CHECK(moved <= 1.2 * SIZE * weights[x] / total);
+		maglev_free(&other);
+	}
+	for (int i = 0; i < N; i++) {
+		less[i] = names[i];
+		lessw[i] = weights[i];
+	}
+	less[N] = extra;
+	lessw[N] = 2;
+	REQUIRE(maglev_build(&other, less, lessw, N + 1, SIZE, err) == 0);
+	uint32_t moved = 0;
+	for (uint32_t s = 0; s < SIZE; s++)
+		moved += all.table[s] != other.table[s];
+	CHECK(moved >= maglev_slots(&other, N));
+	CHECK(moved <= 1.2 * SIZE * 2 / (total + 2));
+	maglev_free(&other);
+	maglev_free(&all);
 }
 
 TEST(down_moves_only_its_own_slots_and_up_restores_the_table)
@@ -156,6 +203,7 @@ TEST(rejects_bad_sizes)
 }
 
 UNIT_MAIN(T(shares_follow_weights_within_the_turn_bound), T(table_ignores_the_order_of_backends),
+	  T(removing_or_adding_a_backend_moves_little_more_than_its_share),
 	  T(down_moves_only_its_own_slots_and_up_restores_the_table),
 	  T(preference_order_starts_with_the_lookup_and_explains_failover),
 	  T(weight_zero_takes_no_slots_and_all_down_gives_none), T(rejects_bad_sizes))
