@@ -54,6 +54,13 @@ refused() {
 	[ "$(stat -c %i "$T/web.pool")" = "$ino" ] || fail "the file was replaced"
 }
 
+# For the stress tests' thousands of short processes: under a sanitized
+# build, LeakSanitizer's scan at exit would take most of their time (the
+# same code paths are leak-checked by the other tests).
+no_leak_scan() {
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+}
+
 # Reads N free ports into the named variables: ports P1 P2 ...
 ports() {
 	local -a got
@@ -399,6 +406,7 @@ ports() {
 @test "4 parallel writers x 250 adds: all 1,000 backends present, the file valid" {
 	printf '; parallel\n[pool]\nlisten = 127.0.0.1:8080\ntable_size = 65537\n' >"$T/web.pool"
 	local w start
+	no_leak_scan
 	start=$(now_ms)
 	for w in 1 2 3 4; do
 		start_bg "writer$w" bash -c '
@@ -424,6 +432,7 @@ ports() {
 
 @test "a writer killed at random moments in 200 edits: the pool is always old or new, readers never see it invalid" {
 	local i k w old new cur dur start pid killed=0 done_=0 before=0 busy_until
+	no_leak_scan
 	{
 		printf '[pool]\nlisten = 127.0.0.1:8080\nbalance = roundrobin\n'
 		for ((k = 0; k < 50; k++)); do
@@ -552,4 +561,40 @@ ports() {
 	wait_for_line_count "$T/hold.out" '^line ping$' $((pings + 5)) 3
 	! grep -q closed-by-peer "$T/hold.out"
 	[ "$(established_to "$([[ $name == a ]] && echo "$pa" || echo "$pb")")" -eq 1 ]
+}
+
+# ---------------------------------------------------------------------------
+# Completions
+
+# bash_complete LINE: what completions/tcppool.bash offers at the end of LINE,
+# one per line, with the default COMP_WORDBREAKS.
+bash_complete() {
+	bash -c 'source "$1"; COMP_WORDBREAKS=$3; COMP_LINE=$2; COMP_POINT=${#COMP_LINE}
+		_tcppool; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions/tcppool.bash" "$1" $' \t\n"\'><=;|&(:'
+}
+
+@test "completions: commands, keys and values, backend names of the -f or TCPDIST_POOL pool" {
+	small_pool
+	cd "$T"
+	[ "$(bash_complete 'tcppool ' | xargs)" = "init list show add rm set drain up down check" ]
+	[ "$(bash_complete 'tcppool -f web.pool drain ' | xargs)" = "web1 web2" ]
+	[ "$(TCPDIST_POOL=web.pool bash_complete 'tcppool rm w' | xargs)" = "web1 web2" ]
+	[ "$(bash_complete 'tcppool -f web.pool set ' | xargs)" = "web1 web2 pool" ]
+	[ "$(bash_complete 'tcppool -f web.pool set web1 st' | xargs)" = "state=" ]
+	# bash replaces the part after '=', so the values come alone
+	[ "$(bash_complete 'tcppool -f web.pool set web1 state=d' | xargs)" = "drain down" ]
+	[ "$(bash_complete 'tcppool set pool bal' | xargs)" = "balance=" ]
+	[ "$(bash_complete 'tcppool add web3 10.0.0.3:80 w' | xargs)" = "weight=" ]
+	[ "$(bash_complete 'tcppool list --j' | xargs)" = "--json" ]
+	run zsh -n "$BATS_TEST_DIRNAME/../completions/_tcppool"
+	[ "$status" -eq 0 ]
+	command -v fish >/dev/null || skip "fish not installed"
+	fish_complete() {
+		fish -c "source '$BATS_TEST_DIRNAME/../completions/tcppool.fish'; complete -C '$1'" | cut -f1 | xargs
+	}
+	[ "$(fish_complete 'tcppool -f web.pool drain ')" = "web1 web2" ]
+	[ "$(TCPDIST_POOL=web.pool fish_complete 'tcppool set ')" = "pool web1 web2" ]
+	[ "$(fish_complete 'tcppool -f web.pool set web1 state=d')" = "state=down state=drain" ]
+	[ "$(fish_complete 'tcppool init li')" = "listen=" ]
 }
