@@ -29,7 +29,7 @@ struct doc_line {
 struct pool_doc {
 	struct doc_line *lines;
 	size_t n, cap;
-	enum eol eol; /* for new lines: the file's first line end */
+	enum eol eol;		      /* for new lines: the file's first line end */
 	char name[POOL_NAME_MAX + 1]; /* pool_doc_backend's answer */
 };
 
@@ -40,7 +40,7 @@ struct line_info {
 	enum kind kind;
 	size_t key, key_len;   /* K_KEY */
 	size_t value, val_len; /* K_KEY: the value without blanks around it */
-	size_t comment;        /* K_KEY: the inline ';', or the text's length */
+	size_t comment;	       /* K_KEY: the inline ';', or the text's length */
 	size_t name, name_len; /* K_BACKEND */
 };
 
@@ -196,11 +196,11 @@ static void lines_remove(struct pool_doc *doc, size_t from, size_t to)
 	doc->n -= to - from;
 }
 
-static int line_replace(struct pool_doc *doc, size_t i, char *text)
+/* Gives line i the malloc'd text. */
+static void line_replace(struct pool_doc *doc, size_t i, char *text)
 {
 	free(doc->lines[i].text);
 	doc->lines[i].text = text;
-	return 0;
 }
 
 struct pool_doc *pool_doc_parse(const char *data, size_t len, char *err)
@@ -360,8 +360,7 @@ int pool_doc_has_backend(const struct pool_doc *doc, const char *name)
 	return section_find(doc, name) >= 0;
 }
 
-static int key_is(const struct pool_doc *doc, size_t i, const struct line_info *li,
-		  const char *key)
+static int key_is(const struct pool_doc *doc, size_t i, const struct line_info *li, const char *key)
 {
 	return li->kind == K_KEY && li->key_len == strlen(key) &&
 	       strncmp(doc->lines[i].text + li->key, key, li->key_len) == 0;
@@ -447,7 +446,8 @@ static char *value_replace(const char *text, const struct line_info *li, const c
 			pad = li->comment - head - vlen;
 		else
 			pad = 1;
-		if (head + vlen + pad + clen > POOL_LINE_MAX && head + vlen + 1 + clen <= POOL_LINE_MAX)
+		if (head + vlen + pad + clen > POOL_LINE_MAX &&
+		    head + vlen + 1 + clen <= POOL_LINE_MAX)
 			gap = "", pad = 1;
 		if (head + vlen + pad + clen > POOL_LINE_MAX)
 			clen = 0, pad = 0;
@@ -600,9 +600,11 @@ int pool_doc_add_backend(struct pool_doc *doc, const char *name, const char *com
 	if (pool_doc_has_backend(doc, name))
 		return err_set(err, "backend '%s' already exists", name);
 	if (comment != NULL && !comment_valid(comment))
-		return err_set(err, "a comment line starts with ';' or '#' and holds no line break");
+		return err_set(err,
+			       "a comment line starts with ';' or '#' and holds no line break");
 	snprintf(header, sizeof(header), "[backend %s]", name);
-	if (doc->n > 0 && !line_is(doc, doc->n - 1, K_BLANK) && line_insert(doc, doc->n, "", err) < 0)
+	if (doc->n > 0 && !line_is(doc, doc->n - 1, K_BLANK) &&
+	    line_insert(doc, doc->n, "", err) < 0)
 		return -1;
 	if (line_insert(doc, doc->n, header, err) < 0)
 		return -1;
@@ -698,7 +700,8 @@ static char *path_join(const char *dir, const char *prefix, const char *base, co
 	char *p = malloc(len);
 
 	if (p != NULL)
-		snprintf(p, len, "%s%s%s%s%s", dir, strcmp(dir, "/") ? "/" : "", prefix, base, suffix);
+		snprintf(p, len, "%s%s%s%s%s", dir, strcmp(dir, "/") ? "/" : "", prefix, base,
+			 suffix);
 	return p;
 }
 
@@ -847,11 +850,13 @@ static char *temporary_write(const struct target *t, const struct stat *st, cons
 		/* chown first: it may clear set-id bits that fchmod then restores.
 		 * Only root may give a file away, so a failure is not an error. */
 		if ((st->st_uid != geteuid() || st->st_gid != getegid()) &&
-		    fchown(fd, st->st_uid, st->st_gid) < 0 && fchown(fd, (uid_t)-1, st->st_gid) < 0) {
+		    fchown(fd, st->st_uid, st->st_gid) < 0 &&
+		    fchown(fd, (uid_t)-1, st->st_gid) < 0) {
 			/* the group too is out of reach: the file becomes ours */
 		}
 		if (fchmod(fd, st->st_mode & 07777) < 0) {
-			err_set(err, "%s: cannot set the mode of %s: %s", shown, tmp, strerror(errno));
+			err_set(err, "%s: cannot set the mode of %s: %s", shown, tmp,
+				strerror(errno));
 			goto fail;
 		}
 	}
@@ -874,21 +879,23 @@ fail:
 }
 
 /* Reads the whole pool file (at most POOL_FILE_MAX bytes) with its stat. */
-static char *file_read(const char *path, const char *shown, struct stat *st, size_t *len,
-		       char *err)
+static char *file_read(const char *path, const char *shown, struct stat *st, size_t *len, char *err)
 {
+	const char *why = NULL;
 	size_t got = 0;
 	char *buf;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return err_set(err, "%s: %s", shown, strerror(errno)), NULL;
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) ||
-	    (unsigned long long)st->st_size > POOL_FILE_MAX) {
-		if (!S_ISREG(st->st_mode))
-			err_set(err, "%s: not a regular file", shown);
-		else
-			err_set(err, "%s: file too large (at most %u bytes)", shown, POOL_FILE_MAX);
+	if (fstat(fd, st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st->st_mode))
+		why = "not a regular file";
+	else if ((unsigned long long)st->st_size > POOL_FILE_MAX)
+		why = "file too large";
+	if (why != NULL) {
+		err_set(err, "%s: %s", shown, why);
 		close(fd);
 		return NULL;
 	}

@@ -84,8 +84,7 @@ int pool_doc_remove_backend(struct pool_doc *doc, const char *name, char *err);
 
 /* 1 if a comment line of the [backend NAME] section (under its header, or
  * directly above it) equals comment, blanks around both ignored; else 0. */
-int pool_doc_backend_has_comment(const struct pool_doc *doc, const char *name,
-				 const char *comment);
+int pool_doc_backend_has_comment(const struct pool_doc *doc, const char *name, const char *comment);
 
 /* What a pool_edit() callback returns besides 0 (write the result) and -1
  * (fail with err). */

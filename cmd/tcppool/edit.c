@@ -11,10 +11,10 @@
 /* What the callbacks below need; err messages name the file. */
 struct edit {
 	const struct command *c;
-	const char *name;     /* backend, or NULL for [pool] */
-	char **settings;      /* KEY=VALUE operands */
+	const char *name; /* backend, or NULL for [pool] */
+	char **settings;  /* KEY=VALUE operands */
 	int nsettings;
-	const char *state;    /* drain, up, down */
+	const char *state; /* drain, up, down */
 };
 
 /* Applies KEY=VALUE operands to a section; KEY= removes the key, which

@@ -6,17 +6,16 @@
 
 #include "tcppool.h"
 
-static const char usage_text[] =
-	"usage: tcppool [-f POOL] init [KEY=VALUE...]\n"
-	"       tcppool [-f POOL] list [--json]\n"
-	"       tcppool [-f POOL] show [--json] NAME\n"
-	"       tcppool [-f POOL] add NAME ADDRESS [KEY=VALUE...]\n"
-	"       tcppool [-f POOL] rm NAME\n"
-	"       tcppool [-f POOL] set NAME KEY=VALUE...\n"
-	"       tcppool [-f POOL] drain NAME\n"
-	"       tcppool [-f POOL] up NAME\n"
-	"       tcppool [-f POOL] down NAME\n"
-	"       tcppool [-f POOL] check [--json]\n";
+static const char usage_text[] = "usage: tcppool [-f POOL] init [KEY=VALUE...]\n"
+				 "       tcppool [-f POOL] list [--json]\n"
+				 "       tcppool [-f POOL] show [--json] NAME\n"
+				 "       tcppool [-f POOL] add NAME ADDRESS [KEY=VALUE...]\n"
+				 "       tcppool [-f POOL] rm NAME\n"
+				 "       tcppool [-f POOL] set NAME KEY=VALUE...\n"
+				 "       tcppool [-f POOL] drain NAME\n"
+				 "       tcppool [-f POOL] up NAME\n"
+				 "       tcppool [-f POOL] down NAME\n"
+				 "       tcppool [-f POOL] check [--json]\n";
 
 static const char help_text[] =
 	"\n"
@@ -53,9 +52,9 @@ static const struct command_spec {
 	int min, max;
 	int json;
 } commands[] = {
-	{"add", 2, -1, 0},  {"check", 0, 0, 1}, {"down", 1, 1, 0}, {"drain", 1, 1, 0},
-	{"init", 0, -1, 0}, {"list", 0, 0, 1},  {"rm", 1, 1, 0},    {"set", 2, -1, 0},
-	{"show", 1, 1, 1},  {"up", 1, 1, 0},
+    {"add", 2, -1, 0},	{"check", 0, 0, 1}, {"down", 1, 1, 0}, {"drain", 1, 1, 0},
+    {"init", 0, -1, 0}, {"list", 0, 0, 1},  {"rm", 1, 1, 0},   {"set", 2, -1, 0},
+    {"show", 1, 1, 1},	{"up", 1, 1, 0},
 };
 
 static const struct command_spec *command_find(const char *name)
@@ -73,8 +72,8 @@ static void command_options(const struct command_spec *spec, struct command *c, 
 {
 	enum { OPT_JSON = 256 };
 	static const struct option longopts[] = {
-		{"json", no_argument, NULL, OPT_JSON},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -120,9 +119,9 @@ int main(int argc, char **argv)
 {
 	enum { OPT_VERSION = 256 };
 	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {NULL, 0, NULL, 0},
 	};
 	const struct command_spec *spec;
 	struct command c;

@@ -43,14 +43,14 @@ static void renders(struct pool_doc *doc, const char *want, const char *file, in
 #define RENDERS(doc, want) renders(doc, want, __FILE__, __LINE__)
 
 static const char *const roundtrips[] = {
-	"",
-	"\n",
-	"[pool]",
-	"[pool]\nlisten = 1.2.3.4:80",
-	"[pool]\r\nlisten = 1.2.3.4:80\r\n\r\n; c\r\n",
-	"\xef\xbb\xbf[pool]\n  ; indented comment\n\t\tbalance\t=\thash ; x\n",
-	"[pool]\n\n\n\n[backend a]\naddress: 1.2.3.4:80\nnot a key line\n[odd section\n",
-	"mixed\r\nends\nhere\r\n",
+    "",
+    "\n",
+    "[pool]",
+    "[pool]\nlisten = 1.2.3.4:80",
+    "[pool]\r\nlisten = 1.2.3.4:80\r\n\r\n; c\r\n",
+    "\xef\xbb\xbf[pool]\n  ; indented comment\n\t\tbalance\t=\thash ; x\n",
+    "[pool]\n\n\n\n[backend a]\naddress: 1.2.3.4:80\nnot a key line\n[odd section\n",
+    "mixed\r\nends\nhere\r\n",
 };
 
 TEST(render_gives_back_the_parsed_bytes)
@@ -91,8 +91,8 @@ TEST(set_replaces_only_the_value_and_keeps_the_comment_column)
 	CHECK_EQ_INT(pool_doc_set(doc, "web1", "weight", "200", err), 0);
 	CHECK_EQ_INT(pool_doc_set(doc, NULL, "balance", "roundrobin", err), 0);
 	want = strdup(commented);
-	memcpy(strstr(want, "weight = 1                 ; share"), "weight = 200               ; share",
-	       34);
+	memcpy(strstr(want, "weight = 1                 ; share"),
+	       "weight = 200               ; share", 34);
 	{
 		/* the longer value moves the comment one column, keeping one blank */
 		char *b = strstr(want, "  balance  =  hash         ; how");
@@ -594,7 +594,8 @@ UNIT_MAIN(T(render_gives_back_the_parsed_bytes),
 	  T(set_drops_a_comment_that_would_make_the_line_too_long),
 	  T(set_appends_an_absent_key_after_the_last_key_spaced_like_it),
 	  T(set_in_a_section_without_keys_goes_below_its_comments),
-	  T(set_of_a_repeated_key_leaves_one_line), T(set_creates_a_missing_pool_section_at_the_top),
+	  T(set_of_a_repeated_key_leaves_one_line),
+	  T(set_creates_a_missing_pool_section_at_the_top),
 	  T(set_refuses_what_the_format_cannot_carry), T(crlf_files_get_crlf_lines),
 	  T(get_reads_the_value_as_the_loader_does), T(backends_are_listed_in_file_order),
 	  T(add_backend_appends_a_section_with_its_comment),
