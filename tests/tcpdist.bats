@@ -747,7 +747,7 @@ ineligible_never_chosen() {
 	[ "${#lines[@]}" -eq 200 ]
 	printf '%s\n' "${lines[@]}" >"$T/names"
 	tally "$T/names"
-	! grep -Evqx 'a|b' "$T/names"
+	run ! grep -Evqx 'a|b' "$T/names"
 }
 
 @test "listen on port 0: the log gives the real port, which works" {

@@ -350,7 +350,7 @@ fd_count() {
 	wait_for_file_line "$T/h2.out" '^line a$'
 	start_bg h3 "$HELPERS/hold" "127.0.0.1:$P" 30
 	wait_for_file_line "$T/h3.out" '^connected$'
-	! wait_for_file_line "$T/h3.out" '^line a$' 0.5
+	run ! wait_for_file_line "$T/h3.out" '^line a$' 0.5
 	stop_bg h1 KILL
 	wait_for_file_line "$T/h3.out" '^line a$' 2
 }

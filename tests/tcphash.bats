@@ -2,6 +2,7 @@
 # tcphash: offline answers, golden vectors, and the truth check against a
 # live tcpdist on loopback.
 
+bats_require_minimum_version 1.5.0
 load 'helpers'
 
 GOLDEN="$BATS_TEST_DIRNAME/golden"
@@ -101,7 +102,7 @@ pool_of() {
 	awk -F'\t' 'NR % 2 == 1 { c = $1; first = $2; firstaddr = $3; next }
 		first == "echo" { print c "\t" $2 "\t" $3; next } { print c "\t" first "\t" firstaddr }' \
 		"$BATS_TEST_TMPDIR/pref" | diff - "$BATS_TEST_TMPDIR/down"
-	! grep -q $'\techo\t' "$BATS_TEST_TMPDIR/down"
+	run ! grep -q $'\techo\t' "$BATS_TEST_TMPDIR/down"
 	run "$TCPHASH" -f "$GOLDEN/hash.pool" --down nosuch 1.2.3.4
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"no backend named 'nosuch'"* ]]
@@ -188,7 +189,7 @@ pool_of() {
 	"$HELPERS/fromaddrs" "127.0.0.1:$LISTEN" $srcs >"$BATS_TEST_TMPDIR/live-down"
 	"$TCPHASH" -f "$BATS_TEST_TMPDIR/hash.pool" --down web3 $srcs | cut -f1,2 >"$BATS_TEST_TMPDIR/offline-down"
 	diff "$BATS_TEST_TMPDIR/offline-down" "$BATS_TEST_TMPDIR/live-down"
-	! grep -q $'\tweb3$' "$BATS_TEST_TMPDIR/live-down"
+	run ! grep -q $'\tweb3$' "$BATS_TEST_TMPDIR/live-down"
 }
 
 @test "hash_key = ip_port: source ports matter, live and offline agree" {
