@@ -7,7 +7,7 @@
 bats_require_minimum_version 1.5.0
 load 'helpers'
 
-TCPPOOL="$BATS_TEST_DIRNAME/../bin/tcppool"
+: "${TCPPOOL:=$BATS_TEST_DIRNAME/../bin/tcppool}"
 GOLDEN="$BATS_TEST_DIRNAME/golden/tcppool"
 
 setup() {
