@@ -292,6 +292,7 @@ ports() {
 	ino=$(stat -c %i "$T/web.pool")
 	"$TCPPOOL" -f "$T/web.pool" down web1
 	"$TCPPOOL" -f "$T/web.pool" up web2
+	[ "$(stat -c %i "$T/web.pool")" = "$ino" ]
 	printf '\n[backend web3]\naddress = 10.0.0.3:80\n' >>"$T/web.pool"
 	ino=$(stat -c %i "$T/web.pool")
 	"$TCPPOOL" -f "$T/web.pool" up web3 # no state line: up already
