@@ -58,15 +58,6 @@ static void usage(void)
 	exit(2);
 }
 
-double peer_now(struct peer *p)
-{
-	struct timespec ts;
-
-	(void)p;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int run_members(int argc, char **argv)
 {
 	enum { OPT_CONTROL = 256, OPT_JSON };

@@ -94,6 +94,14 @@ static void probe_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	/* Helpers nack at their own probe timeout, which ends just after our
+	 * deadline: a short grace keeps on-time nacks from counting as missed. */
+	if (!p->probe.grace && !p->probe.tcp_ok && p->probe.nacks < p->probe.expected_nacks) {
+		p->probe.grace = 1;
+		ev_timer_set(&p->probe.deadline, p->cfg.probe_timeout / 5, 0);
+		ev_timer_start(p->loop, &p->probe.deadline);
+		return;
+	}
 	if (p->probe.tcp_ok) {
 		log_warn("'%s' answered over TCP but not over UDP: is UDP blocked?", p->probe.node);
 		probe_end(p, -1);

@@ -90,7 +90,7 @@ struct ack_handler {
 };
 
 struct probe {
-	int active, pending_tick, acked, tcp_ok, nacks, expected_nacks;
+	int active, pending_tick, acked, tcp_ok, nacks, expected_nacks, grace;
 	uint32_t seq;
 	char node[PEER_NAME_MAX + 1];
 	double sent;
@@ -159,7 +159,7 @@ struct peer {
 	int exit_code;
 };
 
-/* main.c and options */
+/* clock.c */
 double peer_now(struct peer *p);
 
 /* net.c: UDP send path (piggyback, compound, CRC) and packet intake. */
