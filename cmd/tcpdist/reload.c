@@ -38,6 +38,7 @@ static struct {
 	size_t size;
 	int have_digest;
 	int gone;
+	int writing; /* the pool was just created and is not closed yet */
 } rl = {.fd = -1, .wd_dir = -1, .wd_target = -1};
 
 /* -l replaces the pool's listen lines. */
@@ -305,11 +306,15 @@ static int event_matters(const struct inotify_event *ev)
 		return 1;
 	if (strcmp(ev->name, rl.base) != 0)
 		return 0;
-	/* A regular file just created is still being written: its
-	 * IN_CLOSE_WRITE follows. */
+	/* A regular file just created is still being written (an editor's
+	 * backup-and-rename, delete and recreate): wait for its IN_CLOSE_WRITE
+	 * rather than read half of it. */
 	if ((ev->mask & IN_CREATE) && lstat(rl.p->opt->pool_path, &st) == 0 &&
-	    S_ISREG(st.st_mode))
+	    S_ISREG(st.st_mode)) {
+		rl.writing = 1;
 		return 0;
+	}
+	rl.writing = 0;
 	return 1;
 }
 
@@ -318,7 +323,8 @@ static void settle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)t;
 	(void)revents;
-	reload_now(rl.p, 0);
+	if (!rl.writing)
+		reload_now(rl.p, 0);
 }
 
 static void inotify_cb(struct ev_loop *loop, ev_io *io, int revents)
