@@ -210,6 +210,28 @@ serf_cluster() {
 	peer_has tp s2 left
 }
 
+@test "a node killed and restarted refutes its death and is a member again; a left name is reusable at a new address" {
+	ports P1 P2 P3
+	start_peer a "$P1"
+	start_peer b "$P2" -j "127.0.0.1:$P1"
+	wait_until 3 peer_has a b alive
+	kill -KILL "${BG_PID[b]}"
+	wait_for_exit b 2 || true
+	wait_for_file_line "$T/a.out" '^member-failed b ' 10
+	# Same name, same address: the cluster says it is dead; it refutes.
+	start_peer b "$P2" -j "127.0.0.1:$P1"
+	wait_for_line_count "$T/a.out" "^member-join b 127\\.0\\.0\\.1:$P2\$" 2 5
+	run -0 peer_members a --json
+	[[ $output =~ \"name\":\"b\",\"addr\":\"127.0.0.1:$P2\",\"status\":\"alive\",\"incarnation\":([0-9]+) ]]
+	((BASH_REMATCH[1] >= 2))
+	# A clean leave frees the name at once, for another address.
+	stop_bg b
+	wait_until 3 peer_has a b left
+	start_peer b2 "$P3" -n b -j "127.0.0.1:$P1"
+	wait_for_file_line "$T/a.out" "^member-join b 127\\.0\\.0\\.1:$P3\$" 5
+	peer_has a b alive
+}
+
 @test "members --json lists members and counters" {
 	ports P1 P2
 	start_peer a "$P1" -t k=v
