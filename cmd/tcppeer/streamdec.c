@@ -29,7 +29,7 @@ static int short_value(struct streamdec *d, const struct mp_reader *r, size_t ba
 {
 	if (r->st != MP_SHORT)
 		return fail(d, "malformed message");
-	if (r->len > max)
+	if (r->len > max || r->need > max)
 		return fail(d, "value over its size limit");
 	d->need = base + r->need;
 	return 0;
@@ -130,8 +130,11 @@ int streamdec_feed(struct streamdec *d, const uint8_t *buf, size_t len, uint32_t
 		return fail(d, "encrypted stream, and no keyring");
 	if (buf[0] == MSG_LABEL)
 		return fail(d, "labelled stream");
-	if (buf[0] != MSG_COMPRESS)
-		return parse_plain(d, buf, len, max_nodes);
+	if (buf[0] != MSG_COMPRESS) {
+		rc = parse_plain(d, buf, len, max_nodes);
+		/* What is still missing would pass the limit: no use waiting for it. */
+		return rc == 0 && d->need > STREAM_MAX ? fail(d, "stream over its size limit") : rc;
+	}
 
 	mp_reader_init(&r, buf + 1, len - 1);
 	if (wire_decode_compress(&r, &cbuf, &clen) < 0)
