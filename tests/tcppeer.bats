@@ -245,7 +245,7 @@ serf_cluster() {
 # ---------------------------------------------------------------------------
 # Pool file
 
-@test "kill -9 of a serf agent: member-failed and dropped from the pool; others' backends untouched" {
+@test "pool: tagged members become backends, a tag change moves the address, kill -9 drops it; others' backends untouched" {
 	ports G1 G2 R1 R2 P
 	write_pool web.pool <<-EOF
 		[pool]
@@ -265,6 +265,10 @@ serf_cluster() {
 	wait_for_file_line "$T/tp.out" '^member-failed s2 ' 10
 	wait_until 2 bash -c "! grep -q '^\[backend s2\]' '$T/web.pool'"
 	grep -q '^\[backend s1\]' "$T/web.pool"
+	# A tag changed at run time: member-update, and the address follows.
+	"$SERF" tags -rpc-addr "127.0.0.1:$R1" -set web=127.0.0.1:8011 >/dev/null
+	wait_for_file_line "$T/tp.out" "^member-update s1 127\\.0\\.0\\.1:$G1 web=127\\.0\\.0\\.1:8011\$" 5
+	wait_until 2 grep -q '^address = 127.0.0.1:8011$' "$T/web.pool"
 	grep -q '^; a backend run by hand: never touched$' "$T/web.pool"
 	grep -q '^\[backend static\]$' "$T/web.pool"
 	! grep -q 8002 "$T/web.pool"
