@@ -219,8 +219,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 				fprintf(stderr, "tcppeer: -j: more than %d seeds\n", SEEDS_MAX);
 				exit(2);
 			}
-			opt_addr("-j", optarg, &c->seeds[c->nseeds]);
-			snprintf(c->seed_text[c->nseeds++], ADDR_TEXT_LEN, "%s", optarg);
+			opt_addr("-j", optarg, &c->seeds[c->nseeds++]);
 			break;
 		case 'n':
 			c->name = optarg;
@@ -439,7 +438,6 @@ int main(int argc, char **argv)
 
 	peer_free(p);
 	ev_loop_destroy(p->loop);
-	if (fclose(stdout) != 0 && p->exit_code == 0)
-		p->exit_code = 2;
-	return p->exit_code;
+	/* Event lines that could not be written make the exit status say so. */
+	return fclose(stdout) == 0 ? 0 : 2;
 }

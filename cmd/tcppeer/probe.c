@@ -319,7 +319,6 @@ void probe_handle_indirect(struct peer *p, const struct msg_indirect *m,
 	if (h == NULL)
 		return;
 	h->peer = p;
-	h->kind = ACK_FORWARD;
 	h->seq = ++p->seq;
 	h->orig_seq = m->seq;
 	h->want_nack = m->nack;

@@ -30,7 +30,6 @@ struct config {
 	struct addr bind, advertise;
 	int have_advertise;
 	struct addr seeds[SEEDS_MAX];
-	char seed_text[SEEDS_MAX][ADDR_TEXT_LEN];
 	int nseeds;
 	const char *tag_key[TAGS_MAX], *tag_val[TAGS_MAX];
 	int ntags;
@@ -74,15 +73,12 @@ struct bcast {
 	int is_leave; /* our own dead(self): its last transmit ends a clean stop */
 };
 
-enum ack_kind { ACK_PROBE, ACK_FORWARD };
-
 struct ack_handler {
 	ev_timer timer;
 	struct peer *peer;
 	struct ack_handler *next;
 	uint32_t seq;
-	enum ack_kind kind;
-	/* ACK_FORWARD: where the ack or nack for an indirect ping goes. */
+	/* Where the ack or nack for the indirect ping we relay goes. */
 	uint32_t orig_seq;
 	struct sockaddr_storage to;
 	socklen_t tolen;
@@ -90,7 +86,7 @@ struct ack_handler {
 };
 
 struct probe {
-	int active, pending_tick, acked, tcp_ok, nacks, expected_nacks, grace;
+	int active, pending_tick, tcp_ok, nacks, expected_nacks, grace;
 	uint32_t seq;
 	char node[PEER_NAME_MAX + 1];
 	double sent;
@@ -156,7 +152,6 @@ struct peer {
 	struct control *control;
 	struct poolsync *poolsync;
 	struct counters stats;
-	int exit_code;
 };
 
 /* clock.c */
