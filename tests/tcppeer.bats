@@ -271,7 +271,7 @@ serf_cluster() {
 	wait_until 2 grep -q '^address = 127.0.0.1:8011$' "$T/web.pool"
 	grep -q '^; a backend run by hand: never touched$' "$T/web.pool"
 	grep -q '^\[backend static\]$' "$T/web.pool"
-	! grep -q 8002 "$T/web.pool"
+	run ! grep -q 8002 "$T/web.pool"
 }
 
 @test "end to end: a serf agent tagged tcpdist=ADDR gets tcpdist's traffic, and loses it when it dies" {
@@ -407,7 +407,7 @@ udp_send() {
 	}
 	wait_until 10 all_failed
 	echo "# 3 failures seen by 17 nodes in $(($(now_ms) - t0)) ms" >&3
-	! grep -qE '^member-failed n([0-9]|1[0-6]) ' "$T"/n*.out
+	run ! grep -qE '^member-failed n([0-9]|1[0-6]) ' "$T"/n*.out
 }
 
 @test "10% packet loss for a while: no healthy node is ever reported failed" {
@@ -432,5 +432,5 @@ udp_send() {
 	}
 	wait_until 15 converged
 	sleep "$TCPPEER_LOSS_SECONDS"
-	! grep -h '^member-failed' "$T"/l*.out
+	run ! grep -h '^member-failed' "$T"/l*.out
 }
