@@ -89,7 +89,7 @@ const char *backend_state_name(enum backend_state s)
 	return names[s];
 }
 
-static int name_valid(const char *s)
+int pool_name_valid(const char *s)
 {
 	size_t n = 0;
 
@@ -219,7 +219,7 @@ static void section_begin(struct loader *ld, char *s)
 		problem(ld, ld->line, "[backend]: backend needs a name: [backend NAME]");
 		return;
 	}
-	if (!name_valid(name)) {
+	if (!pool_name_valid(name)) {
 		problem(ld, ld->line,
 			"[backend %s]: invalid backend name (use 1-%d of A-Z a-z 0-9 . _ -)", name,
 			POOL_NAME_MAX);

@@ -83,6 +83,9 @@ void pool_free(struct pool *pool);
 /* 32 hexadecimal digits into 16 bytes; -1 if malformed. */
 int hash_seed_parse(const char *hex, uint8_t seed[HASH_SEED_LEN]);
 
+/* A backend NAME: 1-63 of A-Z a-z 0-9 . _ - */
+int pool_name_valid(const char *s);
+
 /* Backend by name, or NULL. */
 const struct pool_backend *pool_find_backend(const struct pool *pool, const char *name);
 

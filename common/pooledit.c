@@ -323,20 +323,6 @@ static long section_or_fail(const struct pool_doc *doc, const char *name, char *
 	return h;
 }
 
-/* The same rule as the loader: 1-63 of A-Z a-z 0-9 . _ - */
-static int name_valid(const char *s)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++) {
-		char c = s[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return n >= 1 && n <= POOL_NAME_MAX;
-}
-
 const char *pool_doc_backend(const struct pool_doc *doc, size_t i)
 {
 	struct pool_doc *d = (struct pool_doc *)doc; /* the answer buffer only */
@@ -594,7 +580,7 @@ int pool_doc_add_backend(struct pool_doc *doc, const char *name, const char *com
 {
 	char header[POOL_NAME_MAX + sizeof("[backend ]")];
 
-	if (!name_valid(name))
+	if (!pool_name_valid(name))
 		return err_set(err, "'%s': invalid backend name (use 1-%d of A-Z a-z 0-9 . _ -)",
 			       name, POOL_NAME_MAX);
 	if (pool_doc_has_backend(doc, name))

@@ -41,6 +41,18 @@ free_port() {
 	fi
 }
 
+# Reads N free ports into the named variables: ports P1 P2 ...
+ports() {
+	local -a _ports_got
+	local _ports_i=0 _ports_name
+	_ports_got=($(free_port $#))
+	[ "${#_ports_got[@]}" -eq $# ] || fail "free_port gave ${#_ports_got[@]} ports, not $#" || return 1
+	for _ports_name in "$@"; do
+		printf -v "$_ports_name" '%s' "${_ports_got[_ports_i]}"
+		_ports_i=$((_ports_i + 1))
+	done
+}
+
 # start_bg NAME CMD...: runs CMD in the background with stdout and stderr
 # in $BATS_TEST_TMPDIR/NAME.out and NAME.err; its pid is ${BG_PID[NAME]}
 # and teardown kills it. Must not run under `run` (a subshell).

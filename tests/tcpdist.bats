@@ -22,17 +22,6 @@ teardown() {
 	bg_teardown
 }
 
-# Reads N free ports into the named variables: ports P1 P2 ...
-ports() {
-	local -a _ports_got
-	local _ports_i=0 _ports_name
-	_ports_got=($(free_port $#))
-	[ "${#_ports_got[@]}" -eq $# ] || fail "free_port gave ${#_ports_got[@]} ports, not $#" || return 1
-	for _ports_name in "$@"; do
-		printf -v "$_ports_name" '%s' "${_ports_got[_ports_i]}"
-		_ports_i=$((_ports_i + 1))
-	done
-}
 
 # Prints "COUNT NAME" per backend name in FILE (one name per line), sorted by name.
 tally() {

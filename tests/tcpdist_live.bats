@@ -27,16 +27,6 @@ teardown() {
 	return $status
 }
 
-ports() {
-	local -a got
-	local i=0 name
-	got=($(free_port $#))
-	[ "${#got[@]}" -eq $# ] || fail "free_port gave ${#got[@]} ports, not $#" || return 1
-	for name in "$@"; do
-		printf -v "$name" '%s' "${got[i]}"
-		i=$((i + 1))
-	done
-}
 
 # pool_text LISTEN_PORT [pool key=value lines...] -- NAME:PORT[:extra;extra]...
 # prints a pool file; backend extras are "key=value" separated by ';'.

@@ -61,17 +61,6 @@ no_leak_scan() {
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 }
 
-# Reads N free ports into the named variables: ports P1 P2 ...
-ports() {
-	local -a got
-	local i=0 name
-	got=($(free_port $#))
-	[ "${#got[@]}" -eq $# ] || fail "free_port gave ${#got[@]} ports, not $#" || return 1
-	for name in "$@"; do
-		printf -v "$name" '%s' "${got[i]}"
-		i=$((i + 1))
-	done
-}
 
 # ---------------------------------------------------------------------------
 # Command line
