@@ -3,7 +3,9 @@
  * behind a relay, the name of the backend it reached. With --send TEXT,
  * each connection sends "TEXT\n" as soon as it is established, then
  * expects the echo of it as the second line. Each connection is bounded by
- * --timeout MS (default 5000). A failed connection prints "ERROR reason"
+ * --timeout MS (default 5000). With --hold MS, each connection waits MS
+ * milliseconds once established before it sends, so that many stay open at
+ * once. A failed connection prints "ERROR reason"
  * in place of a name; the exit status is then 1. */
 #include "helper.h"
 #include <getopt.h>
@@ -13,13 +15,13 @@
 static struct sockaddr_storage dest;
 static socklen_t destlen;
 static const char *send_text;
-static long timeout_ms = 5000;
+static long timeout_ms = 5000, hold_ms;
 static long count, next_index, failures;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static _Noreturn void usage(void)
 {
-	fprintf(stderr, "usage: names [--parallel P] [--send TEXT] [--timeout MS] ADDR:PORT COUNT\n");
+	fprintf(stderr, "usage: names [--parallel P] [--send TEXT] [--hold MS] [--timeout MS] ADDR:PORT COUNT\n");
 	exit(2);
 }
 
@@ -62,6 +64,8 @@ static int name_fetch(char *name, size_t namelen)
 		snprintf(name, namelen, "connect: %s", strerror(err ? err : errno));
 		goto out;
 	}
+	if (hold_ms > 0)
+		nanosleep(&(struct timespec){hold_ms / 1000, hold_ms % 1000 * 1000000L}, NULL);
 	if (send_text != NULL) {
 		int n = snprintf(expect, sizeof(expect), "%s\n", send_text);
 		if (send(fd, expect, (size_t)n, MSG_NOSIGNAL) != n) {
@@ -145,6 +149,7 @@ int main(int argc, char **argv)
 		{"parallel", required_argument, NULL, 'p'},
 		{"send", required_argument, NULL, 's'},
 		{"timeout", required_argument, NULL, 't'},
+		{"hold", required_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	long parallel = 1;
@@ -164,6 +169,10 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (long_parse(optarg, 1, 3600000, &timeout_ms) < 0)
+				usage();
+			break;
+		case 'H':
+			if (long_parse(optarg, 0, 60000, &hold_ms) < 0)
 				usage();
 			break;
 		default:
