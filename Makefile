@@ -37,6 +37,7 @@ COMMON_LIB = $(B)/libcommon.a
 TOOLS = $(notdir $(wildcard cmd/*))
 tcpdist_LIBS = -lev $(INIH_LIBS) -lpthread
 tcphash_LIBS = $(INIH_LIBS)
+tcppeer_LIBS = -lev -lmsgpackc -lz $(INIH_LIBS) -lm
 tcppool_LIBS = $(INIH_LIBS)
 tool_objs = $(patsubst cmd/%.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c))
 
@@ -141,3 +142,24 @@ uninstall:
 
 clean:
 	rm -rf build bin
+
+# tcppeer's packet and stream decoders under libFuzzer (clang), for
+# FUZZ_TIME seconds from the seeds in fuzz/corpus/; new inputs collect in
+# build/fuzz/corpus/. Ends with "1 passed, 0 failed" (or "0 passed, 1
+# failed"), as .ci/run counts.
+FUZZ_TIME ?= 20
+FUZZ_CC ?= clang
+FUZZ_SRC = fuzz/fuzz_tcppeer.c $(filter-out cmd/tcppeer/main.c,$(wildcard cmd/tcppeer/*.c)) \
+           $(COMMON_SRC)
+
+.PHONY: fuzz
+fuzz: build/fuzz/fuzz_tcppeer
+	@mkdir -p build/fuzz/corpus
+	@if build/fuzz/fuzz_tcppeer -max_total_time=$(FUZZ_TIME) -max_len=70000 -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus fuzz/corpus; then \
+	    echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
+
+build/fuzz/fuzz_tcppeer: $(FUZZ_SRC) $(wildcard cmd/tcppeer/*.h) common/*.h | build/fuzz/.dir
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DTCPDIST_VERSION='"$(VERSION)"' -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -Icommon -Icmd/tcppeer $(INIH_CFLAGS) -o $@ $(FUZZ_SRC) $(tcppeer_LIBS)

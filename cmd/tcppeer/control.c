@@ -1,0 +1,348 @@
+/* The local control socket (a unix stream socket) and its client, `tcppeer
+ * members`. A client sends one request line ("members" or "members json")
+ * and reads the answer until the node closes the connection. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "tcppeer.h"
+
+#define REQUEST_MAX 64
+#define CONTROL_TIMEOUT 5.0
+
+struct control_client {
+	ev_io io;
+	ev_timer timer;
+	struct control *ctl;
+	struct control_client *next;
+	int fd;
+	char req[REQUEST_MAX];
+	size_t reqlen;
+	char *reply;
+	size_t replylen, replyoff;
+};
+
+struct control {
+	struct peer *peer;
+	int fd;
+	ev_io io;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct control_client *clients;
+	int nclients;
+};
+
+const char *control_default_path(char *buf, size_t len)
+{
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+
+	if (dir != NULL && *dir == '/')
+		snprintf(buf, len, "%s/tcppeer.sock", dir);
+	else
+		snprintf(buf, len, "/tmp/tcppeer-%u.sock", (unsigned)getuid());
+	return buf;
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *sun, char *err)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return err_set(err, "control socket path '%s' is too long", path);
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct node *const *)a)->name, (*(struct node *const *)b)->name);
+}
+
+static void json_stat(FILE *f, const char *name, uint64_t v, int last)
+{
+	fprintf(f, "\"%s\":%llu%s", name, (unsigned long long)v, last ? "" : ",");
+}
+
+static void write_members(struct peer *p, FILE *f, int json)
+{
+	static char keys[TAGS_MAX][128], vals[TAGS_MAX][256];
+	struct node **sorted = malloc((p->nnodes ? p->nnodes : 1) * sizeof(*sorted));
+	const struct counters *c = &p->stats;
+	char addr[ADDR_TEXT_LEN], esc[4 * 256 + 1];
+
+	if (sorted == NULL)
+		return;
+	memcpy(sorted, p->nodes, p->nnodes * sizeof(*sorted));
+	qsort(sorted, p->nnodes, sizeof(*sorted), node_cmp);
+	if (json)
+		fputs("{\"members\":[", f);
+	for (size_t i = 0; i < p->nnodes; i++) {
+		struct node *n = sorted[i];
+		int nt = tags_decode(n->meta, n->metalen, keys, vals, TAGS_MAX);
+
+		node_addr_text(n, addr, sizeof(addr));
+		if (json) {
+			fputs(i ? ",{\"name\":" : "{\"name\":", f);
+			json_string(f, n->name);
+			fprintf(f, ",\"addr\":\"%s\",\"status\":\"%s\",\"incarnation\":%u,\"tags\":{",
+				addr, members_status_name(n->state), n->inc);
+			for (int t = 0; t < nt; t++) {
+				if (t)
+					putc(',', f);
+				json_string(f, keys[t]);
+				putc(':', f);
+				json_string(f, vals[t]);
+			}
+			fputs("}}", f);
+			continue;
+		}
+		format_escaped(esc, sizeof(esc), n->name, "");
+		fprintf(f, "%s\t%s\t%s\t", esc, addr, members_status_name(n->state));
+		for (int t = 0; t < nt; t++) {
+			format_escaped(esc, sizeof(esc), keys[t], "=,");
+			fprintf(f, "%s%s=", t ? "," : "", esc);
+			format_escaped(esc, sizeof(esc), vals[t], ",");
+			fputs(esc, f);
+		}
+		putc('\n', f);
+	}
+	free(sorted);
+	if (!json)
+		return;
+	fputs("],\"stats\":{", f);
+	json_stat(f, "packets_in", c->packets_in, 0);
+	json_stat(f, "packets_out", c->packets_out, 0);
+	json_stat(f, "packets_bad", c->packets_bad, 0);
+	json_stat(f, "packets_bad_checksum", c->packets_crc, 0);
+	json_stat(f, "packets_unsupported", c->packets_unsupported, 0);
+	json_stat(f, "messages_in", c->msgs_in, 0);
+	json_stat(f, "messages_bad", c->msgs_bad, 0);
+	json_stat(f, "decompress_failed", c->decompress_failed, 0);
+	json_stat(f, "streams_in", c->streams_in, 0);
+	json_stat(f, "streams_out", c->streams_out, 0);
+	json_stat(f, "streams_bad", c->streams_bad, 0);
+	json_stat(f, "streams_rejected", c->streams_rejected, 0);
+	json_stat(f, "pushpull_ok", c->pushpull_ok, 0);
+	json_stat(f, "pushpull_failed", c->pushpull_failed, 0);
+	json_stat(f, "members_dropped", c->members_dropped, 0);
+	json_stat(f, "queue_dropped", c->queue_dropped, 0);
+	json_stat(f, "acks_dropped", c->acks_dropped, 0);
+	json_stat(f, "suspected", c->suspected, 0);
+	json_stat(f, "failed", c->failed, 0);
+	json_stat(f, "refuted", c->refuted, 0);
+	json_stat(f, "incarnation", p->incarnation, 0);
+	json_stat(f, "health_score", (uint64_t)p->awareness, 1);
+	fputs("}}\n", f);
+}
+
+static void client_close(struct control_client *cl)
+{
+	struct control *ctl = cl->ctl;
+
+	for (struct control_client **pp = &ctl->clients; *pp; pp = &(*pp)->next)
+		if (*pp == cl) {
+			*pp = cl->next;
+			break;
+		}
+	ev_io_stop(ctl->peer->loop, &cl->io);
+	ev_timer_stop(ctl->peer->loop, &cl->timer);
+	close(cl->fd);
+	free(cl->reply);
+	free(cl);
+	ctl->nclients--;
+}
+
+static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	client_close(w->data);
+}
+
+static void client_answer(struct control_client *cl)
+{
+	struct peer *p = cl->ctl->peer;
+	FILE *f;
+
+	cl->req[cl->reqlen] = '\0';
+	cl->req[strcspn(cl->req, "\r\n")] = '\0';
+	f = open_memstream(&cl->reply, &cl->replylen);
+	if (f == NULL) {
+		client_close(cl);
+		return;
+	}
+	if (strcmp(cl->req, "members") == 0 || strcmp(cl->req, "members json") == 0)
+		write_members(p, f, strcmp(cl->req, "members json") == 0);
+	else
+		fprintf(f, "error: unknown request\n");
+	fclose(f);
+	ev_io_stop(p->loop, &cl->io);
+	ev_io_set(&cl->io, cl->fd, EV_WRITE);
+	ev_io_start(p->loop, &cl->io);
+}
+
+static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control_client *cl = w->data;
+	ssize_t n;
+
+	(void)loop;
+	if (revents & EV_READ) {
+		n = read(cl->fd, cl->req + cl->reqlen, sizeof(cl->req) - 1 - cl->reqlen);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			client_close(cl);
+			return;
+		}
+		cl->reqlen += (size_t)n;
+		if (memchr(cl->req, '\n', cl->reqlen) || cl->reqlen == sizeof(cl->req) - 1)
+			client_answer(cl);
+		return;
+	}
+	while (cl->replyoff < cl->replylen) {
+		n = write(cl->fd, cl->reply + cl->replyoff, cl->replylen - cl->replyoff);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0)
+			break;
+		cl->replyoff += (size_t)n;
+	}
+	client_close(cl);
+}
+
+static void control_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control *ctl = w->data;
+	struct control_client *cl;
+	int fd;
+
+	(void)revents;
+	fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (ctl->nclients >= CONTROL_CLIENTS_MAX || (cl = calloc(1, sizeof(*cl))) == NULL) {
+		close(fd);
+		return;
+	}
+	cl->ctl = ctl;
+	cl->fd = fd;
+	ev_io_init(&cl->io, client_io_cb, fd, EV_READ);
+	cl->io.data = cl;
+	ev_io_start(loop, &cl->io);
+	ev_timer_init(&cl->timer, client_timeout_cb, CONTROL_TIMEOUT, 0);
+	cl->timer.data = cl;
+	ev_timer_start(loop, &cl->timer);
+	cl->next = ctl->clients;
+	ctl->clients = cl;
+	ctl->nclients++;
+}
+
+int control_open(struct peer *p, const char *path, char *err)
+{
+	struct sockaddr_un sun;
+	struct control *ctl;
+	struct stat st;
+	int fd, probe;
+
+	if (unix_addr(path, &sun, err) < 0)
+		return -1;
+	/* A socket file left by a node that died is replaced; a live one is not. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return err_set(err, "control socket '%s' exists and is not a socket", path);
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(probe);
+			return err_set(err, "control socket '%s' is in use by a running node", path);
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(err, "control socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 16) < 0) {
+		err_set(err, "control socket '%s': %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	chmod(path, 0600);
+	ctl = calloc(1, sizeof(*ctl));
+	if (ctl == NULL) {
+		close(fd);
+		unlink(path);
+		return err_set(err, "out of memory");
+	}
+	ctl->peer = p;
+	ctl->fd = fd;
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	ev_io_init(&ctl->io, control_accept_cb, fd, EV_READ);
+	ctl->io.data = ctl;
+	ev_io_start(p->loop, &ctl->io);
+	p->control = ctl;
+	return 0;
+}
+
+void control_close(struct peer *p)
+{
+	struct control *ctl = p->control;
+
+	if (ctl == NULL)
+		return;
+	while (ctl->clients)
+		client_close(ctl->clients);
+	ev_io_stop(p->loop, &ctl->io);
+	close(ctl->fd);
+	unlink(ctl->path);
+	free(ctl);
+	p->control = NULL;
+}
+
+/* The client side: returns the exit status. */
+int control_members(const char *path, int json)
+{
+	struct sockaddr_un sun;
+	char err[ERR_LEN], buf[65536];
+	const char *req = json ? "members json\n" : "members\n";
+	ssize_t n;
+	int fd;
+
+	if (unix_addr(path, &sun, err) < 0) {
+		fprintf(stderr, "tcppeer: %s\n", err);
+		return 2;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "tcppeer: cannot reach a node at '%s': %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 2;
+	}
+	{
+		struct timeval tv = {.tv_sec = 10};
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		fprintf(stderr, "tcppeer: '%s': %s\n", path, strerror(errno));
+		close(fd);
+		return 2;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			break;
+	close(fd);
+	if (n < 0) {
+		fprintf(stderr, "tcppeer: '%s': %s\n", path, strerror(errno));
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,432 @@
+/* TCP streams: push-pull state exchange (join and anti-entropy), the
+ * fallback ping, and user messages. Every stream has a deadline and a size
+ * limit; inbound streams are limited in number, as memberlist does. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "streamdec.h"
+#include "tcppeer.h"
+
+enum stream_kind { K_IN, K_PUSHPULL, K_PING };
+
+struct stream {
+	ev_io io;
+	ev_timer timer;
+	struct peer *peer;
+	struct stream *next;
+	int fd;
+	enum stream_kind kind;
+	int join, connected, done_reading;
+	uint32_t ping_seq;
+	struct wbuf in, out;
+	size_t out_off;
+	struct streamdec dec;
+	char who[ADDR_TEXT_LEN];
+};
+
+static void stream_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void stream_close(struct stream *s, int ok)
+{
+	struct peer *p = s->peer;
+
+	for (struct stream **pp = &p->streams; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	ev_io_stop(p->loop, &s->io);
+	ev_timer_stop(p->loop, &s->timer);
+	close(s->fd);
+	if (s->kind == K_IN)
+		p->nstreams_in--;
+	else
+		p->nstreams_out--;
+	if (s->kind == K_PUSHPULL) {
+		if (s->join)
+			join_result(p, ok);
+		else
+			p->pushpull_busy = 0;
+		if (ok)
+			p->stats.pushpull_ok++;
+		else
+			p->stats.pushpull_failed++;
+	}
+	if (s->kind == K_PING)
+		probe_tcp_result(p, s->ping_seq, ok);
+	wbuf_free(&s->in);
+	wbuf_free(&s->out);
+	streamdec_free(&s->dec);
+	free(s);
+}
+
+static void stream_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stream *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	log_debug("stream with %s timed out", s->who);
+	stream_close(s, 0);
+}
+
+static struct stream *stream_new(struct peer *p, int fd, enum stream_kind kind, double timeout)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		close(fd);
+		return NULL;
+	}
+	s->peer = p;
+	s->fd = fd;
+	s->kind = kind;
+	wbuf_init(&s->in, STREAM_MAX);
+	wbuf_init(&s->out, STREAM_MAX);
+	streamdec_init(&s->dec);
+	ev_io_init(&s->io, stream_io_cb, fd, kind == K_IN ? EV_READ : EV_WRITE);
+	s->io.data = s;
+	ev_io_start(p->loop, &s->io);
+	ev_timer_init(&s->timer, stream_timeout_cb, timeout, 0);
+	s->timer.data = s;
+	ev_timer_start(p->loop, &s->timer);
+	s->next = p->streams;
+	p->streams = s;
+	if (kind == K_IN)
+		p->nstreams_in++;
+	else
+		p->nstreams_out++;
+	return s;
+}
+
+/* Our push-pull: header, every node we know (the dead too), serf's state. */
+static void local_state(struct peer *p, struct wbuf *w, int join)
+{
+	struct msg_pp_header h;
+	struct wbuf user;
+	struct msg_alive a;
+
+	wbuf_init(&user, 65536);
+	serf_local_state(p, &user);
+	h.nodes = (uint32_t)p->nnodes;
+	h.user_len = user.overflow ? 0 : (uint32_t)user.len;
+	h.join = join;
+	wbuf_byte(w, MSG_PUSHPULL);
+	wire_encode_pp_header(w, &h);
+	for (size_t i = 0; i < p->nnodes; i++) {
+		members_fill_state(p->nodes[i], &a);
+		wire_encode_node_state(w, &a);
+	}
+	if (h.user_len)
+		wbuf_put(w, user.p, user.len);
+	wbuf_free(&user);
+}
+
+static void stream_want_write(struct stream *s)
+{
+	ev_io_stop(s->peer->loop, &s->io);
+	ev_io_set(&s->io, s->fd, EV_WRITE);
+	ev_io_start(s->peer->loop, &s->io);
+}
+
+/* A whole message arrived: act on it. Returns 1 to keep the stream for a
+ * reply we write, 0 to close it (ok), -1 to close it (failed). */
+static int stream_message(struct stream *s)
+{
+	struct peer *p = s->peer;
+	struct streamdec *d = &s->dec;
+	const uint8_t *user = streamdec_user(d, s->in.p);
+
+	switch (s->kind) {
+	case K_IN:
+		if (d->type == MSG_PUSHPULL) {
+			local_state(p, &s->out, d->hdr.join);
+			members_merge(p, d->nodes, d->nnodes);
+			if (d->user_len)
+				serf_merge_state(p, user, d->user_len);
+			if (d->hdr.join)
+				log_debug("push-pull join from %s (%u nodes)", s->who, d->nnodes);
+			return s->out.overflow ? -1 : 1;
+		}
+		if (d->type == MSG_PING) {
+			if (d->ping.node[0] != '\0' && strcmp(d->ping.node, p->cfg.name) != 0)
+				return -1;
+			wire_encode_ack(&s->out, d->ping.seq);
+			return 1;
+		}
+		if (d->type == MSG_USER) {
+			serf_handle_user(p, user, d->user_len);
+			return 0;
+		}
+		d->why = "unexpected message type";
+		return -1;
+	case K_PUSHPULL:
+		if (d->type == MSG_ERR) {
+			log_warn("push-pull with %s: remote error: %s", s->who, d->errmsg);
+			return -1;
+		}
+		if (d->type != MSG_PUSHPULL) {
+			d->why = "answer is not a push-pull";
+			return -1;
+		}
+		members_merge(p, d->nodes, d->nnodes);
+		if (d->user_len)
+			serf_merge_state(p, user, d->user_len);
+		return 0;
+	case K_PING:
+		return d->type == MSG_ACK && d->seq == s->ping_seq ? 0 : -1;
+	}
+	return -1;
+}
+
+static void stream_read(struct stream *s)
+{
+	struct peer *p = s->peer;
+	uint8_t buf[65536];
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		n = read(s->fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			log_debug("stream from %s ended early", s->who);
+			if (s->kind == K_IN && s->in.len > 0)
+				p->stats.streams_bad++;
+			stream_close(s, 0);
+			return;
+		}
+		if (wbuf_put(&s->in, buf, (size_t)n) < 0) {
+			p->stats.streams_bad++;
+			log_debug("stream from %s over its size limit", s->who);
+			stream_close(s, 0);
+			return;
+		}
+		rc = streamdec_feed(&s->dec, s->in.p, s->in.len, MEMBERS_MAX);
+		if (rc == 0)
+			continue;
+		if (rc > 0)
+			rc = stream_message(s);
+		else
+			p->stats.streams_bad++;
+		if (rc < 0) {
+			log_debug("stream with %s dropped: %s", s->who,
+				  s->dec.why ? s->dec.why : "refused");
+			stream_close(s, 0);
+		} else if (rc == 0) {
+			stream_close(s, 1);
+		} else {
+			s->done_reading = 1;
+			stream_want_write(s);
+		}
+		return;
+	}
+}
+
+static void stream_write(struct stream *s)
+{
+	ssize_t n;
+
+	if (!s->connected) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr != 0) {
+			log_debug("connect to %s: %s", s->who, strerror(soerr));
+			stream_close(s, 0);
+			return;
+		}
+		s->connected = 1;
+	}
+	while (s->out_off < s->out.len) {
+		n = write(s->fd, s->out.p + s->out_off, s->out.len - s->out_off);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			log_debug("write to %s: %s", s->who, strerror(errno));
+			stream_close(s, 0);
+			return;
+		}
+		s->out_off += (size_t)n;
+	}
+	if (s->done_reading) { /* our reply is out: done */
+		stream_close(s, 1);
+		return;
+	}
+	ev_io_stop(s->peer->loop, &s->io);
+	ev_io_set(&s->io, s->fd, EV_READ);
+	ev_io_start(s->peer->loop, &s->io);
+}
+
+static void stream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stream *s = w->data;
+
+	(void)loop;
+	if (revents & EV_WRITE)
+		stream_write(s);
+	else if (revents & EV_READ)
+		stream_read(s);
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct peer *p = w->data;
+
+	(void)revents;
+	ev_io_start(loop, &p->tcp_w);
+}
+
+void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	static ev_timer pause;
+	struct peer *p = w->data;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct stream *s;
+	int fd;
+
+	(void)revents;
+	for (int i = 0; i < 16; i++) {
+		sl = sizeof(ss);
+		fd = accept4(p->tcp_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: stop accepting for a moment, not spin. */
+				log_warn("accept: %s", strerror(errno));
+				ev_io_stop(loop, &p->tcp_w);
+				ev_timer_init(&pause, accept_resume_cb, 0.1, 0);
+				pause.data = p;
+				ev_timer_start(loop, &pause);
+			}
+			return;
+		}
+		p->stats.streams_in++;
+		if (p->nstreams_in >= STREAMS_IN_MAX) {
+			p->stats.streams_rejected++;
+			log_debug("too many streams: refused one");
+			close(fd);
+			continue;
+		}
+		s = stream_new(p, fd, K_IN, p->cfg.tcp_timeout);
+		if (s != NULL)
+			addr_format((struct sockaddr *)&ss, s->who, sizeof(s->who));
+	}
+}
+
+static struct stream *stream_connect(struct peer *p, const struct sockaddr *sa, socklen_t salen,
+				     enum stream_kind kind, double timeout)
+{
+	struct stream *s;
+	int fd;
+
+	if (p->nstreams_out >= STREAMS_OUT_MAX)
+		return NULL;
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return NULL;
+	}
+	s = stream_new(p, fd, kind, timeout);
+	if (s == NULL)
+		return NULL;
+	p->stats.streams_out++;
+	addr_format(sa, s->who, sizeof(s->who));
+	return s;
+}
+
+int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen, int join)
+{
+	struct stream *s = stream_connect(p, sa, salen, K_PUSHPULL, p->cfg.tcp_timeout);
+
+	if (s == NULL)
+		return -1;
+	s->join = join;
+	local_state(p, &s->out, join);
+	if (!join)
+		p->pushpull_busy = 1;
+	return 0;
+}
+
+int stream_ping(struct peer *p, const struct node *n, uint32_t seq, double deadline)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct msg_ping ping;
+	struct stream *s;
+
+	if (net_sockaddr(&n->addr, n->port, &ss, &sl) < 0)
+		return -1;
+	s = stream_connect(p, (struct sockaddr *)&ss, sl, K_PING, deadline);
+	if (s == NULL)
+		return -1;
+	s->ping_seq = seq;
+	memset(&ping, 0, sizeof(ping));
+	ping.seq = seq;
+	memcpy(ping.node, n->name, sizeof(ping.node));
+	ping.src = p->self_ip;
+	ping.src_port = p->self_port;
+	snprintf(ping.src_node, sizeof(ping.src_node), "%s", p->cfg.name);
+	wire_encode_ping(&s->out, &ping);
+	return 0;
+}
+
+void streams_free(struct peer *p)
+{
+	while (p->streams) {
+		struct stream *s = p->streams;
+
+		/* Closing a join stream would start the next attempt: forget it first. */
+		s->kind = s->kind == K_IN ? K_IN : K_PING;
+		s->ping_seq = 0;
+		stream_close(s, 0);
+	}
+}
+
+static int pushpull_exclude(struct peer *p, const struct node *n, const void *ctx)
+{
+	(void)ctx;
+	return strcmp(n->name, p->cfg.name) == 0 || n->state != STATE_ALIVE;
+}
+
+/* Anti-entropy with one random member; the interval grows past 32 nodes.
+ * Just after start it runs at 1 s, 2 s, 4 s... until it reaches the
+ * interval: a member that joins while others are still joining gets its
+ * seed's view, and the rumours of members its seed had not heard of yet may
+ * be spent before it arrives; without the catch-up it would miss them until
+ * the first regular exchange, 30 s on. */
+void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct peer *p = w->data;
+	struct node *n;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	double mult = 1.0, interval;
+
+	(void)revents;
+	if (p->nnodes > 32)
+		mult = ceil(log2((double)p->nnodes) - log2(32.0)) + 1.0;
+	interval = p->cfg.pushpull_interval * mult;
+	if (p->pushpull_ramp > 0 && p->pushpull_ramp * 2 < interval) {
+		p->pushpull_ramp *= 2;
+		interval = p->pushpull_ramp * (0.75 + (random() % 500) / 1000.0);
+	} else {
+		p->pushpull_ramp = 0;
+	}
+	w->repeat = interval;
+	ev_timer_again(loop, w);
+	if (p->leaving || p->pushpull_busy)
+		return;
+	if (members_random(p, 1, pushpull_exclude, NULL, &n) == 1 &&
+	    net_sockaddr(&n->addr, n->port, &ss, &sl) == 0)
+		stream_pushpull(p, (struct sockaddr *)&ss, sl, 0);
+}

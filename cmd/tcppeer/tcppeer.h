@@ -1,0 +1,256 @@
+/* tcppeer: a memberlist (SWIM + Lifeguard) member that serf agents accept. */
+#ifndef TCPPEER_H
+#define TCPPEER_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "err.h"
+#include "mp.h"
+#include "wire.h"
+
+#define MEMBERS_MAX 10000      /* further names are dropped and counted */
+#define TAGS_MAX 64
+#define SEEDS_MAX 64
+#define BCAST_MAX 4096         /* broadcast queue entries */
+#define ACK_HANDLERS_MAX 4096
+#define STREAMS_IN_MAX 16      /* concurrent inbound streams (push-pull, ping, user) */
+#define STREAMS_OUT_MAX 16
+#define PUSHPULL_CATCHUP 1.0   /* first anti-entropy after start, s; doubles up to the interval */
+#define SUSPICION_MULT_MAX 10
+#define CONTROL_CLIENTS_MAX 8
+
+/* Protocol and delegate versions we speak: memberlist 1..5 at 2, serf 2..5 at 4. */
+#define VSN_INIT {1, 5, 2, 2, 5, 4}
+
+struct config {
+	const char *name;
+	struct addr bind, advertise;
+	int have_advertise;
+	struct addr seeds[SEEDS_MAX];
+	int nseeds;
+	const char *tag_key[TAGS_MAX], *tag_val[TAGS_MAX];
+	int ntags;
+	const char *pool_path, *service_tag, *control_path;
+	/* Timings in seconds (memberlist's LAN profile by default). */
+	double probe_interval, probe_timeout, gossip_interval, pushpull_interval;
+	double gossip_to_dead, tcp_timeout, leave_timeout, pool_delay;
+	int gossip_nodes, indirect_checks, retransmit_mult, suspicion_mult, suspicion_max_mult;
+	int awareness_max;
+};
+
+struct suspicion {
+	ev_timer timer;
+	struct peer *peer;
+	char node[PEER_NAME_MAX + 1];
+	int k, n;
+	double min, max, start, change_time;
+	int nconfirm;
+	char confirm[SUSPICION_MULT_MAX][PEER_NAME_MAX + 1];
+};
+
+struct node {
+	char name[PEER_NAME_MAX + 1];
+	struct ipbytes addr;
+	uint16_t port;
+	uint8_t meta[META_MAX];
+	uint16_t metalen;
+	uint8_t vsn[6];
+	uint32_t inc;
+	enum node_state_type state;
+	double state_change;
+	struct suspicion *susp;
+};
+
+struct bcast {
+	char key[PEER_NAME_MAX + 1]; /* a newer message for the same node replaces it; "" never */
+	uint8_t *msg;
+	size_t len;
+	unsigned transmits;
+	uint64_t id;
+	int is_leave; /* our own dead(self): its last transmit ends a clean stop */
+};
+
+struct ack_handler {
+	ev_timer timer;
+	struct peer *peer;
+	struct ack_handler *next;
+	uint32_t seq;
+	/* Where the ack or nack for the indirect ping we relay goes. */
+	uint32_t orig_seq;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	int want_nack;
+};
+
+struct probe {
+	int active, pending_tick, tcp_ok, nacks, expected_nacks, grace;
+	uint32_t seq;
+	char node[PEER_NAME_MAX + 1];
+	double sent;
+	ev_timer timeout, deadline;
+};
+
+struct counters {
+	uint64_t packets_in, packets_out, packets_bad, packets_crc, packets_unsupported;
+	uint64_t msgs_in, msgs_bad;
+	uint64_t streams_in, streams_out, streams_bad, streams_rejected, decompress_failed;
+	uint64_t members_dropped, queue_dropped, acks_dropped, pushpull_ok, pushpull_failed;
+	uint64_t suspected, failed, refuted;
+};
+
+struct stream;
+struct control;
+struct poolsync;
+
+struct peer {
+	struct ev_loop *loop;
+	struct config cfg;
+	int udp_fd, tcp_fd;
+	ev_io udp_w, tcp_w;
+	struct ipbytes self_ip;
+	uint16_t self_port;
+	uint8_t meta[META_MAX];
+	uint16_t metalen;
+	uint32_t incarnation, seq;
+	int awareness;
+
+	struct node **nodes;
+	size_t nnodes, nodes_cap, probe_index;
+
+	struct bcast **bq;
+	size_t nbq;
+	uint64_t bq_id;
+
+	struct ack_handler *acks;
+	size_t nack_handlers; /* ack handlers of relayed indirect pings */
+	struct probe probe;
+
+	struct stream *streams;
+	int nstreams_in, nstreams_out;
+	int pushpull_busy; /* an anti-entropy push-pull is under way */
+	double pushpull_ramp; /* catch-up interval after start, doubling up to pushpull_interval */
+
+	ev_timer probe_t, gossip_t, pushpull_t, join_t;
+	/* Joining, and rejoining while no other member is alive: seeds and
+	 * the addresses of lost members, tried in turn with backoff. */
+	struct sockaddr_storage join_cand[SEEDS_MAX + 16];
+	socklen_t join_cand_len[SEEDS_MAX + 16];
+	int join_ncand, join_next, join_busy, joined;
+	double join_backoff;
+
+	/* serf's Lamport clock and our last join/leave intent times. */
+	uint64_t ltime, join_ltime;
+
+	/* Clean stop: 1 leave intent sent, 2 dead(self) queued, 3 done. */
+	int leaving;
+	double leave_deadline;
+	ev_timer leave_t;
+	ev_signal sigint_w, sigterm_w;
+
+	struct control *control;
+	struct poolsync *poolsync;
+	struct counters stats;
+};
+
+/* clock.c */
+double peer_now(struct peer *p);
+
+/* net.c: UDP send path (piggyback, compound, CRC) and packet intake. */
+int net_open(struct peer *p, char *err);
+void net_close(struct peer *p);
+void net_sendto(struct peer *p, const struct sockaddr *sa, socklen_t salen, const uint8_t *msg,
+		size_t len, int crc);
+void net_send_msg(struct peer *p, const struct sockaddr *sa, socklen_t salen, const uint8_t *msg,
+		  size_t len, const struct node *to);
+void net_send_node(struct peer *p, const struct node *n, const uint8_t *msg, size_t len);
+void net_handle_packet(struct peer *p, const uint8_t *buf, size_t len, const struct sockaddr *from,
+		       socklen_t fromlen);
+int net_sockaddr(const struct ipbytes *ip, uint16_t port, struct sockaddr_storage *ss,
+		 socklen_t *len);
+
+/* members.c: the node table and its state machine. */
+struct node *members_find(struct peer *p, const char *name);
+void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap);
+void members_suspect(struct peer *p, const struct msg_accuse *s);
+void members_dead(struct peer *p, const struct msg_accuse *d);
+void members_merge(struct peer *p, const struct msg_alive *states, size_t n);
+void members_self_alive(struct peer *p);
+void members_refute(struct peer *p, struct node *self, uint32_t accused);
+void members_fill_state(const struct node *n, struct msg_alive *a);
+size_t members_alive_others(struct peer *p);
+void members_reap(struct peer *p);
+void members_shuffle(struct peer *p);
+void members_free(struct peer *p);
+int members_random(struct peer *p, int k, int (*exclude)(struct peer *, const struct node *, const void *),
+		   const void *ctx, struct node **out);
+const char *members_status_name(enum node_state_type s);
+void members_awareness(struct peer *p, int delta);
+
+/* events.c: event lines on stdout. */
+void events_emit(struct peer *p, const char *event, const struct node *n);
+int tags_decode(const uint8_t *meta, size_t len, char keys[][128], char vals[][256], int max);
+void format_escaped(char *out, size_t outlen, const char *s, const char *also);
+const char *node_addr_text(const struct node *n, char *buf, size_t len);
+
+/* gossip.c: the broadcast queue and the gossip timer. */
+void gossip_queue(struct peer *p, const char *key, const uint8_t *msg, size_t len, int is_leave);
+/* Appends up to max queued messages that fit in limit bytes (each costing
+ * overhead more) to store, their lengths in lens; returns how many. */
+size_t gossip_take(struct peer *p, size_t overhead, size_t limit, struct wbuf *store, size_t *lens,
+		   size_t max);
+int gossip_retransmit_limit(struct peer *p);
+void gossip_tick(struct ev_loop *loop, ev_timer *w, int revents);
+void gossip_free(struct peer *p);
+int gossip_leave_pending(struct peer *p);
+
+/* probe.c: failure detection. */
+void probe_tick(struct ev_loop *loop, ev_timer *w, int revents);
+void probe_handle_ack(struct peer *p, uint32_t seq);
+void probe_handle_nack(struct peer *p, uint32_t seq);
+void probe_handle_ping(struct peer *p, const struct msg_ping *m, const struct sockaddr *from,
+		       socklen_t fromlen);
+void probe_handle_indirect(struct peer *p, const struct msg_indirect *m,
+			   const struct sockaddr *from, socklen_t fromlen);
+void probe_tcp_result(struct peer *p, uint32_t seq, int ok);
+void probe_stop(struct peer *p);
+void acks_free(struct peer *p);
+
+/* pushpull.c: TCP streams (push-pull, fallback ping, user messages). */
+void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
+int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen, int join);
+int stream_ping(struct peer *p, const struct node *n, uint32_t seq, double deadline);
+void streams_free(struct peer *p);
+void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* join.c */
+void join_tick(struct ev_loop *loop, ev_timer *w, int revents);
+void join_result(struct peer *p, int ok);
+
+/* serf.c: tags, intents and serf's user state. */
+int serf_encode_tags(struct peer *p, char *err);
+void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len);
+void serf_join_intent(struct peer *p);
+void serf_leave_intent(struct peer *p, uint8_t *out, size_t *outlen, size_t max);
+void serf_local_state(struct peer *p, struct wbuf *w);
+void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len);
+void serf_witness(struct peer *p, uint64_t ltime);
+
+/* control.c: the unix control socket and its client. */
+int control_open(struct peer *p, const char *path, char *err);
+void control_close(struct peer *p);
+int control_members(const char *path, int json);
+const char *control_default_path(char *buf, size_t len);
+
+/* poolsync.c: alive members with the service tag as pool backends. */
+int poolsync_open(struct peer *p, char *err);
+void poolsync_changed(struct peer *p);
+void poolsync_close(struct peer *p);
+
+/* leave.c: the clean stop. */
+void leave_start(struct peer *p);
+
+#endif

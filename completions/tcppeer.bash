@@ -1,0 +1,56 @@
+# bash completion for tcppeer(1)                           -*- shell-script -*-
+# Installed as share/bash-completion/completions/tcppeer. Uses bash-completion's
+# helpers when they are loaded and plain compgen otherwise.
+
+_tcppeer()
+{
+    local cur prev words cword i members=false
+    if declare -F _init_completion >/dev/null; then
+        _init_completion || return
+    else
+        COMPREPLY=()
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD - 1]}
+    fi
+
+    case $prev in
+    --pool)
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -X '!*.pool' -- "$cur") $(compgen -d -- "$cur"))
+        return
+        ;;
+    --control)
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -- "$cur"))
+        return
+        ;;
+    -n | -b | -a | -j | -t | --service-tag | --probe-interval | --probe-timeout | \
+        --gossip-interval | --gossip-nodes | --indirect-checks | --retransmit-mult | \
+        --suspicion-mult | --suspicion-max-mult | --pushpull-interval | --gossip-to-dead | \
+        --tcp-timeout | --leave-timeout | --pool-delay | -h | --help | --version)
+        return
+        ;;
+    esac
+
+    for ((i = 1; i < cword; i++)); do
+        [[ ${words[i]} == members ]] && members=true
+    done
+    if $members; then
+        COMPREPLY=($(compgen -W '--control --json' -- "$cur"))
+        return
+    fi
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-n -b -a -j -t -v -h --pool --service-tag --control
+            --help --version --probe-interval --probe-timeout --gossip-interval
+            --gossip-nodes --indirect-checks --retransmit-mult --suspicion-mult
+            --suspicion-max-mult --pushpull-interval --gossip-to-dead --tcp-timeout
+            --leave-timeout --pool-delay' -- "$cur"))
+    elif ((cword == 1)); then
+        COMPREPLY=($(compgen -W 'members' -- "$cur"))
+    fi
+} &&
+    complete -F _tcppeer tcppeer
+
+# ex: filetype=sh
