@@ -37,7 +37,7 @@ COMMON_LIB = $(B)/libcommon.a
 TOOLS = $(notdir $(wildcard cmd/*))
 tcpdist_LIBS = -lev $(INIH_LIBS) -lpthread
 tcphash_LIBS = $(INIH_LIBS)
-tcppeer_LIBS = -lev -lmsgpackc -lz $(INIH_LIBS) -lm
+tcppeer_LIBS = -lev -lmsgpackc -lz -lcrypto $(INIH_LIBS) -lm
 tcppool_LIBS = $(INIH_LIBS)
 tool_objs = $(patsubst cmd/%.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c))
 

@@ -63,7 +63,7 @@ static void fuzz_stream(const uint8_t *data, size_t size)
 	if (rc > 0 && d.type == MSG_PUSHPULL) {
 		members_merge(&peer, d.nodes, d.nnodes);
 		if (d.user_len)
-			serf_merge_state(&peer, streamdec_user(&d, data), d.user_len);
+			serf_merge_state(&peer, streamdec_user(&d, data), d.user_len, 0);
 	}
 	streamdec_free(&d);
 
@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 3:
 		tags_decode(data + 1, size - 1, keys, vals, TAGS_MAX);
-		serf_merge_state(&peer, data + 1, size - 1);
+		serf_merge_state(&peer, data + 1, size - 1, 1);
 		break;
 	}
 	return 0;

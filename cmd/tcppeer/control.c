@@ -1,6 +1,8 @@
-/* The local control socket (a unix stream socket) and its client, `tcppeer
- * members`. A client sends one request line ("members" or "members json")
- * and reads the answer until the node closes the connection. */
+/* The local control socket (a unix stream socket) and its clients, `tcppeer
+ * members` and `tcppeer event`. A client sends one request line ("members",
+ * "members json", or "event NAME PAYLOAD" with both in hex) and reads the
+ * answer until the node closes the connection; an event is answered "ok" or
+ * "error: WHY". */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 #include "log.h"
 #include "tcppeer.h"
 
-#define REQUEST_MAX 64
+#define REQUEST_MAX (16 + 4 * EVENT_SIZE_MAX)
 #define CONTROL_TIMEOUT 5.0
 
 struct control_client {
@@ -136,6 +138,17 @@ static void write_members(struct peer *p, FILE *f, int json)
 	json_stat(f, "suspected", c->suspected, 0);
 	json_stat(f, "failed", c->failed, 0);
 	json_stat(f, "refuted", c->refuted, 0);
+	json_stat(f, "packets_undecryptable", c->packets_undecryptable, 0);
+	json_stat(f, "streams_unencrypted", c->streams_unencrypted, 0);
+	json_stat(f, "streams_undecryptable", c->streams_undecryptable, 0);
+	json_stat(f, "packets_denied", c->packets_denied, 0);
+	json_stat(f, "streams_denied", c->streams_denied, 0);
+	json_stat(f, "rate_limited", c->rate_limited, 0);
+	json_stat(f, "events_in", c->events_in, 0);
+	json_stat(f, "events_sent", c->events_sent, 0);
+	json_stat(f, "events_duplicate", c->events_dup, 0);
+	json_stat(f, "events_old", c->events_old, 0);
+	json_stat(f, "event_ltime", p->event_ltime, 0);
 	json_stat(f, "incarnation", p->incarnation, 0);
 	json_stat(f, "health_score", (uint64_t)p->awareness, 1);
 	fputs("}}\n", f);
@@ -165,6 +178,56 @@ static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	client_close(w->data);
 }
 
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Lowercase hex up to the next blank or the end; the byte count, or -1. */
+static int hex_decode(const char **s, uint8_t *out, size_t max)
+{
+	size_t n = 0;
+
+	while (**s && **s != ' ') {
+		int hi = hex_value((*s)[0]), lo = hi < 0 ? -1 : hex_value((*s)[1]);
+
+		if (lo < 0 || n == max)
+			return -1;
+		out[n++] = (uint8_t)(hi << 4 | lo);
+		*s += 2;
+	}
+	return (int)n;
+}
+
+static void answer_event(struct peer *p, const char *args, FILE *f)
+{
+	uint8_t name[EVENT_SIZE_MAX], payload[EVENT_SIZE_MAX];
+	char err[ERR_LEN];
+	int nl, pl = 0;
+
+	nl = hex_decode(&args, name, sizeof(name));
+	if (nl >= 0 && *args == ' ') {
+		args++;
+		pl = hex_decode(&args, payload, sizeof(payload));
+	}
+	if (nl < 0 || pl < 0 || *args != '\0') {
+		fprintf(f, "error: malformed event request\n");
+		return;
+	}
+	if (p->leaving) {
+		fprintf(f, "error: the node is leaving\n");
+		return;
+	}
+	if (serf_user_event(p, name, (size_t)nl, payload, (size_t)pl, err) < 0)
+		fprintf(f, "error: %s\n", err);
+	else
+		fprintf(f, "ok\n");
+}
+
 static void client_answer(struct control_client *cl)
 {
 	struct peer *p = cl->ctl->peer;
@@ -179,6 +242,8 @@ static void client_answer(struct control_client *cl)
 	}
 	if (strcmp(cl->req, "members") == 0 || strcmp(cl->req, "members json") == 0)
 		write_members(p, f, strcmp(cl->req, "members json") == 0);
+	else if (strncmp(cl->req, "event ", 6) == 0)
+		answer_event(p, cl->req + 6, f);
 	else
 		fprintf(f, "error: unknown request\n");
 	fclose(f);
@@ -306,12 +371,14 @@ void control_close(struct peer *p)
 	p->control = NULL;
 }
 
-/* The client side: returns the exit status. */
-int control_members(const char *path, int json)
+/* The client side: sends req, copies the answer to out (or into buf when
+ * out is NULL); returns 0, or 2 after a diagnostic. */
+static int control_request(const char *path, const char *req, FILE *out, char *buf, size_t buflen)
 {
 	struct sockaddr_un sun;
-	char err[ERR_LEN], buf[65536];
-	const char *req = json ? "members json\n" : "members\n";
+	struct timeval tv = {.tv_sec = 10};
+	char err[ERR_LEN], chunk[65536];
+	size_t got = 0;
 	ssize_t n;
 	int fd;
 
@@ -326,23 +393,71 @@ int control_members(const char *path, int json)
 			close(fd);
 		return 2;
 	}
-	{
-		struct timeval tv = {.tv_sec = 10};
-
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		fprintf(stderr, "tcppeer: '%s': %s\n", path, strerror(errno));
 		close(fd);
 		return 2;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-			break;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		if (out != NULL) {
+			if (fwrite(chunk, 1, (size_t)n, out) != (size_t)n)
+				break;
+		} else {
+			size_t take = (size_t)n < buflen - 1 - got ? (size_t)n : buflen - 1 - got;
+
+			memcpy(buf + got, chunk, take);
+			got += take;
+		}
+	}
 	close(fd);
+	if (buf != NULL)
+		buf[got] = '\0';
 	if (n < 0) {
 		fprintf(stderr, "tcppeer: '%s': %s\n", path, strerror(errno));
 		return 2;
 	}
 	return 0;
+}
+
+int control_members(const char *path, int json)
+{
+	return control_request(path, json ? "members json\n" : "members\n", stdout, NULL, 0);
+}
+
+static void hex_append(char *out, const char *s)
+{
+	out += strlen(out);
+	for (; *s; s++)
+		out += sprintf(out, "%02x", (unsigned char)*s);
+}
+
+int control_event(const char *path, const char *name, const char *payload)
+{
+	char req[REQUEST_MAX + 1], answer[ERR_LEN + 16];
+	int rc;
+
+	if (*name == '\0') {
+		fputs("tcppeer: event: the name is empty\n", stderr);
+		return 2;
+	}
+	if (strlen(name) + strlen(payload) > EVENT_SIZE_MAX) {
+		fprintf(stderr, "tcppeer: event: name and payload take %zu bytes, over serf's limit of %d\n",
+			strlen(name) + strlen(payload), EVENT_SIZE_MAX);
+		return 2;
+	}
+	snprintf(req, sizeof(req), "event ");
+	hex_append(req, name);
+	strcat(req, " ");
+	hex_append(req, payload);
+	strcat(req, "\n");
+	rc = control_request(path, req, NULL, answer, sizeof(answer));
+	if (rc != 0)
+		return rc;
+	answer[strcspn(answer, "\n")] = '\0';
+	if (strcmp(answer, "ok") == 0)
+		return 0;
+	fprintf(stderr, "tcppeer: event: %s\n",
+		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
+	return 2;
 }

@@ -1,5 +1,6 @@
-/* Event lines for scripts, one per membership change, on stdout:
+/* Event lines for scripts, one per membership change or user event, on stdout:
  *   member-join NAME ADDR:PORT key=value...
+ *   user-event NAME PAYLOAD
  * Names, keys and values come from the network: bytes outside printable
  * ASCII, spaces, '\' and (in keys) '=' are written as \xHH. */
 #include <arpa/inet.h>
@@ -104,4 +105,28 @@ void events_emit(struct peer *p, const char *event, const struct node *n)
 	putchar('\n');
 	fflush(stdout);
 	poolsync_changed(p);
+}
+
+/* user-event NAME PAYLOAD, both escaped as above (bytes, not C strings);
+ * an empty payload prints no field. */
+static void put_escaped(const uint8_t *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '\\')
+			printf("\\x%02x", s[i]);
+		else
+			putchar(s[i]);
+	}
+}
+
+void events_user(const uint8_t *name, size_t namelen, const uint8_t *payload, size_t payloadlen)
+{
+	fputs("user-event ", stdout);
+	put_escaped(name, namelen);
+	if (payloadlen > 0) {
+		putchar(' ');
+		put_escaped(payload, payloadlen);
+	}
+	putchar('\n');
+	fflush(stdout);
 }

@@ -151,7 +151,7 @@ void gossip_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		if (net_sockaddr(&targets[i]->addr, targets[i]->port, &ss, &sl) < 0)
 			continue;
 		wbuf_init(&store, UDP_SEND_MAX);
-		n = gossip_take(p, 2, UDP_SEND_MAX - 2, &store, lens, COMPOUND_MAX);
+		n = gossip_take(p, 2, net_send_max(p) - 2, &store, lens, COMPOUND_MAX);
 		if (n == 0) {
 			wbuf_free(&store);
 			return;

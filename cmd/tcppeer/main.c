@@ -16,14 +16,17 @@
 
 static const char usage_text[] =
 	"usage: tcppeer -n NAME -b ADDR:PORT [-a ADDR:PORT] [-j SEED]... [-t KEY=VALUE]...\n"
-	"               [--pool FILE --service-tag TAG] [--control PATH]\n"
-	"       tcppeer members [--control PATH] [--json]\n";
+	"               [--pool FILE --service-tag TAG] [--keyring FILE] [--allow CIDR]...\n"
+	"               [--control PATH]\n"
+	"       tcppeer members [--control PATH] [--json]\n"
+	"       tcppeer event [--control PATH] NAME [PAYLOAD]\n";
 
 static const char help_text[] =
 	"\n"
 	"Keep cluster membership by gossip (memberlist's SWIM with Lifeguard, as serf\n"
 	"speaks it) and print one line per change on stdout:\n"
 	"  member-join|member-update|member-leave|member-failed NAME ADDR:PORT key=value...\n"
+	"  user-event NAME PAYLOAD\n"
 	"\n"
 	"  -n NAME            this node's name, unique in the cluster\n"
 	"  -b ADDR:PORT       bind UDP and TCP here\n"
@@ -33,6 +36,10 @@ static const char help_text[] =
 	"      --pool FILE    keep a [backend NAME] section in FILE for every alive\n"
 	"      --service-tag TAG\n"
 	"                     member whose tag TAG is HOST:PORT\n"
+	"      --keyring FILE encrypt with AES-GCM as serf -encrypt: base64 keys, one\n"
+	"                     per line, the first sends; SIGHUP re-reads the file\n"
+	"      --allow CIDR   accept packets and streams only from these networks;\n"
+	"                     may be repeated\n"
 	"      --control PATH control socket (default: $XDG_RUNTIME_DIR/tcppeer.sock,\n"
 	"                     else /tmp/tcppeer-UID.sock)\n"
 	"  -v                 log debug messages (dropped packets and more)\n"
@@ -50,7 +57,9 @@ static const char help_text[] =
 	"\n"
 	"  tcppeer members    list a running node's members: NAME, ADDR:PORT, STATUS\n"
 	"                     (alive, suspect, failed, left) and TAGS, tab-separated\n"
-	"      --json         the same as JSON, with the node's counters\n";
+	"      --json         the same as JSON, with the node's counters\n"
+	"  tcppeer event NAME [PAYLOAD]\n"
+	"                     send a serf user event to the cluster through the node\n";
 
 static void usage(void)
 {
@@ -92,6 +101,36 @@ static int run_members(int argc, char **argv)
 	if (fclose(stdout) != 0 && rc == 0)
 		rc = 2;
 	return rc;
+}
+
+static int run_event(int argc, char **argv)
+{
+	enum { OPT_CONTROL = 256 };
+	static const struct option longopts[] = {
+		{"control", required_argument, NULL, OPT_CONTROL},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char defpath[256];
+	const char *path = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_CONTROL:
+			path = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return fclose(stdout) == 0 ? 0 : 2;
+		default:
+			usage();
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2)
+		usage();
+	return control_event(path ? path : control_default_path(defpath, sizeof(defpath)),
+			     argv[optind], optind + 1 < argc ? argv[optind + 1] : "");
 }
 
 static void opt_duration(const char *name, const char *arg, double *out)
@@ -175,7 +214,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 		OPT_VERSION = 256, OPT_POOL, OPT_SERVICE_TAG, OPT_CONTROL, OPT_PROBE_INTERVAL,
 		OPT_PROBE_TIMEOUT, OPT_GOSSIP_INTERVAL, OPT_GOSSIP_NODES, OPT_INDIRECT,
 		OPT_RETRANSMIT, OPT_SUSPICION, OPT_SUSPICION_MAX, OPT_PUSHPULL, OPT_TO_DEAD,
-		OPT_TCP_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_POOL_DELAY,
+		OPT_TCP_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_POOL_DELAY, OPT_KEYRING, OPT_ALLOW,
 	};
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -183,6 +222,8 @@ static void parse_options(struct config *c, int argc, char **argv)
 		{"pool", required_argument, NULL, OPT_POOL},
 		{"service-tag", required_argument, NULL, OPT_SERVICE_TAG},
 		{"control", required_argument, NULL, OPT_CONTROL},
+		{"keyring", required_argument, NULL, OPT_KEYRING},
+		{"allow", required_argument, NULL, OPT_ALLOW},
 		{"probe-interval", required_argument, NULL, OPT_PROBE_INTERVAL},
 		{"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
 		{"gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL},
@@ -242,6 +283,22 @@ static void parse_options(struct config *c, int argc, char **argv)
 		case OPT_CONTROL:
 			c->control_path = optarg;
 			break;
+		case OPT_KEYRING:
+			c->keyring_path = optarg;
+			break;
+		case OPT_ALLOW: {
+			char err[ERR_LEN];
+
+			if (c->nallow == ALLOW_MAX) {
+				fprintf(stderr, "tcppeer: --allow: more than %d networks\n", ALLOW_MAX);
+				exit(2);
+			}
+			if (cidr_parse(optarg, &c->allow[c->nallow++], err) < 0) {
+				fprintf(stderr, "tcppeer: --allow: %s\n", err);
+				exit(2);
+			}
+			break;
+		}
 		case OPT_PROBE_INTERVAL:
 			opt_duration("probe-interval", optarg, &c->probe_interval);
 			break;
@@ -361,6 +418,39 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	leave_start(p);
 }
 
+/* SIGHUP: the keyring file again; a file that does not load leaves the
+ * keys in use as they were. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct peer *p = w->data;
+	struct keyring kr;
+	char err[ERR_LEN];
+
+	(void)loop;
+	(void)revents;
+	if (p->keyring == NULL) {
+		log_info("SIGHUP: no keyring to reload");
+		return;
+	}
+	if (keyring_load(p->cfg.keyring_path, &kr, err) < 0) {
+		log_warn("keyring reloading FAILED, keys unchanged: %s", err);
+		return;
+	}
+	*p->keyring = kr;
+	memset(&kr, 0, sizeof(kr));
+	log_info("keyring reloaded: %d key%s", p->keyring->n, p->keyring->n == 1 ? "" : "s");
+}
+
+static int keyring_open_cfg(struct peer *p, char *err)
+{
+	if (p->cfg.keyring_path == NULL)
+		return 0;
+	p->keyring = calloc(1, sizeof(*p->keyring));
+	if (p->keyring == NULL)
+		return err_set(err, "out of memory");
+	return keyring_load(p->cfg.keyring_path, p->keyring, err);
+}
+
 static void timer_start(struct peer *p, ev_timer *t, void (*cb)(struct ev_loop *, ev_timer *, int),
 			double first, double repeat)
 {
@@ -378,6 +468,7 @@ static void peer_free(struct peer *p)
 	ev_timer_stop(p->loop, &p->leave_t);
 	ev_signal_stop(p->loop, &p->sigint_w);
 	ev_signal_stop(p->loop, &p->sigterm_w);
+	ev_signal_stop(p->loop, &p->sighup_w);
 	probe_stop(p);
 	streams_free(p);
 	acks_free(p);
@@ -386,6 +477,13 @@ static void peer_free(struct peer *p)
 	net_close(p);
 	gossip_free(p);
 	members_free(p);
+	serf_events_free(p);
+	guard_free(p);
+	if (p->keyring != NULL) {
+		memset(p->keyring, 0, sizeof(*p->keyring));
+		free(p->keyring);
+		p->keyring = NULL;
+	}
 }
 
 int main(int argc, char **argv)
@@ -397,6 +495,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "members") == 0)
 		return run_members(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "event") == 0)
+		return run_event(argc - 1, argv + 1);
 	config_defaults(&p->cfg);
 	parse_options(&p->cfg, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
@@ -406,7 +506,8 @@ int main(int argc, char **argv)
 	p->loop = ev_default_loop(EVFLAG_AUTO);
 	p->udp_fd = p->tcp_fd = -1;
 	p->join_backoff = 1.0;
-	if (advertise_ip(p, err) < 0 || serf_encode_tags(p, err) < 0 || net_open(p, err) < 0 ||
+	if (keyring_open_cfg(p, err) < 0 || advertise_ip(p, err) < 0 ||
+	    serf_encode_tags(p, err) < 0 || net_open(p, err) < 0 ||
 	    control_open(p, p->cfg.control_path ? p->cfg.control_path
 						 : control_default_path(defpath, sizeof(defpath)),
 			 err) < 0 ||
@@ -433,6 +534,9 @@ int main(int argc, char **argv)
 	p->sigint_w.data = p->sigterm_w.data = p;
 	ev_signal_start(p->loop, &p->sigint_w);
 	ev_signal_start(p->loop, &p->sigterm_w);
+	ev_signal_init(&p->sighup_w, sighup_cb, SIGHUP);
+	p->sighup_w.data = p;
+	ev_signal_start(p->loop, &p->sighup_w);
 	log_info("%s listening on %s", p->cfg.name,
 		 addr_format((struct sockaddr *)&p->cfg.bind.ss, defpath, sizeof(defpath)));
 

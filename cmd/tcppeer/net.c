@@ -1,6 +1,7 @@
 /* UDP: one socket on the bind address, the send path memberlist uses
- * (piggybacked broadcasts in a compound, CRC when the receiver knows it) and
- * the intake that unwraps CRC, compound and compress with bounded nesting. */
+ * (piggybacked broadcasts in a compound, CRC when the receiver knows it,
+ * then encryption with the primary key) and the intake that checks --allow,
+ * decrypts, and unwraps CRC, compound and compress with bounded nesting. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -57,6 +58,12 @@ int net_open(struct peer *p, char *err)
 		return err_set(err, "udp socket: %s", strerror(errno));
 	if (bind(p->udp_fd, sa, p->cfg.bind.len) < 0)
 		return err_set(err, "bind udp %s: %s", text, strerror(errno));
+	/* memberlist asks for 2 MB: bursts (and floods) overflow less. */
+	{
+		int rcvbuf = 2 * 1024 * 1024;
+
+		setsockopt(p->udp_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
 	p->tcp_fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->tcp_fd < 0)
 		return err_set(err, "tcp socket: %s", strerror(errno));
@@ -94,9 +101,26 @@ void net_sendto(struct peer *p, const struct sockaddr *sa, socklen_t salen, cons
 	struct iovec iov[2];
 	struct msghdr mh;
 	uint8_t hdr[5];
+	static uint8_t plain[PACKET_MAX], sealed[PACKET_MAX + 64];
 
 	if (p->udp_fd < 0)
 		return;
+	if (p->keyring != NULL) {
+		size_t plen = len + (crc ? 5 : 0);
+
+		if (plen > sizeof(plain))
+			return;
+		if (crc)
+			wire_crc_header(plain, msg, len);
+		memcpy(plain + (crc ? 5 : 0), msg, len);
+		if (keyring_seal(p->keyring, plain, plen, NULL, 0, sealed) < 0) {
+			log_warn("encryption failed: packet not sent");
+			return;
+		}
+		msg = sealed;
+		len = keyring_sealed_len(plen);
+		crc = 0;
+	}
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_name = (void *)sa;
 	mh.msg_namelen = salen;
@@ -119,6 +143,12 @@ void net_sendto(struct peer *p, const struct sockaddr *sa, socklen_t salen, cons
 		p->stats.packets_out++;
 }
 
+/* What one packet may carry before CRC and encryption, as memberlist counts. */
+size_t net_send_max(const struct peer *p)
+{
+	return UDP_SEND_MAX - (p->keyring ? keyring_sealed_len(0) : 0);
+}
+
 /* One message plus whatever broadcasts fit beside it, as memberlist's sendMsg. */
 void net_send_msg(struct peer *p, const struct sockaddr *sa, socklen_t salen, const uint8_t *msg,
 		  size_t len, const struct node *to)
@@ -128,7 +158,7 @@ void net_send_msg(struct peer *p, const struct sockaddr *sa, socklen_t salen, co
 	int crc = to != NULL && to->vsn[1] >= 5;
 	struct wbuf store, w;
 
-	avail = len + 2 < UDP_SEND_MAX ? UDP_SEND_MAX - len - 2 : 0;
+	avail = len + 2 < net_send_max(p) ? net_send_max(p) - len - 2 : 0;
 	wbuf_init(&store, UDP_SEND_MAX);
 	n = avail > 0 ? gossip_take(p, 2, avail, &store, lens + 1, COMPOUND_MAX - 1) : 0;
 	if (n == 0) {
@@ -227,7 +257,7 @@ static void handle_command(struct peer *p, const uint8_t *buf, size_t len,
 
 		if (wire_decode_ping(&r, &m) < 0)
 			bad_msg(p, "ping", from);
-		else
+		else if (guard_rate_ok(p, LIMIT_PROBE, from))
 			probe_handle_ping(p, &m, from, fromlen);
 		return;
 	}
@@ -236,7 +266,7 @@ static void handle_command(struct peer *p, const uint8_t *buf, size_t len,
 
 		if (wire_decode_indirect(&r, &m) < 0)
 			bad_msg(p, "indirect ping", from);
-		else
+		else if (guard_rate_ok(p, LIMIT_PROBE, from))
 			probe_handle_indirect(p, &m, from, fromlen);
 		return;
 	}
@@ -285,11 +315,29 @@ static void handle_command(struct peer *p, const uint8_t *buf, size_t len,
 void net_handle_packet(struct peer *p, const uint8_t *buf, size_t len, const struct sockaddr *from,
 		       socklen_t fromlen)
 {
+	static uint8_t plain[PACKET_MAX];
 	char text[ADDR_TEXT_LEN];
 
 	p->stats.packets_in++;
+	if (!guard_allowed(p, from)) {
+		p->stats.packets_denied++;
+		return;
+	}
 	if (len == 0)
 		goto bad;
+	if (p->keyring != NULL) {
+		/* With a keyring, what no key opens (plaintext included) is dropped. */
+		if (len > sizeof(plain) ||
+		    keyring_open(p->keyring, buf, len, NULL, 0, plain, &len) < 0) {
+			p->stats.packets_undecryptable++;
+			log_debug("dropped a packet no key decrypts from %s",
+				  addr_format(from, text, sizeof(text)));
+			return;
+		}
+		buf = plain;
+		if (len == 0)
+			goto bad;
+	}
 	if (buf[0] == MSG_LABEL || buf[0] == MSG_ENCRYPT) {
 		/* No label and no keyring are configured: such packets are not for us. */
 		p->stats.packets_unsupported++;

@@ -1,6 +1,8 @@
 /* TCP streams: push-pull state exchange (join and anti-entropy), the
  * fallback ping, and user messages. Every stream has a deadline and a size
- * limit; inbound streams are limited in number, as memberlist does. */
+ * limit; inbound streams are limited in number, as memberlist does, and in
+ * rate per source address. With a keyring, every stream is one encrypted
+ * frame each way. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,9 +23,9 @@ struct stream {
 	struct stream *next;
 	int fd;
 	enum stream_kind kind;
-	int join, connected, done_reading;
+	int join, connected, done_reading, sealed;
 	uint32_t ping_seq;
-	struct wbuf in, out;
+	struct wbuf in, out, plain;
 	size_t out_off;
 	struct streamdec dec;
 	char who[ADDR_TEXT_LEN];
@@ -61,6 +63,7 @@ static void stream_close(struct stream *s, int ok)
 		probe_tcp_result(p, s->ping_seq, ok);
 	wbuf_free(&s->in);
 	wbuf_free(&s->out);
+	wbuf_free(&s->plain);
 	streamdec_free(&s->dec);
 	free(s);
 }
@@ -88,6 +91,7 @@ static struct stream *stream_new(struct peer *p, int fd, enum stream_kind kind, 
 	s->kind = kind;
 	wbuf_init(&s->in, STREAM_MAX);
 	wbuf_init(&s->out, STREAM_MAX);
+	wbuf_init(&s->plain, STREAM_MAX);
 	streamdec_init(&s->dec);
 	ev_io_init(&s->io, stream_io_cb, fd, kind == K_IN ? EV_READ : EV_WRITE);
 	s->io.data = s;
@@ -111,7 +115,7 @@ static void local_state(struct peer *p, struct wbuf *w, int join)
 	struct wbuf user;
 	struct msg_alive a;
 
-	wbuf_init(&user, 65536);
+	wbuf_init(&user, 4u << 20); /* recent events: up to 64 x 32 x 512 bytes */
 	serf_local_state(p, &user);
 	h.nodes = (uint32_t)p->nnodes;
 	h.user_len = user.overflow ? 0 : (uint32_t)user.len;
@@ -140,7 +144,7 @@ static int stream_message(struct stream *s)
 {
 	struct peer *p = s->peer;
 	struct streamdec *d = &s->dec;
-	const uint8_t *user = streamdec_user(d, s->in.p);
+	const uint8_t *user = streamdec_user(d, p->keyring ? s->plain.p : s->in.p);
 
 	switch (s->kind) {
 	case K_IN:
@@ -148,7 +152,7 @@ static int stream_message(struct stream *s)
 			local_state(p, &s->out, d->hdr.join);
 			members_merge(p, d->nodes, d->nnodes);
 			if (d->user_len)
-				serf_merge_state(p, user, d->user_len);
+				serf_merge_state(p, user, d->user_len, 0);
 			if (d->hdr.join)
 				log_debug("push-pull join from %s (%u nodes)", s->who, d->nnodes);
 			return s->out.overflow ? -1 : 1;
@@ -176,7 +180,7 @@ static int stream_message(struct stream *s)
 		}
 		members_merge(p, d->nodes, d->nnodes);
 		if (d->user_len)
-			serf_merge_state(p, user, d->user_len);
+			serf_merge_state(p, user, d->user_len, s->join);
 		return 0;
 	case K_PING:
 		return d->type == MSG_ACK && d->seq == s->ping_seq ? 0 : -1;
@@ -208,9 +212,30 @@ static void stream_read(struct stream *s)
 			stream_close(s, 0);
 			return;
 		}
-		rc = streamdec_feed(&s->dec, s->in.p, s->in.len, MEMBERS_MAX);
-		if (rc == 0)
-			continue;
+		if (p->keyring != NULL) {
+			rc = keyring_stream_open(p->keyring, s->in.p, s->in.len, &s->plain,
+						 &s->dec.why);
+			if (rc < 0) {
+				if (s->in.p[0] != MSG_ENCRYPT)
+					p->stats.streams_unencrypted++;
+				else
+					p->stats.streams_undecryptable++;
+				log_debug("stream with %s dropped: %s", s->who, s->dec.why);
+				stream_close(s, 0);
+				return;
+			}
+			if (rc == 0)
+				continue;
+			rc = streamdec_feed(&s->dec, s->plain.p, s->plain.len, MEMBERS_MAX);
+			if (rc == 0) {
+				s->dec.why = "truncated encrypted message";
+				rc = -1;
+			}
+		} else {
+			rc = streamdec_feed(&s->dec, s->in.p, s->in.len, MEMBERS_MAX);
+			if (rc == 0)
+				continue;
+		}
 		if (rc > 0)
 			rc = stream_message(s);
 		else
@@ -245,6 +270,21 @@ static void stream_write(struct stream *s)
 		}
 		s->connected = 1;
 	}
+	if (!s->sealed && s->peer->keyring != NULL) {
+		struct wbuf sealed;
+
+		wbuf_init(&sealed, STREAM_MAX);
+		if (keyring_stream_seal(s->peer->keyring, s->out.p, s->out.len, &sealed) < 0) {
+			wbuf_free(&sealed);
+			log_warn("stream to %s: encryption failed", s->who);
+			stream_close(s, 0);
+			return;
+		}
+		wbuf_reset(&s->out);
+		wbuf_put(&s->out, sealed.p, sealed.len);
+		wbuf_free(&sealed);
+	}
+	s->sealed = 1;
 	while (s->out_off < s->out.len) {
 		n = write(s->fd, s->out.p + s->out_off, s->out.len - s->out_off);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -309,6 +349,16 @@ void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		p->stats.streams_in++;
+		if (!guard_allowed(p, (struct sockaddr *)&ss)) {
+			p->stats.streams_denied++;
+			close(fd);
+			continue;
+		}
+		if (!guard_rate_ok(p, LIMIT_STREAM, (struct sockaddr *)&ss)) {
+			log_debug("stream rate over its limit: refused one");
+			close(fd);
+			continue;
+		}
 		if (p->nstreams_in >= STREAMS_IN_MAX) {
 			p->stats.streams_rejected++;
 			log_debug("too many streams: refused one");

@@ -1,12 +1,18 @@
-/* What serf adds on top of memberlist, as far as membership needs it: tags in
- * Meta (0xFF then a msgpack map), join and leave intents carried in memberlist
- * user messages, serf's Lamport clock, and its push-pull user state. */
+/* What serf adds on top of memberlist: tags in Meta (0xFF then a msgpack
+ * map), join and leave intents carried in memberlist user messages, serf's
+ * Lamport clocks, its push-pull user state, and user events. A user event is
+ * delivered once: serf's event clock and its buffer of recent events (64
+ * LTimes, each with the events seen at that time) tell a repeat from a new
+ * one, and events older than the buffer are dropped, as serf does. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "tcppeer.h"
 
-enum serf_type { SERF_LEAVE = 0, SERF_JOIN = 1, SERF_PUSHPULL = 2 };
+enum serf_type { SERF_LEAVE = 0, SERF_JOIN = 1, SERF_PUSHPULL = 2, SERF_USER_EVENT = 3 };
+
+#define EVENTS_PER_LTIME 32 /* distinct events kept for one LTime; more are dropped */
 
 #define TAG_MAGIC 0xff
 
@@ -71,6 +77,175 @@ static int decode_intent(struct mp_reader *r, uint64_t *ltime, char node[PEER_NA
 	return 0;
 }
 
+struct event_msg {
+	uint64_t ltime;
+	const uint8_t *name, *payload;
+	uint32_t namelen, payloadlen;
+};
+
+/* messageUserEvent {LTime, Name, Payload, CC}, and userEvent {Name, Payload}. */
+static int decode_event(struct mp_reader *r, struct event_msg *e, int with_ltime)
+{
+	uint32_t nkeys, keylen;
+	const uint8_t *key;
+	int have_name = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (mp_read_map(r, &nkeys) < 0)
+		return -1;
+	for (uint32_t i = 0; i < nkeys; i++) {
+		int rc;
+
+		if (mp_read_raw(r, &key, &keylen) < 0)
+			return -1;
+		if (with_ltime && mp_key_is(key, keylen, "LTime")) {
+			rc = mp_read_uint(r, UINT64_MAX, &e->ltime);
+		} else if (mp_key_is(key, keylen, "Name")) {
+			rc = mp_read_raw(r, &e->name, &e->namelen);
+			have_name = 1;
+		} else if (mp_key_is(key, keylen, "Payload")) {
+			rc = mp_read_raw(r, &e->payload, &e->payloadlen);
+		} else {
+			rc = mp_skip(r);
+		}
+		if (rc < 0)
+			return -1;
+	}
+	if (!have_name || e->namelen == 0 || e->namelen > EVENT_SIZE_MAX ||
+	    e->payloadlen > EVENT_SIZE_MAX)
+		return -1;
+	return 0;
+}
+
+static void event_witness(struct peer *p, uint64_t ltime)
+{
+	if (ltime >= p->event_ltime)
+		p->event_ltime = ltime + 1;
+}
+
+/* serf's handleUserEvent: 1 when the event is new (delivered, to be passed
+ * on), 0 when it is a repeat or too old. */
+static int event_accept(struct peer *p, const struct event_msg *e)
+{
+	struct event_slot *slot;
+	struct user_event *ue;
+
+	event_witness(p, e->ltime);
+	if (e->ltime < p->event_min) {
+		p->stats.events_old++;
+		return 0;
+	}
+	if (p->event_ltime > EVENT_BUFFER && e->ltime < p->event_ltime - EVENT_BUFFER) {
+		p->stats.events_old++;
+		log_debug("dropped an event from LTime %llu, the clock is at %llu",
+			  (unsigned long long)e->ltime, (unsigned long long)p->event_ltime);
+		return 0;
+	}
+	slot = &p->events[e->ltime % EVENT_BUFFER];
+	if (slot->used && slot->ltime == e->ltime) {
+		for (int i = 0; i < slot->n; i++) {
+			ue = &slot->ev[i];
+			if (ue->namelen == e->namelen && ue->payloadlen == e->payloadlen &&
+			    memcmp(ue->name, e->name, e->namelen) == 0 &&
+			    memcmp(ue->payload, e->payload, e->payloadlen) == 0) {
+				p->stats.events_dup++;
+				return 0;
+			}
+		}
+	} else {
+		slot->used = 1;
+		slot->ltime = e->ltime;
+		slot->n = 0;
+	}
+	if (slot->n == EVENTS_PER_LTIME) {
+		/* Not recorded, so not delivered: a later copy must not be a second delivery. */
+		p->stats.queue_dropped++;
+		return 0;
+	}
+	if (slot->n == slot->cap) {
+		int cap = slot->cap ? 2 * slot->cap : 2;
+		struct user_event *n = realloc(slot->ev, (size_t)cap * sizeof(*n));
+
+		if (n == NULL)
+			return 0;
+		slot->ev = n;
+		slot->cap = cap;
+	}
+	ue = &slot->ev[slot->n++];
+	memcpy(ue->name, e->name, e->namelen);
+	ue->namelen = (uint16_t)e->namelen;
+	if (e->payloadlen)
+		memcpy(ue->payload, e->payload, e->payloadlen);
+	ue->payloadlen = (uint16_t)e->payloadlen;
+	p->stats.events_in++;
+	events_user(e->name, e->namelen, e->payload, e->payloadlen);
+	return 1;
+}
+
+static void encode_event(struct wbuf *w, uint64_t ltime, const uint8_t *name, size_t namelen,
+			 const uint8_t *payload, size_t payloadlen)
+{
+	wbuf_byte(w, SERF_USER_EVENT);
+	mp_put_map(w, 4);
+	mp_put_str(w, "LTime");
+	mp_put_uint(w, ltime);
+	mp_put_str(w, "Name");
+	mp_put_raw(w, name, namelen);
+	mp_put_str(w, "Payload");
+	mp_put_raw(w, payload, payloadlen);
+	mp_put_str(w, "CC");
+	mp_put_bool(w, 0);
+}
+
+static void event_broadcast(struct peer *p, const uint8_t *msg, size_t len)
+{
+	struct wbuf w;
+
+	wbuf_init(&w, UDP_SEND_MAX);
+	wbuf_byte(&w, MSG_USER);
+	wbuf_put(&w, msg, len);
+	if (!w.overflow)
+		gossip_queue(p, "", w.p, w.len, 0);
+	wbuf_free(&w);
+}
+
+int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const uint8_t *payload,
+		    size_t payloadlen, char *err)
+{
+	struct event_msg e;
+	struct wbuf w;
+
+	if (namelen == 0)
+		return err_set(err, "an event needs a name");
+	if (namelen + payloadlen > EVENT_SIZE_MAX)
+		return err_set(err, "event name and payload take %zu bytes, over serf's limit of %d",
+			       namelen + payloadlen, EVENT_SIZE_MAX);
+	wbuf_init(&w, EVENT_SIZE_MAX);
+	encode_event(&w, p->event_ltime, name, namelen, payload, payloadlen);
+	if (w.overflow) {
+		wbuf_free(&w);
+		return err_set(err, "encoded event over serf's limit of %d bytes", EVENT_SIZE_MAX);
+	}
+	e.ltime = p->event_ltime++;
+	e.name = name;
+	e.namelen = (uint32_t)namelen;
+	e.payload = payload;
+	e.payloadlen = (uint32_t)payloadlen;
+	event_accept(p, &e);
+	event_broadcast(p, w.p, w.len);
+	p->stats.events_sent++;
+	wbuf_free(&w);
+	return 0;
+}
+
+void serf_events_free(struct peer *p)
+{
+	for (int i = 0; i < EVENT_BUFFER; i++) {
+		free(p->events[i].ev);
+		memset(&p->events[i], 0, sizeof(p->events[i]));
+	}
+}
+
 void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len)
 {
 	struct mp_reader r;
@@ -79,8 +254,21 @@ void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len)
 
 	if (len < 1)
 		return;
+	if (msg[0] == SERF_USER_EVENT) {
+		struct event_msg e;
+
+		mp_reader_init(&r, msg + 1, len - 1);
+		if (decode_event(&r, &e, 1) < 0) {
+			p->stats.msgs_bad++;
+			log_debug("dropped a malformed user event");
+			return;
+		}
+		if (event_accept(p, &e))
+			event_broadcast(p, msg, len);
+		return;
+	}
 	if (msg[0] != SERF_LEAVE && msg[0] != SERF_JOIN)
-		return; /* events, queries, key and relay messages: not ours to answer */
+		return; /* queries, key and relay messages: not ours to answer */
 	mp_reader_init(&r, msg + 1, len - 1);
 	if (decode_intent(&r, &ltime, node) < 0) {
 		p->stats.msgs_bad++;
@@ -136,9 +324,13 @@ void serf_leave_intent(struct peer *p, uint8_t *out, size_t *outlen, size_t max)
 	wbuf_free(&w);
 }
 
-/* messagePushPull with our clock and our own status time; no events. */
+/* messagePushPull with our clocks, our own status time and recent events. */
 void serf_local_state(struct peer *p, struct wbuf *w)
 {
+	uint32_t nslots = 0;
+
+	for (int i = 0; i < EVENT_BUFFER; i++)
+		nslots += p->events[i].used && p->events[i].n > 0;
 	wbuf_byte(w, SERF_PUSHPULL);
 	mp_put_map(w, 6);
 	mp_put_str(w, "LTime");
@@ -150,16 +342,82 @@ void serf_local_state(struct peer *p, struct wbuf *w)
 	mp_put_str(w, "LeftMembers");
 	mp_put_array(w, 0);
 	mp_put_str(w, "EventLTime");
-	mp_put_uint(w, 0);
+	mp_put_uint(w, p->event_ltime);
 	mp_put_str(w, "Events");
-	mp_put_array(w, 0);
+	mp_put_array(w, nslots);
+	for (int i = 0; i < EVENT_BUFFER; i++) {
+		const struct event_slot *slot = &p->events[i];
+
+		if (!slot->used || slot->n == 0)
+			continue;
+		mp_put_map(w, 2);
+		mp_put_str(w, "LTime");
+		mp_put_uint(w, slot->ltime);
+		mp_put_str(w, "Events");
+		mp_put_array(w, (uint32_t)slot->n);
+		for (int j = 0; j < slot->n; j++) {
+			mp_put_map(w, 2);
+			mp_put_str(w, "Name");
+			mp_put_raw(w, slot->ev[j].name, slot->ev[j].namelen);
+			mp_put_str(w, "Payload");
+			mp_put_raw(w, slot->ev[j].payload, slot->ev[j].payloadlen);
+		}
+	}
 	mp_put_str(w, "QueryLTime");
 	mp_put_uint(w, 0);
 }
 
-/* Only the clocks matter to us: our next intent must be newer than any
- * status time the cluster holds. */
-void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len)
+/* userEvents {LTime, Events: [userEvent...]}, or nil for an empty slot. */
+static int merge_event_slot(struct peer *p, struct mp_reader *r)
+{
+	uint32_t nkeys, keylen, n;
+	const uint8_t *key;
+	uint64_t ltime = 0;
+	size_t events_off = 0, have_events = 0;
+	struct mp_reader er;
+
+	if (r->off < r->len && r->p[r->off] == 0xc0)
+		return mp_skip(r);
+	if (mp_read_map(r, &nkeys) < 0)
+		return -1;
+	for (uint32_t i = 0; i < nkeys; i++) {
+		if (mp_read_raw(r, &key, &keylen) < 0)
+			return -1;
+		if (mp_key_is(key, keylen, "LTime")) {
+			if (mp_read_uint(r, UINT64_MAX, &ltime) < 0)
+				return -1;
+		} else {
+			if (mp_key_is(key, keylen, "Events")) {
+				events_off = r->off;
+				have_events = 1;
+			}
+			if (mp_skip(r) < 0)
+				return -1;
+		}
+	}
+	if (!have_events)
+		return 0;
+	/* The events come after LTime is known, whatever the key order. */
+	mp_reader_init(&er, r->p + events_off, r->off - events_off);
+	if (er.p[0] == 0xc0)
+		return 0;
+	if (mp_read_array(&er, &n) < 0)
+		return -1;
+	for (uint32_t j = 0; j < n; j++) {
+		struct event_msg e;
+
+		if (decode_event(&er, &e, 0) < 0)
+			return -1;
+		e.ltime = ltime;
+		event_accept(p, &e);
+	}
+	return 0;
+}
+
+/* The clocks: our next intent must be newer than any status time the
+ * cluster holds; and the recent events, which anti-entropy delivers to a
+ * member that missed their gossip. A join of ours ignores older events. */
+void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 {
 	struct mp_reader r;
 	uint32_t nkeys, keylen, n;
@@ -179,6 +437,23 @@ void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len)
 				goto bad;
 			if (v > 0)
 				serf_witness(p, v - 1);
+		} else if (mp_key_is(key, keylen, "EventLTime")) {
+			if (mp_read_uint(&r, UINT64_MAX, &v) < 0)
+				goto bad;
+			if (v > 0)
+				event_witness(p, v - 1);
+			if (join && v > p->event_min)
+				p->event_min = v;
+		} else if (mp_key_is(key, keylen, "Events")) {
+			if (r.off < r.len && r.p[r.off] == 0xc0) {
+				mp_skip(&r);
+				continue;
+			}
+			if (mp_read_array(&r, &n) < 0)
+				goto bad;
+			for (uint32_t j = 0; j < n; j++)
+				if (merge_event_slot(p, &r) < 0)
+					goto bad;
 		} else if (mp_key_is(key, keylen, "StatusLTimes")) {
 			if (mp_read_map(&r, &n) < 0)
 				goto bad;

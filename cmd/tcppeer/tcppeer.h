@@ -22,9 +22,26 @@
 #define PUSHPULL_CATCHUP 1.0   /* first anti-entropy after start, s; doubles up to the interval */
 #define SUSPICION_MULT_MAX 10
 #define CONTROL_CLIENTS_MAX 8
+#define KEYRING_MAX 32         /* keys in a keyring file */
+#define ALLOW_MAX 64           /* --allow networks */
+#define EVENT_BUFFER 64        /* serf's EventBuffer: recent user events, by LTime */
+#define EVENT_SIZE_MAX 512     /* serf's UserEventSizeLimit: name + payload, and encoded */
+#define LIMITER_SLOTS 1024     /* sources whose request rates are tracked */
 
 /* Protocol and delegate versions we speak: memberlist 1..5 at 2, serf 2..5 at 4. */
 #define VSN_INIT {1, 5, 2, 2, 5, 4}
+
+struct keyring {
+	uint8_t key[KEYRING_MAX][32];
+	uint8_t len[KEYRING_MAX];
+	int n; /* key[0] is the primary: it sends */
+};
+
+/* An --allow network: addresses whose first bits of b (4 or 16 bytes) match. */
+struct cidr {
+	uint8_t b[16];
+	uint8_t len, bits;
+};
 
 struct config {
 	const char *name;
@@ -34,7 +51,9 @@ struct config {
 	int nseeds;
 	const char *tag_key[TAGS_MAX], *tag_val[TAGS_MAX];
 	int ntags;
-	const char *pool_path, *service_tag, *control_path;
+	const char *pool_path, *service_tag, *control_path, *keyring_path;
+	struct cidr allow[ALLOW_MAX];
+	int nallow;
 	/* Timings in seconds (memberlist's LAN profile by default). */
 	double probe_interval, probe_timeout, gossip_interval, pushpull_interval;
 	double gossip_to_dead, tcp_timeout, leave_timeout, pool_delay;
@@ -100,6 +119,29 @@ struct counters {
 	uint64_t streams_in, streams_out, streams_bad, streams_rejected, decompress_failed;
 	uint64_t members_dropped, queue_dropped, acks_dropped, pushpull_ok, pushpull_failed;
 	uint64_t suspected, failed, refuted;
+	uint64_t packets_undecryptable, streams_unencrypted, streams_undecryptable;
+	uint64_t packets_denied, streams_denied, rate_limited;
+	uint64_t events_in, events_dup, events_old, events_sent;
+};
+
+/* One LTime's user events in serf's recent-event buffer. */
+struct user_event {
+	uint8_t name[EVENT_SIZE_MAX], payload[EVENT_SIZE_MAX];
+	uint16_t namelen, payloadlen;
+};
+
+struct event_slot {
+	uint64_t ltime;
+	int used, n, cap;
+	struct user_event *ev;
+};
+
+/* A token bucket per source, for probes and for streams. */
+struct limiter_entry {
+	struct ipbytes ip;
+	uint16_t port;
+	uint8_t kind, used;
+	double tokens, last;
 };
 
 struct stream;
@@ -144,6 +186,13 @@ struct peer {
 
 	/* serf's Lamport clock and our last join/leave intent times. */
 	uint64_t ltime, join_ltime;
+	/* serf's event clock, the oldest event time we accept, recent events. */
+	uint64_t event_ltime, event_min;
+	struct event_slot events[EVENT_BUFFER];
+
+	struct keyring *keyring; /* NULL: no encryption */
+	ev_signal sighup_w;
+	struct limiter_entry *limiter;
 
 	/* Clean stop: 1 leave intent sent, 2 dead(self) queued, 3 done. */
 	int leaving;
@@ -156,6 +205,27 @@ struct peer {
 	struct counters stats;
 };
 
+/* keyring.c: memberlist's AES-GCM encryption. */
+int keyring_parse(const char *text, size_t len, struct keyring *kr, char *err);
+int keyring_load(const char *path, struct keyring *kr, char *err);
+size_t keyring_sealed_len(size_t plainlen);
+int keyring_seal(const struct keyring *kr, const uint8_t *msg, size_t len, const uint8_t *aad,
+		 size_t aadlen, uint8_t *out);
+int keyring_open(const struct keyring *kr, const uint8_t *in, size_t len, const uint8_t *aad,
+		 size_t aadlen, uint8_t *out, size_t *outlen);
+/* Appends [10][u32 length][sealed msg] to out. */
+int keyring_stream_seal(const struct keyring *kr, const uint8_t *msg, size_t len, struct wbuf *out);
+/* 1: the stream's sealed message is in plain; 0: more bytes needed; -1: refused (why says). */
+int keyring_stream_open(const struct keyring *kr, const uint8_t *buf, size_t len,
+			struct wbuf *plain, const char **why);
+
+/* guard.c: --allow networks and per-source rate limits. */
+enum limit_kind { LIMIT_PROBE = 1, LIMIT_STREAM = 2 };
+int cidr_parse(const char *s, struct cidr *c, char *err);
+int guard_allowed(const struct peer *p, const struct sockaddr *sa);
+int guard_rate_ok(struct peer *p, enum limit_kind kind, const struct sockaddr *sa);
+void guard_free(struct peer *p);
+
 /* clock.c */
 double peer_now(struct peer *p);
 
@@ -166,6 +236,7 @@ void net_sendto(struct peer *p, const struct sockaddr *sa, socklen_t salen, cons
 		size_t len, int crc);
 void net_send_msg(struct peer *p, const struct sockaddr *sa, socklen_t salen, const uint8_t *msg,
 		  size_t len, const struct node *to);
+size_t net_send_max(const struct peer *p);
 void net_send_node(struct peer *p, const struct node *n, const uint8_t *msg, size_t len);
 void net_handle_packet(struct peer *p, const uint8_t *buf, size_t len, const struct sockaddr *from,
 		       socklen_t fromlen);
@@ -192,6 +263,7 @@ void members_awareness(struct peer *p, int delta);
 
 /* events.c: event lines on stdout. */
 void events_emit(struct peer *p, const char *event, const struct node *n);
+void events_user(const uint8_t *name, size_t namelen, const uint8_t *payload, size_t payloadlen);
 int tags_decode(const uint8_t *meta, size_t len, char keys[][128], char vals[][256], int max);
 void format_escaped(char *out, size_t outlen, const char *s, const char *also);
 const char *node_addr_text(const struct node *n, char *buf, size_t len);
@@ -236,13 +308,18 @@ void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len);
 void serf_join_intent(struct peer *p);
 void serf_leave_intent(struct peer *p, uint8_t *out, size_t *outlen, size_t max);
 void serf_local_state(struct peer *p, struct wbuf *w);
-void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len);
+void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join);
 void serf_witness(struct peer *p, uint64_t ltime);
+/* Sends a user event to the cluster (and delivers it here); 0 or -1 with err. */
+int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const uint8_t *payload,
+		    size_t payloadlen, char *err);
+void serf_events_free(struct peer *p);
 
 /* control.c: the unix control socket and its client. */
 int control_open(struct peer *p, const char *path, char *err);
 void control_close(struct peer *p);
 int control_members(const char *path, int json);
+int control_event(const char *path, const char *name, const char *payload);
 const char *control_default_path(char *buf, size_t len);
 
 /* poolsync.c: alive members with the service tag as pool backends. */

@@ -1,0 +1,252 @@
+/* memberlist's encryption: AES-GCM (OpenSSL libcrypto) with a keyring whose
+ * first key sends and whose every key is tried on receive. A sealed payload
+ * is [version][12-byte nonce][ciphertext][16-byte tag]; version 1 is
+ * unpadded, version 0 (protocol 1 senders) PKCS#7-padded. UDP packets are a
+ * bare sealed payload with no additional data; a TCP stream is framed as
+ * [10][u32 big-endian length][sealed payload], those 5 bytes being the
+ * additional data. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "tcppeer.h"
+
+#define NONCE_LEN 12
+#define TAG_LEN 16
+#define KEYRING_FILE_MAX 65536
+
+static const EVP_CIPHER *cipher_for(size_t keylen)
+{
+	switch (keylen) {
+	case 16:
+		return EVP_aes_128_gcm();
+	case 24:
+		return EVP_aes_192_gcm();
+	case 32:
+		return EVP_aes_256_gcm();
+	}
+	return NULL;
+}
+
+/* One base64 key; 0 or -1. */
+static int key_decode(const char *s, size_t len, uint8_t *key, uint8_t *keylen)
+{
+	uint8_t out[64];
+	size_t pad = 0;
+	int n;
+
+	if (len == 0 || len % 4 != 0 || len > 48)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '=') {
+			if (i < len - 2)
+				return -1;
+			pad++;
+		} else if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+				    (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+			return -1;
+		}
+	}
+	n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
+	if (n < 0 || (size_t)n < pad)
+		return -1;
+	n -= (int)pad;
+	if (cipher_for((size_t)n) == NULL)
+		return -1;
+	memcpy(key, out, (size_t)n);
+	*keylen = (uint8_t)n;
+	return 0;
+}
+
+int keyring_parse(const char *text, size_t len, struct keyring *kr, char *err)
+{
+	size_t off = 0;
+	int line = 0;
+
+	memset(kr, 0, sizeof(*kr));
+	while (off < len) {
+		const char *s = text + off, *nl = memchr(s, '\n', len - off);
+		size_t l = nl ? (size_t)(nl - s) : len - off;
+
+		off += l + (nl != NULL);
+		line++;
+		while (l > 0 && (s[l - 1] == '\r' || s[l - 1] == ' ' || s[l - 1] == '\t'))
+			l--;
+		while (l > 0 && (*s == ' ' || *s == '\t')) {
+			s++;
+			l--;
+		}
+		if (l == 0 || *s == '#')
+			continue;
+		if (kr->n == KEYRING_MAX)
+			return err_set(err, "more than %d keys", KEYRING_MAX);
+		if (key_decode(s, l, kr->key[kr->n], &kr->len[kr->n]) < 0)
+			return err_set(err, "line %d: not a base64 AES key of 16, 24 or 32 bytes", line);
+		for (int i = 0; i < kr->n; i++)
+			if (kr->len[i] == kr->len[kr->n] &&
+			    memcmp(kr->key[i], kr->key[kr->n], kr->len[i]) == 0)
+				return err_set(err, "line %d: the same key twice", line);
+		kr->n++;
+	}
+	if (kr->n == 0)
+		return err_set(err, "no key");
+	return 0;
+}
+
+int keyring_load(const char *path, struct keyring *kr, char *err)
+{
+	char buf[KEYRING_FILE_MAX], why[ERR_LEN];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return err_set(err, "keyring '%s': %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f) || n == sizeof(buf)) {
+		fclose(f);
+		return err_set(err, "keyring '%s': %s", path,
+			       n == sizeof(buf) ? "file too large" : "read error");
+	}
+	fclose(f);
+	if (keyring_parse(buf, n, kr, why) < 0) {
+		memset(buf, 0, sizeof(buf));
+		return err_set(err, "keyring '%s': %s", path, why);
+	}
+	memset(buf, 0, sizeof(buf));
+	return 0;
+}
+
+size_t keyring_sealed_len(size_t plainlen)
+{
+	return 1 + NONCE_LEN + plainlen + TAG_LEN;
+}
+
+int keyring_seal(const struct keyring *kr, const uint8_t *msg, size_t len, const uint8_t *aad,
+		 size_t aadlen, uint8_t *out)
+{
+	const EVP_CIPHER *c = cipher_for(kr->len[0]);
+	EVP_CIPHER_CTX *ctx;
+	int outl, ok;
+
+	if (c == NULL || len > INT32_MAX || (ctx = EVP_CIPHER_CTX_new()) == NULL)
+		return -1;
+	out[0] = 1;
+	ok = RAND_bytes(out + 1, NONCE_LEN) == 1 &&
+	     EVP_EncryptInit_ex(ctx, c, NULL, kr->key[0], out + 1) == 1 &&
+	     (aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) == 1) &&
+	     EVP_EncryptUpdate(ctx, out + 1 + NONCE_LEN, &outl, msg, (int)len) == 1 &&
+	     EVP_EncryptFinal_ex(ctx, out + 1 + NONCE_LEN + outl, &outl) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, out + 1 + NONCE_LEN + len) ==
+		     1;
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+static int open_with(const uint8_t *key, size_t keylen, const uint8_t *in, size_t len,
+		     const uint8_t *aad, size_t aadlen, uint8_t *out)
+{
+	size_t ctlen = len - 1 - NONCE_LEN - TAG_LEN;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int outl, ok;
+
+	if (ctx == NULL)
+		return -1;
+	ok = EVP_DecryptInit_ex(ctx, cipher_for(keylen), NULL, key, in + 1) == 1 &&
+	     (aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) == 1) &&
+	     EVP_DecryptUpdate(ctx, out, &outl, in + 1 + NONCE_LEN, (int)ctlen) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
+				 (void *)(in + len - TAG_LEN)) == 1 &&
+	     EVP_DecryptFinal_ex(ctx, out + outl, &outl) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+int keyring_open(const struct keyring *kr, const uint8_t *in, size_t len, const uint8_t *aad,
+		 size_t aadlen, uint8_t *out, size_t *outlen)
+{
+	size_t ctlen;
+
+	if (len < 1 + NONCE_LEN + TAG_LEN || in[0] > 1 || len > INT32_MAX)
+		return -1;
+	ctlen = len - 1 - NONCE_LEN - TAG_LEN;
+	for (int i = 0; i < kr->n; i++) {
+		if (open_with(kr->key[i], kr->len[i], in, len, aad, aadlen, out) < 0)
+			continue;
+		if (in[0] == 0) { /* PKCS#7 padding to the AES block */
+			uint8_t pad = ctlen ? out[ctlen - 1] : 0;
+
+			if (pad == 0 || pad > 16 || pad > ctlen)
+				return -1;
+			ctlen -= pad;
+		}
+		*outlen = ctlen;
+		return 0;
+	}
+	return -1;
+}
+
+int keyring_stream_seal(const struct keyring *kr, const uint8_t *msg, size_t len, struct wbuf *out)
+{
+	size_t sealed = keyring_sealed_len(len);
+	uint8_t *buf = malloc(5 + sealed);
+	int rc = -1;
+
+	if (buf == NULL || sealed > STREAM_MAX)
+		goto done;
+	buf[0] = MSG_ENCRYPT;
+	buf[1] = (uint8_t)(sealed >> 24);
+	buf[2] = (uint8_t)(sealed >> 16);
+	buf[3] = (uint8_t)(sealed >> 8);
+	buf[4] = (uint8_t)sealed;
+	if (keyring_seal(kr, msg, len, buf, 5, buf + 5) == 0 && wbuf_put(out, buf, 5 + sealed) == 0)
+		rc = 0;
+done:
+	free(buf);
+	return rc;
+}
+
+int keyring_stream_open(const struct keyring *kr, const uint8_t *buf, size_t len,
+			struct wbuf *plain, const char **why)
+{
+	uint32_t sealed;
+	uint8_t *out;
+	size_t outlen;
+
+	if (len < 5)
+		return 0;
+	if (buf[0] != MSG_ENCRYPT) {
+		*why = "plaintext stream, and a keyring";
+		return -1;
+	}
+	sealed = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 8 | buf[4];
+	if (sealed > STREAM_MAX || sealed < keyring_sealed_len(0)) {
+		*why = "encrypted stream of an impossible length";
+		return -1;
+	}
+	if (len < 5 + (size_t)sealed)
+		return 0;
+	out = malloc(sealed);
+	if (out == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	if (keyring_open(kr, buf + 5, sealed, buf, 5, out, &outlen) < 0) {
+		free(out);
+		*why = "stream not decryptable with any key";
+		return -1;
+	}
+	wbuf_reset(plain);
+	if (wbuf_put(plain, out, outlen) < 0) {
+		free(out);
+		*why = "decrypted stream over its size limit";
+		return -1;
+	}
+	free(out);
+	return 1;
+}
