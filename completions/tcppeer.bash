@@ -4,7 +4,7 @@
 
 _tcppeer()
 {
-    local cur prev words cword i members=false
+    local cur prev words cword i sub=
     if declare -F _init_completion >/dev/null; then
         _init_completion || return
     else
@@ -21,12 +21,12 @@ _tcppeer()
         COMPREPLY=($(compgen -f -X '!*.pool' -- "$cur") $(compgen -d -- "$cur"))
         return
         ;;
-    --control)
+    --control | --keyring)
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -f -- "$cur"))
         return
         ;;
-    -n | -b | -a | -j | -t | --service-tag | --probe-interval | --probe-timeout | \
+    -n | -b | --allow | -a | -j | -t | --service-tag | --probe-interval | --probe-timeout | \
         --gossip-interval | --gossip-nodes | --indirect-checks | --retransmit-mult | \
         --suspicion-mult | --suspicion-max-mult | --pushpull-interval | --gossip-to-dead | \
         --tcp-timeout | --leave-timeout | --pool-delay | -h | --help | --version)
@@ -34,21 +34,23 @@ _tcppeer()
         ;;
     esac
 
-    for ((i = 1; i < cword; i++)); do
-        [[ ${words[i]} == members ]] && members=true
-    done
-    if $members; then
+    [[ $cword -gt 1 && ( ${words[1]} == members || ${words[1]} == event ) ]] && sub=${words[1]}
+    if [[ $sub == members ]]; then
         COMPREPLY=($(compgen -W '--control --json' -- "$cur"))
+        return
+    fi
+    if [[ $sub == event ]]; then
+        [[ $cur == -* ]] && COMPREPLY=($(compgen -W '--control' -- "$cur"))
         return
     fi
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-n -b -a -j -t -v -h --pool --service-tag --control
-            --help --version --probe-interval --probe-timeout --gossip-interval
+            --keyring --allow --help --version --probe-interval --probe-timeout --gossip-interval
             --gossip-nodes --indirect-checks --retransmit-mult --suspicion-mult
             --suspicion-max-mult --pushpull-interval --gossip-to-dead --tcp-timeout
             --leave-timeout --pool-delay' -- "$cur"))
     elif ((cword == 1)); then
-        COMPREPLY=($(compgen -W 'members' -- "$cur"))
+        COMPREPLY=($(compgen -W 'members event' -- "$cur"))
     fi
 } &&
     complete -F _tcppeer tcppeer

@@ -4,7 +4,14 @@
  *      compress, every message type, the member state machine behind them);
  *   1: a TCP stream, decoded whole and again fed in slices, as reads arrive;
  *   2: LZW data alone;
- *   3: a serf Meta (tags) and a serf push-pull state.
+ *   3: a serf Meta (tags) and a serf push-pull state;
+ *   4: a UDP packet encrypted with the node's key, then the same bytes as
+ *      they are (what no key opens), through the intake of a keyed node;
+ *   5: a TCP stream sealed in an encrypted frame, then the bytes as a frame
+ *      of their own, through the decryption and the stream decoder;
+ *   6: a serf user event (the serf message after its type byte), delivered
+ *      and deduplicated, and a user event sent with a fuzzed name;
+ *   7: a keyring file.
  * Nothing is sent: the node has no sockets. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +24,9 @@
 #include "tcppeer.h"
 
 static struct peer peer;
+/* Two 16-byte keys: the second one opens what the first seals, and back. */
+static struct keyring ring;
+static const char ring_text[] = "3dvmMbEtQRhRsrJ8MyW5Ig==\n# old\nvzQ2CmH54PHW5Cg0lOvjKA==\n";
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,7 +59,60 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	p->self_ip.b[3] = 1;
 	p->self_port = 7946;
 	members_self_alive(p);
+	if (keyring_parse(ring_text, sizeof(ring_text) - 1, &ring, NULL) < 0)
+		abort();
 	return 0;
+}
+
+static void fuzz_encrypted_packet(const uint8_t *data, size_t size, const struct sockaddr *from,
+				  socklen_t fromlen)
+{
+	static uint8_t sealed[PACKET_MAX + 64];
+
+	peer.keyring = &ring;
+	if (size <= PACKET_MAX - keyring_sealed_len(0) &&
+	    keyring_seal(&ring, data, size, NULL, 0, sealed) == 0)
+		net_handle_packet(&peer, sealed, keyring_sealed_len(size), from, fromlen);
+	if (size <= PACKET_MAX)
+		net_handle_packet(&peer, data, size, from, fromlen);
+	peer.keyring = NULL;
+}
+
+static void fuzz_encrypted_stream(const uint8_t *data, size_t size)
+{
+	struct wbuf framed, plain;
+	struct streamdec d;
+	const char *why = NULL;
+
+	wbuf_init(&framed, STREAM_MAX);
+	wbuf_init(&plain, STREAM_MAX);
+	if (keyring_stream_seal(&ring, data, size, &framed) == 0 &&
+	    keyring_stream_open(&ring, framed.p, framed.len, &plain, &why) == 1) {
+		if (plain.len != size || memcmp(plain.p, data, size) != 0)
+			abort();
+		streamdec_init(&d);
+		streamdec_feed(&d, plain.p, plain.len, MEMBERS_MAX);
+		streamdec_free(&d);
+	}
+	keyring_stream_open(&ring, data, size, &plain, &why);
+	wbuf_free(&plain);
+	wbuf_free(&framed);
+}
+
+static void fuzz_user_event(const uint8_t *data, size_t size)
+{
+	uint8_t msg[4096];
+	char err[ERR_LEN];
+
+	if (size + 1 > sizeof(msg))
+		return;
+	msg[0] = 3; /* serf's messageUserEventType */
+	memcpy(msg + 1, data, size);
+	serf_handle_user(&peer, msg, size + 1);
+	serf_user_event(&peer, data, size < 64 ? size : 64, data, size > 64 ? size - 64 : 0, err);
+	/* The broadcast queue is not drained here (no gossip timer): keep it small. */
+	if (peer.nbq > 256)
+		gossip_free(&peer);
 }
 
 static void fuzz_stream(const uint8_t *data, size_t size)
@@ -86,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	switch (data[0] % 4) {
+	switch (data[0] % 8) {
 	case 0:
 		if (size - 1 <= PACKET_MAX)
 			net_handle_packet(&peer, data + 1, size - 1, (struct sockaddr *)&from,
@@ -110,6 +173,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tags_decode(data + 1, size - 1, keys, vals, TAGS_MAX);
 		serf_merge_state(&peer, data + 1, size - 1, 1);
 		break;
+	case 4:
+		fuzz_encrypted_packet(data + 1, size - 1, (struct sockaddr *)&from, sizeof(from));
+		break;
+	case 5:
+		fuzz_encrypted_stream(data + 1, size - 1);
+		break;
+	case 6:
+		fuzz_user_event(data + 1, size - 1);
+		break;
+	case 7: {
+		struct keyring kr;
+
+		keyring_parse((const char *)data + 1, size - 1, &kr, NULL);
+		break;
+	}
 	}
 	return 0;
 }

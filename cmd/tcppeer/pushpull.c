@@ -5,6 +5,7 @@
  * frame each way. */
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,25 @@ static struct stream *stream_connect(struct peer *p, const struct sockaddr *sa, 
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
+	/* From our bound address, as our UDP goes: the far side's --allow and
+	 * rate limits see the address we are known by. */
+	if (sa->sa_family == p->cfg.bind.ss.ss_family) {
+		struct sockaddr_storage src = p->cfg.bind.ss;
+
+		if (src.ss_family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&src;
+
+			sin->sin_port = 0;
+			if (sin->sin_addr.s_addr != htonl(INADDR_ANY))
+				bind(fd, (struct sockaddr *)&src, sizeof(*sin));
+		} else if (src.ss_family == AF_INET6) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&src;
+
+			sin6->sin6_port = 0;
+			if (!IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+				bind(fd, (struct sockaddr *)&src, sizeof(*sin6));
+		}
+	}
 	if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
 		close(fd);
 		return NULL;

@@ -1,0 +1,383 @@
+#!/usr/bin/env bats
+# tcppeer's encryption, user events and DoS bounds, against Debian's serf
+# agents and other tcppeer nodes on loopback. Every wait polls with a
+# deadline; every background process is killed by pid.
+
+bats_require_minimum_version 1.5.0
+load 'helpers'
+load 'tcppeer_helpers'
+
+setup() {
+	require_helpers
+	[[ -x $TCPPEER ]] || fail "$TCPPEER missing: run 'make'"
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
+	bg_teardown
+}
+
+# never_within SECONDS CMD...: CMD stays false for the whole period (polled).
+never_within() {
+	local deadline
+	deadline=$(($(now_ms) + $(ms_of "$1")))
+	shift
+	while (($(now_ms) < deadline)); do
+		if "$@" >/dev/null 2>&1; then
+			fail "became true: $*"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# stat_of NAME COUNTER: one counter of members --json.
+stat_of() {
+	peer_members "$1" --json | grep -oE "\"$2\":[0-9]+" | cut -d: -f2
+}
+
+stat_at_least() { # NAME COUNTER MIN
+	local v
+	v=$(stat_of "$1" "$2")
+	((${v:-0} >= $3))
+}
+
+# all_alive RPC_PORTS... -- PEERS... -- NAMES...: every serf agent and every
+# tcppeer node lists every name alive.
+all_alive() {
+	local -a rpcs=() peers=()
+	while [[ $1 != -- ]]; do rpcs+=("$1"); shift; done
+	shift
+	while [[ $1 != -- ]]; do peers+=("$1"); shift; done
+	shift
+	local r p n
+	for n in "$@"; do
+		for r in "${rpcs[@]}"; do serf_has "$r" "$n" alive || return 1; done
+		for p in "${peers[@]}"; do peer_has "$p" "$n" alive || return 1; done
+	done
+}
+
+reloaded() { # NAME KEYS: the node's log says it now holds KEYS keys
+	[ "$(grep -c "keyring reloaded: $2 key" "$T/$1.err")" -ge "${3:-1}" ]
+}
+
+# ---------------------------------------------------------------------------
+# Encryption
+
+@test "keyring: bad files are refused at start; usage names --keyring, --allow and event" {
+	run --separate-stderr "$TCPPEER" -h
+	[[ $output == *"--keyring FILE"* && $output == *"--allow CIDR"* ]]
+	[[ $output == *"tcppeer event [--control PATH] NAME [PAYLOAD]"* ]]
+	ports P
+	printf 'bm90IGEga2V5\n' >"$T/short"
+	run --separate-stderr "$TCPPEER" -n a -b "127.0.0.1:$P" --control "$T/a.sock" --keyring "$T/short"
+	[ "$status" -eq 2 ]
+	[[ $stderr == "tcppeer: keyring '$T/short': line 1: not a base64 AES key of 16, 24 or 32 bytes" ]]
+	: >"$T/empty"
+	run --separate-stderr "$TCPPEER" -n a -b "127.0.0.1:$P" --control "$T/a.sock" --keyring "$T/empty"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"no key" ]]
+	run --separate-stderr "$TCPPEER" -n a -b "127.0.0.1:$P" --control "$T/a.sock" --keyring "$T/none"
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$TCPPEER" -n a -b "127.0.0.1:$P" --allow 10.0.0.0/33
+	[ "$status" -eq 2 ]
+	[[ $stderr == "tcppeer: --allow: '10.0.0.0/33': prefix length: "* ]]
+	run --separate-stderr "$TCPPEER" event --control "$T/none.sock" x
+	[ "$status" -eq 2 ]
+}
+
+@test "encrypted: tcppeer with the key joins serf -encrypt agents, is alive everywhere, and sees them" {
+	local key
+	key=$("$SERF" keygen)
+	serf_cluster -encrypt "$key"
+	printf '# the primary key\n%s\n' "$key" >"$T/keys"
+	ports P
+	start_peer tp "$P" -j "127.0.0.1:$G2" --keyring "$T/keys" -t zone=a
+	wait_until 5 serf_has "$R1" tp alive zone=a
+	wait_until 2 serf_has "$R3" tp alive
+	wait_until 2 peer_has tp s1 alive
+	wait_until 2 peer_has tp s3 alive
+	# Probes, gossip and push-pulls all went through: nothing dropped.
+	wait_until 5 stat_at_least tp pushpull_ok 2
+	run -0 peer_members tp --json
+	[[ $output == *'"packets_undecryptable":0,'* ]]
+	[[ $output == *'"streams_undecryptable":0,'* ]]
+	# A serf agent joins through tcppeer.
+	ports G4 R4
+	start_serf s4 "$G4" "$R4" -encrypt "$key" -join "127.0.0.1:$P"
+	wait_until 5 peer_has tp s4 alive
+	wait_until 5 serf_has "$R1" s4 alive
+}
+
+@test "a wrong key or none: never admitted by encrypted serf agents, and never admits them" {
+	local key
+	key=$("$SERF" keygen)
+	serf_cluster -encrypt "$key"
+	"$SERF" keygen >"$T/wrong"
+	ports PW PN PK
+	start_peer wrong "$PW" -j "127.0.0.1:$G1" --keyring "$T/wrong"
+	start_peer plain "$PN" -j "127.0.0.1:$G1"
+	# The agents try them too: joins towards them must fail.
+	run ! "$SERF" join -rpc-addr "127.0.0.1:$R2" "127.0.0.1:$PW"
+	run ! "$SERF" join -rpc-addr "127.0.0.1:$R3" "127.0.0.1:$PN"
+	# A node with the right key, in the same cluster, as a control.
+	printf '%s\n' "$key" >"$T/right"
+	start_peer right "$PK" -j "127.0.0.1:$G1" --keyring "$T/right"
+	wait_until 5 serf_has "$R1" right alive
+	admitted() {
+		serf_status "$R1" wrong | grep -q . || serf_status "$R2" plain | grep -q . ||
+			peer_members wrong | grep -q '^s' || peer_members plain | grep -q '^s' ||
+			peer_has right wrong alive || peer_has right plain alive
+	}
+	never_within 4 admitted
+	# What the agents sent them was dropped and counted, and the agents
+	# logged what they dropped.
+	run -0 peer_members wrong --json
+	[[ $output =~ \"(packets_undecryptable|streams_undecryptable)\":[1-9] ]]
+	run -0 peer_members plain --json
+	[[ $output =~ \"(packets_unsupported|streams_bad)\":[1-9] ]]
+	grep -qiE 'decrypt|encrypt' "$T/s1.err" "$T/s1.out"
+}
+
+@test "key rotation with serf agents: install, use, remove; tcppeer by file and SIGHUP; nobody lost" {
+	local k1 k2
+	k1=$("$SERF" keygen)
+	k2=$("$SERF" keygen)
+	ports G1 G2 R1 R2 PA PB
+	start_serf s1 "$G1" "$R1" -encrypt "$k1"
+	start_serf s2 "$G2" "$R2" -encrypt "$k1" -join "127.0.0.1:$G1"
+	printf '%s\n' "$k1" >"$T/a.keys"
+	printf '%s\n' "$k1" >"$T/b.keys"
+	start_peer a "$PA" -j "127.0.0.1:$G1" --keyring "$T/a.keys"
+	start_peer b "$PB" -j "127.0.0.1:$G2" --keyring "$T/b.keys"
+	local -a everyone=("$R1" "$R2" -- a b -- s1 s2 a b)
+	wait_until 5 all_alive "${everyone[@]}"
+
+	# 1. Everyone learns the new key; the old one still sends. serf's key
+	# queries go unanswered by tcppeer (its file is the keyring), so
+	# `serf keys` says some nodes did not answer: its status is not checked,
+	# the agents' keyrings are.
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -install "$k2"
+	printf '%s\n%s\n' "$k1" "$k2" | tee "$T/a.keys" >"$T/b.keys"
+	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
+	wait_until 5 reloaded a 2
+	wait_until 5 reloaded b 2
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R2" -list
+	[[ $output == *"$k2"* ]]
+	all_alive "${everyone[@]}"
+
+	# 2. The new key becomes primary everywhere.
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -use "$k2"
+	printf '%s\n%s\n' "$k2" "$k1" | tee "$T/a.keys" >"$T/b.keys"
+	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
+	wait_until 5 reloaded a 2 2
+	wait_until 5 reloaded b 2 2
+	all_alive "${everyone[@]}"
+
+	# 3. The old key goes.
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -remove "$k1"
+	printf '%s\n' "$k2" | tee "$T/a.keys" >"$T/b.keys"
+	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
+	wait_until 5 reloaded a 1
+	wait_until 5 reloaded b 1
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R2" -list
+	[[ $output == *"$k2"* && $output != *"$k1"* ]]
+	# Several probe rounds and a push-pull on the new key alone.
+	local pp
+	pp=$(stat_of a pushpull_ok)
+	wait_until 10 stat_at_least a pushpull_ok $((pp + 1))
+	all_alive "${everyone[@]}"
+	run ! grep -h '^member-\(failed\|leave\)' "$T/a.out" "$T/b.out"
+	run ! grep -hE 'EventMember(Failed|Leave)|Suspect' "$T/s1.out" "$T/s2.out"
+	# The old key alone no longer gets in.
+	printf '%s\n' "$k1" >"$T/old.keys"
+	ports PO
+	start_peer old "$PO" -j "127.0.0.1:$G1" --keyring "$T/old.keys"
+	never_within 3 peer_has a old alive
+	# A file that does not load leaves the keys as they were.
+	echo 'not base64!' >"$T/a.keys"
+	kill -HUP "${BG_PID[a]}"
+	wait_for_file_line "$T/a.err" 'keyring reloading FAILED' 5
+	pp=$(stat_of a pushpull_ok)
+	wait_until 10 stat_at_least a pushpull_ok $((pp + 1))
+	all_alive "${everyone[@]}"
+}
+
+# ---------------------------------------------------------------------------
+# User events
+
+@test "user events: serf event reaches tcppeer once; tcppeer event reaches serf agents' handlers" {
+	local key
+	key=$("$SERF" keygen)
+	cat >"$T/handler" <<-'EOF'
+		#!/bin/sh
+		printf '%s %s %s\n' "$SERF_SELF_NAME" "$SERF_USER_EVENT" "$(cat)" >>"$EVENTS"
+	EOF
+	chmod +x "$T/handler"
+	export EVENTS=$T/handled
+	serf_cluster -encrypt "$key" -event-handler "user=$T/handler"
+	printf '%s\n' "$key" >"$T/keys"
+	ports P
+	start_peer tp "$P" -j "127.0.0.1:$G1" --keyring "$T/keys" --pushpull-interval 2s
+	wait_until 5 serf_has "$R3" tp alive
+	"$SERF" event -rpc-addr "127.0.0.1:$R2" deploy 'v1.2 to all'
+	"$SERF" event -rpc-addr "127.0.0.1:$R3" -coalesce=false restart web
+	wait_for_file_line "$T/tp.out" '^user-event deploy v1\.2\\x20to\\x20all$' 5
+	wait_for_file_line "$T/tp.out" '^user-event restart web$' 5
+	run -0 "$TCPPEER" event --control "$T/tp.sock" hello 'from tcppeer'
+	run -0 "$TCPPEER" event --control "$T/tp.sock" bare
+	wait_until 5 grep -q '^s1 hello from tcppeer$' "$T/handled"
+	wait_until 5 grep -q '^s2 hello from tcppeer$' "$T/handled"
+	wait_until 5 grep -q '^s3 hello from tcppeer$' "$T/handled"
+	wait_until 5 grep -q '^s3 bare $' "$T/handled"
+	# The sender sees its own event too (as serf does).
+	grep -q '^user-event hello from\\x20tcppeer$' "$T/tp.out"
+	# After anti-entropy has carried the recent events again: still once.
+	local pp
+	pp=$(stat_of tp pushpull_ok)
+	wait_until 10 stat_at_least tp pushpull_ok $((pp + 2))
+	[ "$(grep -c '^user-event deploy ' "$T/tp.out")" -eq 1 ]
+	[ "$(grep -c '^user-event restart ' "$T/tp.out")" -eq 1 ]
+	[ "$(grep -c '^user-event hello ' "$T/tp.out")" -eq 1 ]
+	[ "$(grep -c '^s1 hello ' "$T/handled")" -eq 1 ]
+	# Over serf's size limit: refused with a message, exit 2.
+	run --separate-stderr "$TCPPEER" event --control "$T/tp.sock" big "$(head -c 600 /dev/zero | tr '\0' x)"
+	[ "$status" -eq 2 ]
+	[[ $stderr == "tcppeer: event: "*"over serf's limit of 512"* ]]
+}
+
+@test "20 tcppeer nodes: 100 events from random nodes, each delivered exactly once to every node" {
+	local -a P
+	local i t0
+	P=($(free_port 20))
+	start_peer n0 "${P[0]}"
+	for i in $(seq 1 19); do
+		start_peer "n$i" "${P[i]}" -j "127.0.0.1:${P[$(((i - 1) / 2))]}"
+	done
+	converged() {
+		local i
+		for i in $(seq 0 19); do
+			[ "$(peer_members "n$i" | grep -c $'\talive\t')" -eq 20 ] || return 1
+		done
+	}
+	wait_until 10 converged
+	t0=$(now_ms)
+	for i in $(seq 1 100); do
+		"$TCPPEER" event --control "$T/n$((RANDOM % 20)).sock" "ev$i" "payload $i" ||
+			fail "event $i not sent" || return 1
+		# Pacing, not synchronisation: serf drops events more than 64 LTimes
+		# behind the clock, so a burst faster than gossip spreads would lose some.
+		sleep 0.03
+	done
+	echo "# 100 events sent in $(($(now_ms) - t0)) ms" >&3
+	all_delivered() {
+		local i
+		for i in $(seq 0 19); do
+			[ "$(grep -c '^user-event ev' "$T/n$i.out")" -ge 100 ] || return 1
+		done
+	}
+	wait_until 20 all_delivered
+	echo "# all 100 delivered to all 20 nodes $(($(now_ms) - t0)) ms after the first" >&3
+	# Exactly once: 100 lines, 100 distinct, the right payloads.
+	for i in $(seq 0 19); do
+		[ "$(grep -c '^user-event ev' "$T/n$i.out")" -eq 100 ] || fail "n$i: duplicates"
+		[ "$(grep '^user-event ev' "$T/n$i.out" | sort -u | wc -l)" -eq 100 ]
+		grep -q '^user-event ev57 payload\\x2057$' "$T/n$i.out"
+	done
+	local dups=0 v
+	for i in $(seq 0 19); do
+		v=$(stat_of "n$i" events_duplicate)
+		dups=$((dups + v))
+	done
+	echo "# $dups duplicate copies suppressed across the cluster" >&3
+}
+
+# ---------------------------------------------------------------------------
+# DoS bounds
+
+@test "--allow: packets and streams from other addresses are dropped and counted" {
+	ports PA PB PC
+	start_peer a "$PA" --allow 127.0.0.1/32 --allow ::1
+	# 127.0.0.2 is loopback too, but not allowed.
+	start_bg b "$TCPPEER" -n b -b "127.0.0.2:$PB" --control "$T/b.sock" -j "127.0.0.1:$PA"
+	wait_for_file_line "$T/b.err" 'listening on' 5
+	start_peer c "$PC" -j "127.0.0.1:$PA"
+	wait_until 5 peer_has a c alive
+	never_within 3 peer_has a b alive
+	run ! peer_has b a alive
+	run -0 peer_members a --json
+	[[ $output =~ \"streams_denied\":[1-9] ]]
+	# UDP from 127.0.0.2 is dropped too; the same from 127.0.0.1 is not.
+	local before
+	before=$(stat_of a messages_bad)
+	printf 'garbage' | nc -u -w1 -s 127.0.0.2 127.0.0.1 "$PA" || true
+	wait_until 5 stat_at_least a packets_denied 1
+	[ "$(stat_of a messages_bad)" -eq "$before" ]
+	printf 'garbage' | nc -u -w1 -s 127.0.0.1 127.0.0.1 "$PA" || true
+	wait_until 5 stat_at_least a messages_bad $((before + 1))
+}
+
+@test "per-source rate limits: a ping flood and a connection flood are cut and counted" {
+	ports PA
+	start_peer a "$PA"
+	local i
+	# A valid ping, 300 times from one socket (one source address and port).
+	exec 5>/dev/udp/127.0.0.1/"$PA"
+	for i in $(seq 1 300); do
+		printf '\x00\x85\xa5SeqNo\x01\xa4Node\xa1a\xaaSourceAddr\xc4\x04\x7f\x00\x00\x01\xaaSourcePort\xcd\x00\x01\xaaSourceNode\xa1z' >&5
+	done
+	exec 5>&-
+	wait_until 5 stat_at_least a rate_limited 100
+	local before
+	before=$(stat_of a rate_limited)
+	for i in $(seq 1 120); do
+		: 2>/dev/null >/dev/tcp/127.0.0.1/"$PA" || true
+	done
+	wait_until 5 stat_at_least a rate_limited $((before + 20))
+	pid_alive "${BG_PID[a]}"
+}
+
+@test "garbage flood (bounded, loopback): the node keeps its view and keeps answering probes" {
+	local key
+	key=$("$SERF" keygen)
+	serf_cluster -encrypt "$key"
+	printf '%s\n' "$key" >"$T/keys"
+	ports P PB
+	start_peer tp "$P" -j "127.0.0.1:$G1" --keyring "$T/keys"
+	start_peer tb "$PB" -j "127.0.0.1:$G2" --keyring "$T/keys"
+	local -a everyone=("$R1" "$R2" "$R3" -- tp tb -- s1 s2 s3 tp tb)
+	wait_until 5 all_alive "${everyone[@]}"
+	local t0 ms in0 in1 got bad=0 checks=0
+	in0=$(stat_of tp packets_in)
+	t0=$(now_ms)
+	# Two senders of 400000 random 512-byte datagrams each (dd writes each
+	# block with one write(2)), and 300 junk TCP connections meanwhile.
+	start_bg flood1 bash -c "exec dd if=/dev/urandom bs=512 count=400000 2>/dev/null >/dev/udp/127.0.0.1/$P"
+	start_bg flood2 bash -c "exec dd if=/dev/urandom bs=512 count=400000 2>/dev/null >/dev/udp/127.0.0.1/$P"
+	start_bg flood3 bash -c "for i in \$(seq 1 300); do head -c 2000 /dev/urandom >/dev/tcp/127.0.0.1/$P || true; done"
+	# While it lasts (30 s at most): every member alive in everyone's view.
+	while pid_alive "${BG_PID[flood1]}" || pid_alive "${BG_PID[flood2]}"; do
+		(($(now_ms) - t0 < 30000)) || fail "the flood outlasted 30 s" || return 1
+		checks=$((checks + 1))
+		all_alive "${everyone[@]}" || bad=$((bad + 1))
+		sleep 0.2
+	done
+	ms=$(($(now_ms) - t0))
+	wait_for_exit flood1 1
+	wait_for_exit flood2 1
+	wait_for_exit flood3 20
+	in1=$(stat_of tp packets_in)
+	got=$((in1 - in0))
+	echo "# flood: 800000 sent, $got packets taken in by tcppeer in $ms ms ($((got * 1000 / (ms + 1))) a second), $checks views checked during it, $bad not all-alive" >&3
+	((got > 100000))
+	[ "$bad" -eq 0 ]
+	all_alive "${everyone[@]}"
+	# Nobody suspected it: it answered every probe.
+	run ! grep -h 'Suspect tp' "$T/s1.out" "$T/s2.out" "$T/s3.out" "$T/s1.err" "$T/s2.err" "$T/s3.err"
+	[ "$(stat_of tb suspected)" -eq 0 ]
+	run ! grep -h '^member-failed' "$T/tp.out" "$T/tb.out"
+	run -0 peer_members tp --json
+	[[ $output =~ \"packets_undecryptable\":[1-9][0-9]{4} ]]
+	[[ $output =~ \"streams_unencrypted\":[1-9] ]]
+}
