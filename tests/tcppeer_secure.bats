@@ -149,22 +149,22 @@ reloaded() { # NAME KEYS: the node's log says it now holds KEYS keys
 	start_serf s2 "$G2" "$R2" -encrypt "$k1" -join "127.0.0.1:$G1"
 	printf '%s\n' "$k1" >"$T/a.keys"
 	printf '%s\n' "$k1" >"$T/b.keys"
-	start_peer a "$PA" -j "127.0.0.1:$G1" --keyring "$T/a.keys"
+	start_peer a "$PA" -j "127.0.0.1:$G1" --keyring "$T/a.keys" --pushpull-interval 2s
 	start_peer b "$PB" -j "127.0.0.1:$G2" --keyring "$T/b.keys"
 	local -a everyone=("$R1" "$R2" -- a b -- s1 s2 a b)
 	wait_until 5 all_alive "${everyone[@]}"
 
 	# 1. Everyone learns the new key; the old one still sends. serf's key
-	# queries go unanswered by tcppeer (its file is the keyring), so
-	# `serf keys` says some nodes did not answer: its status is not checked,
-	# the agents' keyrings are.
+	# queries go unanswered by tcppeer (its file is its keyring), so `serf
+	# keys` says that 2 of 4 nodes answered and exits 1, and `serf keys
+	# -list` prints nothing: what the agents hold is checked at the end, by
+	# who can still join.
 	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -install "$k2"
+	echo "# serf keys -install: exit $status: ${lines[-1]}" >&3
 	printf '%s\n%s\n' "$k1" "$k2" | tee "$T/a.keys" >"$T/b.keys"
 	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
 	wait_until 5 reloaded a 2
 	wait_until 5 reloaded b 2
-	run "$SERF" keys -rpc-addr "127.0.0.1:$R2" -list
-	[[ $output == *"$k2"* ]]
 	all_alive "${everyone[@]}"
 
 	# 2. The new key becomes primary everywhere.
@@ -181,8 +181,6 @@ reloaded() { # NAME KEYS: the node's log says it now holds KEYS keys
 	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
 	wait_until 5 reloaded a 1
 	wait_until 5 reloaded b 1
-	run "$SERF" keys -rpc-addr "127.0.0.1:$R2" -list
-	[[ $output == *"$k2"* && $output != *"$k1"* ]]
 	# Several probe rounds and a push-pull on the new key alone.
 	local pp
 	pp=$(stat_of a pushpull_ok)
@@ -190,11 +188,18 @@ reloaded() { # NAME KEYS: the node's log says it now holds KEYS keys
 	all_alive "${everyone[@]}"
 	run ! grep -h '^member-\(failed\|leave\)' "$T/a.out" "$T/b.out"
 	run ! grep -hE 'EventMember(Failed|Leave)|Suspect' "$T/s1.out" "$T/s2.out"
-	# The old key alone no longer gets in.
+	# The new key alone gets in everywhere; the old key alone no longer does.
+	printf '%s\n' "$k2" >"$T/new.keys"
 	printf '%s\n' "$k1" >"$T/old.keys"
-	ports PO
+	ports PN PO
+	start_peer new "$PN" -j "127.0.0.1:$G2" --keyring "$T/new.keys"
 	start_peer old "$PO" -j "127.0.0.1:$G1" --keyring "$T/old.keys"
-	never_within 3 peer_has a old alive
+	wait_until 5 all_alive "$R1" "$R2" -- a b new -- new
+	old_in() {
+		serf_status "$R1" old | grep -q . || serf_status "$R2" old | grep -q . ||
+			peer_has a old alive || peer_members old | grep -q '^s'
+	}
+	never_within 3 old_in
 	# A file that does not load leaves the keys as they were.
 	echo 'not base64!' >"$T/a.keys"
 	kill -HUP "${BG_PID[a]}"
