@@ -140,49 +140,77 @@ reloaded() { # NAME KEYS: the node's log says it now holds KEYS keys
 	grep -qiE 'decrypt|encrypt' "$T/s1.err" "$T/s1.out"
 }
 
-@test "key rotation with serf agents: install, use, remove; tcppeer by file and SIGHUP; nobody lost" {
-	local k1 k2
+# keys_ok OUTPUT: serf keys reported every one of the 4 nodes' success.
+keys_all_ok() {
+	[[ $status -eq 0 ]] || return 1
+	[[ $output != *"reported failure"* && $output != *"reported success"* ]]
+}
+
+# in_list KEY N: serf keys -list output ($output) says N of the 4 nodes hold KEY.
+in_list() {
+	awk -v k="$1" -v n="[$2/4]" '$1 == k && $2 == n { f = 1 } END { exit !f }' <<<"$output"
+}
+
+@test "key rotation by serf keys across serf agents and tcppeer nodes: all 4 succeed, files rewritten, nobody lost" {
+	local k1 k2 pp mode
 	k1=$("$SERF" keygen)
 	k2=$("$SERF" keygen)
 	ports G1 G2 R1 R2 PA PB
 	start_serf s1 "$G1" "$R1" -encrypt "$k1"
 	start_serf s2 "$G2" "$R2" -encrypt "$k1" -join "127.0.0.1:$G1"
-	printf '%s\n' "$k1" >"$T/a.keys"
+	printf '# a comment\n%s\n' "$k1" >"$T/a.keys"
 	printf '%s\n' "$k1" >"$T/b.keys"
+	chmod 640 "$T/a.keys"
 	start_peer a "$PA" -j "127.0.0.1:$G1" --keyring "$T/a.keys" --pushpull-interval 2s
 	start_peer b "$PB" -j "127.0.0.1:$G2" --keyring "$T/b.keys"
 	local -a everyone=("$R1" "$R2" -- a b -- s1 s2 a b)
 	wait_until 5 all_alive "${everyone[@]}"
 
-	# 1. Everyone learns the new key; the old one still sends. serf's key
-	# queries go unanswered by tcppeer (its file is its keyring), so `serf
-	# keys` says that 2 of 4 nodes answered and exits 1, and `serf keys
-	# -list` prints nothing: what the agents hold is checked at the end, by
-	# who can still join.
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -list
+	echo "# serf keys -list: exit $status: ${output//$'\n'/ | }" >&3
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	in_list "$k1" 4 || fail "-list: $output"
+
+	# 1. Everyone learns the new key; the old one still sends.
 	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -install "$k2"
 	echo "# serf keys -install: exit $status: ${lines[-1]}" >&3
-	printf '%s\n%s\n' "$k1" "$k2" | tee "$T/a.keys" >"$T/b.keys"
-	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
-	wait_until 5 reloaded a 2
-	wait_until 5 reloaded b 2
+	keys_all_ok || fail "-install: $output"
+	grep -qxF "$k2" "$T/a.keys"
+	grep -qxF "$k2" "$T/b.keys"
+	[ "$(head -n1 "$T/a.keys")" = "$k1" ]
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -list
+	in_list "$k1" 4 && in_list "$k2" 4 || fail "-list: $output"
 	all_alive "${everyone[@]}"
 
 	# 2. The new key becomes primary everywhere.
 	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -use "$k2"
-	printf '%s\n%s\n' "$k2" "$k1" | tee "$T/a.keys" >"$T/b.keys"
-	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
-	wait_until 5 reloaded a 2 2
-	wait_until 5 reloaded b 2 2
+	keys_all_ok || fail "-use: $output"
+	[ "$(head -n1 "$T/a.keys")" = "$k2" ]
+	[ "$(head -n1 "$T/b.keys")" = "$k2" ]
+	# Removing the primary is refused, here as by serf agents.
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -remove "$k2"
+	[ "$status" -ne 0 ] || fail "exit 0: $output"
+	[[ $output == *"4/4 nodes reported failure"* ]] || fail "-remove primary: $output"
+	[[ $output == *"Removing the primary key is not allowed"* ]]
 	all_alive "${everyone[@]}"
 
 	# 3. The old key goes.
 	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -remove "$k1"
-	printf '%s\n' "$k2" | tee "$T/a.keys" >"$T/b.keys"
-	kill -HUP "${BG_PID[a]}" "${BG_PID[b]}"
+	keys_all_ok || fail "-remove: $output"
+	[ "$(grep -vc '^#' "$T/a.keys")" -eq 1 ]
+	grep -qxF "$k2" "$T/a.keys"
+	grep -qxF "$k2" "$T/b.keys"
+	run ! grep -qxF "$k1" "$T/b.keys"
+	mode=$(stat -c %a "$T/a.keys")
+	[ "$mode" = 640 ] || fail "a.keys mode $mode"
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -list
+	in_list "$k2" 4 || fail "-list: $output"
+	[[ $output != *"$k1"* ]] || fail "-list still has the old key: $output"
+	[ "$(stat_of a key_changes)" -eq 3 ]
+	# SIGHUP re-reads the rewritten file: the same single key.
+	kill -HUP "${BG_PID[a]}"
 	wait_until 5 reloaded a 1
-	wait_until 5 reloaded b 1
 	# Several probe rounds and a push-pull on the new key alone.
-	local pp
 	pp=$(stat_of a pushpull_ok)
 	wait_until 10 stat_at_least a pushpull_ok $((pp + 1))
 	all_alive "${everyone[@]}"
@@ -207,6 +235,54 @@ reloaded() { # NAME KEYS: the node's log says it now holds KEYS keys
 	pp=$(stat_of a pushpull_ok)
 	wait_until 10 stat_at_least a pushpull_ok $((pp + 1))
 	all_alive "${everyone[@]}"
+}
+
+@test "serf keys without encryption: tcppeer answers as an unencrypted serf agent does" {
+	ports G1 R1 PA
+	start_serf s1 "$G1" "$R1"
+	start_peer a "$PA" -j "127.0.0.1:$G1"
+	wait_until 5 serf_has "$R1" a alive
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -list
+	[ "$status" -ne 0 ] || fail "exit 0: $output"
+	[[ $output == *"2/2 nodes reported failure"* ]] || fail "-list: $output"
+	run "$SERF" keys -rpc-addr "127.0.0.1:$R1" -install "$("$SERF" keygen)"
+	[ "$status" -ne 0 ] || fail "exit 0: $output"
+	[[ $output == *"2/2 nodes reported failure"* ]] || fail "-install: $output"
+	[[ $output == *"No keyring to modify (encryption not enabled)"* ]] || fail "-install: $output"
+}
+
+@test "serf query: every tcppeer node acks once; filters by name and tag are honoured; a filtered-out node still takes it once" {
+	ports G1 G2 R1 R2 PA PB PC
+	start_serf s1 "$G1" "$R1"
+	start_serf s2 "$G2" "$R2" -join "127.0.0.1:$G1"
+	start_peer a "$PA" -j "127.0.0.1:$G1" -t role=web
+	start_peer b "$PB" -j "127.0.0.1:$G1" -t role=db
+	start_peer c "$PC" -j "127.0.0.1:$PA" -t role=web
+	wait_until 5 all_alive "$R1" "$R2" -- a b c -- s1 s2 a b c
+	run "$SERF" query -rpc-addr "127.0.0.1:$R1" -timeout 3s hello world
+	echo "# serf query: ${output//$'\n'/ | }" >&3
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	local n
+	for n in s1 s2 a b c; do
+		[[ $output == *"Ack from '$n'"* ]] || fail "no ack from $n: $output"
+	done
+	[[ $output == *"Total Acks: 5"* ]] || fail "acks: $output"
+	# Each node took the query once, whatever number of copies gossip brought.
+	for n in a b c; do
+		[ "$(stat_of $n queries_in)" -eq 1 ]
+		[ "$(stat_of $n query_acks)" -eq 1 ]
+	done
+	run "$SERF" query -rpc-addr "127.0.0.1:$R1" -timeout 2s -node a -node s2 byname
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	[[ $output == *"Ack from 'a'"* && $output == *"Ack from 's2'"* ]] || fail "$output"
+	[[ $output == *"Total Acks: 2"* ]] || fail "by name: $output"
+	run "$SERF" query -rpc-addr "127.0.0.1:$R1" -timeout 2s -tag 'role=^w.b$' bytag
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	[[ $output == *"Ack from 'a'"* && $output == *"Ack from 'c'"* ]] || fail "$output"
+	[[ $output == *"Total Acks: 2"* ]] || fail "by tag: $output"
+	# The filtered-out node still passed the query on.
+	[ "$(stat_of b queries_filtered)" -eq 2 ]
+	[ "$(stat_of a query_responses)" -eq 0 ]
 }
 
 # ---------------------------------------------------------------------------

@@ -149,6 +149,16 @@ static void write_members(struct peer *p, FILE *f, int json)
 	json_stat(f, "events_duplicate", c->events_dup, 0);
 	json_stat(f, "events_old", c->events_old, 0);
 	json_stat(f, "event_ltime", p->event_ltime, 0);
+	json_stat(f, "queries_in", c->queries_in, 0);
+	json_stat(f, "queries_duplicate", c->queries_dup, 0);
+	json_stat(f, "queries_old", c->queries_old, 0);
+	json_stat(f, "queries_dropped", c->queries_dropped, 0);
+	json_stat(f, "queries_filtered", c->queries_filtered, 0);
+	json_stat(f, "query_acks", c->query_acks, 0);
+	json_stat(f, "query_responses", c->query_responses, 0);
+	json_stat(f, "query_relayed", c->query_relayed, 0);
+	json_stat(f, "key_changes", c->key_changes, 0);
+	json_stat(f, "query_ltime", p->query_ltime, 0);
 	json_stat(f, "incarnation", p->incarnation, 0);
 	json_stat(f, "health_score", (uint64_t)p->awareness, 1);
 	fputs("}}\n", f);

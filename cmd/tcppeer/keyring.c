@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -249,4 +253,119 @@ int keyring_stream_open(const struct keyring *kr, const uint8_t *buf, size_t len
 	}
 	free(out);
 	return 1;
+}
+
+void keyring_key_text(const struct keyring *kr, int i, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, kr->key[i], kr->len[i]);
+}
+
+static int key_index(const struct keyring *kr, const uint8_t *key, size_t len)
+{
+	for (int i = 0; i < kr->n; i++)
+		if (kr->len[i] == len && memcmp(kr->key[i], key, len) == 0)
+			return i;
+	return -1;
+}
+
+/* memberlist's messages, so that serf keys prints what it would for a serf agent. */
+int keyring_add(struct keyring *kr, const uint8_t *key, size_t len, char *err)
+{
+	if (cipher_for(len) == NULL)
+		return err_set(err, "key size must be 16, 24 or 32 bytes");
+	if (key_index(kr, key, len) >= 0)
+		return 0;
+	if (kr->n == KEYRING_MAX)
+		return err_set(err, "keyring is full (%d keys)", KEYRING_MAX);
+	memcpy(kr->key[kr->n], key, len);
+	kr->len[kr->n++] = (uint8_t)len;
+	return 0;
+}
+
+int keyring_use(struct keyring *kr, const uint8_t *key, size_t len, char *err)
+{
+	int i = key_index(kr, key, len);
+
+	if (i < 0)
+		return err_set(err, "Requested key is not in the keyring");
+	/* The primary first, the others in their order. */
+	memmove(kr->key[1], kr->key[0], (size_t)i * sizeof(kr->key[0]));
+	memmove(kr->len + 1, kr->len, (size_t)i);
+	memcpy(kr->key[0], key, len);
+	kr->len[0] = (uint8_t)len;
+	return 0;
+}
+
+int keyring_remove(struct keyring *kr, const uint8_t *key, size_t len, char *err)
+{
+	int i = key_index(kr, key, len);
+
+	if (i == 0)
+		return err_set(err, "Removing the primary key is not allowed");
+	if (i < 0)
+		return 0;
+	memmove(kr->key[i], kr->key[i + 1], (size_t)(kr->n - i - 1) * sizeof(kr->key[0]));
+	memmove(kr->len + i, kr->len + i + 1, (size_t)(kr->n - i - 1));
+	kr->n--;
+	memset(kr->key[kr->n], 0, sizeof(kr->key[0]));
+	kr->len[kr->n] = 0;
+	return 0;
+}
+
+int keyring_save(const char *path, const struct keyring *kr, char *err)
+{
+	char tmp[4096], dir[4096], text[KEYRING_MAX * 46 + 1];
+	size_t off = 0;
+	mode_t mode = 0600;
+	struct stat st;
+	ssize_t w;
+	int fd, dfd;
+
+	for (int i = 0; i < kr->n; i++) {
+		keyring_key_text(kr, i, text + off);
+		off += strlen(text + off);
+		text[off++] = '\n';
+	}
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 07777;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp))
+		return err_set(err, "keyring '%s': path too long", path);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return err_set(err, "keyring '%s': %s", tmp, strerror(errno));
+	if (fchmod(fd, mode) < 0)
+		goto fail;
+	for (size_t done = 0; done < off; done += (size_t)w) {
+		w = write(fd, text + done, off - done);
+		if (w < 0 && errno == EINTR) {
+			w = 0;
+			continue;
+		}
+		if (w <= 0)
+			goto fail;
+	}
+	if (fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	memset(text, 0, sizeof(text));
+	snprintf(dir, sizeof(dir), "%s", path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+fail:
+	err_set(err, "keyring '%s': %s", path, strerror(errno));
+	memset(text, 0, sizeof(text));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return -1;
 }

@@ -10,7 +10,14 @@
 #include "log.h"
 #include "tcppeer.h"
 
-enum serf_type { SERF_LEAVE = 0, SERF_JOIN = 1, SERF_PUSHPULL = 2, SERF_USER_EVENT = 3 };
+enum serf_type {
+	SERF_LEAVE = 0,
+	SERF_JOIN = 1,
+	SERF_PUSHPULL = 2,
+	SERF_USER_EVENT = 3,
+	SERF_QUERY = 4,
+	SERF_RELAY = 9,
+};
 
 #define EVENTS_PER_LTIME 32 /* distinct events kept for one LTime; more are dropped */
 
@@ -267,8 +274,17 @@ void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len)
 			event_broadcast(p, msg, len);
 		return;
 	}
+	if (msg[0] == SERF_QUERY) {
+		if (query_handle(p, msg, len))
+			event_broadcast(p, msg, len);
+		return;
+	}
+	if (msg[0] == SERF_RELAY) {
+		query_relay(p, msg, len);
+		return;
+	}
 	if (msg[0] != SERF_LEAVE && msg[0] != SERF_JOIN)
-		return; /* queries, key and relay messages: not ours to answer */
+		return; /* responses to queries we never sent, and the unknown */
 	mp_reader_init(&r, msg + 1, len - 1);
 	if (decode_intent(&r, &ltime, node) < 0) {
 		p->stats.msgs_bad++;
@@ -364,7 +380,7 @@ void serf_local_state(struct peer *p, struct wbuf *w)
 		}
 	}
 	mp_put_str(w, "QueryLTime");
-	mp_put_uint(w, 0);
+	mp_put_uint(w, p->query_ltime);
 }
 
 /* userEvents {LTime, Events: [userEvent...]}, or nil for an empty slot. */
@@ -444,6 +460,13 @@ void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 				event_witness(p, v - 1);
 			if (join && v > p->event_min)
 				p->event_min = v;
+		} else if (mp_key_is(key, keylen, "QueryLTime")) {
+			if (mp_read_uint(&r, UINT64_MAX, &v) < 0)
+				goto bad;
+			if (v > 0)
+				query_witness(p, v - 1);
+			if (join && v > p->query_min)
+				p->query_min = v;
 		} else if (mp_key_is(key, keylen, "Events")) {
 			if (r.off < r.len && r.p[r.off] == 0xc0) {
 				mp_skip(&r);

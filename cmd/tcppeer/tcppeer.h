@@ -27,6 +27,10 @@
 #define EVENT_BUFFER 64        /* serf's EventBuffer: recent user events, by LTime */
 #define EVENT_SIZE_MAX 512     /* serf's UserEventSizeLimit: name + payload, and encoded */
 #define LIMITER_SLOTS 1024     /* sources whose request rates are tracked */
+#define QUERY_BUFFER 512       /* serf's QueryBuffer: recent query IDs, by LTime */
+#define QUERY_IDS_PER_LTIME 16 /* query IDs kept for one LTime; more are dropped */
+#define QUERY_SIZE_MAX 1024    /* serf's QuerySizeLimit: an encoded query */
+#define QUERY_RESPONSE_MAX 1024 /* serf's QueryResponseSizeLimit: an encoded response */
 
 /* Protocol and delegate versions we speak: memberlist 1..5 at 2, serf 2..5 at 4. */
 #define VSN_INIT {1, 5, 2, 2, 5, 4}
@@ -122,6 +126,27 @@ struct counters {
 	uint64_t packets_undecryptable, streams_unencrypted, streams_undecryptable;
 	uint64_t packets_denied, streams_denied, rate_limited;
 	uint64_t events_in, events_dup, events_old, events_sent;
+	uint64_t queries_in, queries_dup, queries_old, queries_dropped, queries_filtered;
+	uint64_t query_acks, query_responses, query_relayed, key_changes;
+};
+
+/* One LTime's query IDs in serf's recent-query buffer. */
+struct query_slot {
+	uint64_t ltime;
+	int used, n;
+	uint32_t id[QUERY_IDS_PER_LTIME];
+};
+
+/* serf's messageQuery, pointing into the message it was decoded from. */
+struct query_msg {
+	uint64_t ltime;
+	uint32_t id, flags;
+	struct ipbytes addr;
+	uint16_t port;
+	uint8_t relay_factor;
+	const uint8_t *source, *name, *payload, *filters; /* filters: the raw msgpack array */
+	uint32_t sourcelen, namelen, payloadlen;
+	size_t filterslen;
 };
 
 /* One LTime's user events in serf's recent-event buffer. */
@@ -189,6 +214,9 @@ struct peer {
 	/* serf's event clock, the oldest event time we accept, recent events. */
 	uint64_t event_ltime, event_min;
 	struct event_slot events[EVENT_BUFFER];
+	/* serf's query clock, the oldest query time we accept, recent query IDs. */
+	uint64_t query_ltime, query_min;
+	struct query_slot queries[QUERY_BUFFER];
 
 	struct keyring *keyring; /* NULL: no encryption */
 	ev_signal sighup_w;
@@ -218,6 +246,16 @@ int keyring_stream_seal(const struct keyring *kr, const uint8_t *msg, size_t len
 /* 1: the stream's sealed message is in plain; 0: more bytes needed; -1: refused (why says). */
 int keyring_stream_open(const struct keyring *kr, const uint8_t *buf, size_t len,
 			struct wbuf *plain, const char **why);
+
+/* Writes the ring to path (one base64 key a line, the primary first) by a
+ * temporary file, fsync and rename, keeping the file's mode. */
+int keyring_save(const char *path, const struct keyring *kr, char *err);
+/* memberlist's Keyring AddKey, UseKey and RemoveKey; 0 or -1 with err. */
+int keyring_add(struct keyring *kr, const uint8_t *key, size_t len, char *err);
+int keyring_use(struct keyring *kr, const uint8_t *key, size_t len, char *err);
+int keyring_remove(struct keyring *kr, const uint8_t *key, size_t len, char *err);
+/* Base64 of key i into out (at least 45 bytes). */
+void keyring_key_text(const struct keyring *kr, int i, char *out);
 
 /* guard.c: --allow networks and per-source rate limits. */
 enum limit_kind { LIMIT_PROBE = 1, LIMIT_STREAM = 2 };
@@ -314,6 +352,15 @@ void serf_witness(struct peer *p, uint64_t ltime);
 int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const uint8_t *payload,
 		    size_t payloadlen, char *err);
 void serf_events_free(struct peer *p);
+
+/* query.c: serf queries (dedup, filters, rebroadcast, acks, internal queries). */
+/* Decodes messageQuery (the serf message after its type byte); 0 or -1. */
+int query_decode(const uint8_t *buf, size_t len, struct query_msg *q);
+/* A serf query message (type byte included); returns 1 when it should be rebroadcast. */
+int query_handle(struct peer *p, const uint8_t *msg, size_t len);
+/* A serf relay message (type byte included): a response passed on to its asker. */
+void query_relay(struct peer *p, const uint8_t *msg, size_t len);
+void query_witness(struct peer *p, uint64_t ltime);
 
 /* control.c: the unix control socket and its client. */
 int control_open(struct peer *p, const char *path, char *err);

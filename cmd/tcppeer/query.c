@@ -1,0 +1,653 @@
+/* serf queries. A query reaches every member by gossip; each member takes
+ * it once (serf's query Lamport clock and its buffer of recent query IDs,
+ * 512 LTimes), passes it on unless it says not to, and, when its filters
+ * (node names, tag regular expressions) select this node, sends the ack the
+ * query asks for straight to the asker. serf's internal queries get the
+ * answers a serf agent gives: _serf_ping only the ack, _serf_conflict our
+ * view of the named member, and the key queries a keyResponse after changing
+ * the keyring as memberlist's keyring does and rewriting the --keyring file.
+ * Other queries are not answered: a serf agent answers them only from an
+ * event handler, and tcppeer runs none. Queries and responses over serf's
+ * 1024-byte limits are dropped. */
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tcppeer.h"
+
+enum {
+	SERF_QUERY = 4,
+	SERF_QUERY_RESPONSE = 5,
+	SERF_CONFLICT_RESPONSE = 6,
+	SERF_KEY_REQUEST = 7,
+	SERF_KEY_RESPONSE = 8,
+	SERF_RELAY = 9,
+};
+
+#define QUERY_FLAG_ACK 1u
+#define QUERY_FLAG_NO_BROADCAST 2u
+#define FILTER_NODE 0
+#define FILTER_TAG 1
+#define INTERNAL_PREFIX "_serf_"
+#define REGEX_MAX 512 /* a tag filter's expression */
+
+/* serf's Member status values. */
+enum { MEMBER_ALIVE = 1, MEMBER_LEFT = 3, MEMBER_FAILED = 4 };
+
+static int read_name(struct mp_reader *r, const uint8_t **p, uint32_t *len, uint32_t max)
+{
+	if (mp_read_raw(r, p, len) < 0)
+		return -1;
+	return *len > max || memchr(*p, 0, *len) ? -1 : 0;
+}
+
+int query_decode(const uint8_t *buf, size_t len, struct query_msg *q)
+{
+	struct mp_reader r;
+	uint32_t nkeys, keylen, alen;
+	const uint8_t *key, *a;
+	uint64_t v;
+	int have_name = 0;
+
+	memset(q, 0, sizeof(*q));
+	mp_reader_init(&r, buf, len);
+	if (mp_read_map(&r, &nkeys) < 0)
+		return -1;
+	for (uint32_t i = 0; i < nkeys; i++) {
+		int rc = 0;
+
+		if (mp_read_raw(&r, &key, &keylen) < 0)
+			return -1;
+		if (mp_key_is(key, keylen, "LTime")) {
+			rc = mp_read_uint(&r, UINT64_MAX, &q->ltime);
+		} else if (mp_key_is(key, keylen, "ID")) {
+			rc = mp_read_uint(&r, UINT32_MAX, &v);
+			q->id = (uint32_t)v;
+		} else if (mp_key_is(key, keylen, "Addr")) {
+			rc = mp_read_raw(&r, &a, &alen);
+			if (rc == 0 && alen != 0 && alen != 4 && alen != 16)
+				return -1;
+			if (rc == 0) {
+				memcpy(q->addr.b, a, alen);
+				q->addr.len = (uint8_t)alen;
+			}
+		} else if (mp_key_is(key, keylen, "Port")) {
+			rc = mp_read_uint(&r, UINT16_MAX, &v);
+			q->port = (uint16_t)v;
+		} else if (mp_key_is(key, keylen, "SourceNode")) {
+			rc = read_name(&r, &q->source, &q->sourcelen, PEER_NAME_MAX);
+		} else if (mp_key_is(key, keylen, "Filters")) {
+			size_t off = r.off;
+
+			rc = mp_skip(&r);
+			q->filters = r.p + off;
+			q->filterslen = r.off - off;
+		} else if (mp_key_is(key, keylen, "Flags")) {
+			rc = mp_read_uint(&r, UINT32_MAX, &v);
+			q->flags = (uint32_t)v;
+		} else if (mp_key_is(key, keylen, "RelayFactor")) {
+			rc = mp_read_uint(&r, UINT8_MAX, &v);
+			q->relay_factor = (uint8_t)v;
+		} else if (mp_key_is(key, keylen, "Name")) {
+			rc = mp_read_raw(&r, &q->name, &q->namelen);
+			have_name = 1;
+		} else if (mp_key_is(key, keylen, "Payload")) {
+			rc = mp_read_raw(&r, &q->payload, &q->payloadlen);
+		} else {
+			rc = mp_skip(&r); /* Timeout: we answer at once */
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return have_name ? 0 : -1;
+}
+
+void query_witness(struct peer *p, uint64_t ltime)
+{
+	if (ltime >= p->query_ltime)
+		p->query_ltime = ltime + 1;
+}
+
+/* serf's handleQuery bookkeeping: 1 for a query seen for the first time. */
+static int query_accept(struct peer *p, const struct query_msg *q)
+{
+	struct query_slot *slot;
+
+	query_witness(p, q->ltime);
+	if (q->ltime < p->query_min ||
+	    (p->query_ltime > QUERY_BUFFER && q->ltime < p->query_ltime - QUERY_BUFFER)) {
+		p->stats.queries_old++;
+		return 0;
+	}
+	slot = &p->queries[q->ltime % QUERY_BUFFER];
+	if (slot->used && slot->ltime == q->ltime) {
+		for (int i = 0; i < slot->n; i++)
+			if (slot->id[i] == q->id) {
+				p->stats.queries_dup++;
+				return 0;
+			}
+	} else {
+		slot->used = 1;
+		slot->ltime = q->ltime;
+		slot->n = 0;
+	}
+	if (slot->n == QUERY_IDS_PER_LTIME) {
+		/* Not recorded, so not taken: a later copy must not be a second answer. */
+		p->stats.queries_dropped++;
+		return 0;
+	}
+	slot->id[slot->n++] = q->id;
+	p->stats.queries_in++;
+	return 1;
+}
+
+static const char *tag_value(const struct peer *p, const uint8_t *tag, uint32_t len)
+{
+	for (int i = 0; i < p->cfg.ntags; i++)
+		if (strlen(p->cfg.tag_key[i]) == len && memcmp(p->cfg.tag_key[i], tag, len) == 0)
+			return p->cfg.tag_val[i];
+	return "";
+}
+
+/* filterTag {Tag, Expr}: Expr, a POSIX extended regular expression here (Go's
+ * RE2 syntax in serf; the two agree on the common subset), must match
+ * somewhere in the tag's value, a missing tag being the empty string. */
+static int filter_tag_ok(const struct peer *p, struct mp_reader *r)
+{
+	uint32_t nkeys, keylen, taglen = 0, exprlen = 0;
+	const uint8_t *key, *tag = NULL, *expr = NULL;
+	char pattern[REGEX_MAX + 1];
+	regex_t re;
+	int ok;
+
+	if (mp_read_map(r, &nkeys) < 0)
+		return 0;
+	for (uint32_t i = 0; i < nkeys; i++) {
+		int rc;
+
+		if (mp_read_raw(r, &key, &keylen) < 0)
+			return 0;
+		if (mp_key_is(key, keylen, "Tag"))
+			rc = mp_read_raw(r, &tag, &taglen);
+		else if (mp_key_is(key, keylen, "Expr"))
+			rc = mp_read_raw(r, &expr, &exprlen);
+		else
+			rc = mp_skip(r);
+		if (rc < 0)
+			return 0;
+	}
+	if (exprlen > REGEX_MAX || (expr != NULL && memchr(expr, 0, exprlen)))
+		return 0;
+	if (exprlen)
+		memcpy(pattern, expr, exprlen);
+	pattern[exprlen] = '\0';
+	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) {
+		log_debug("query tag filter: not a regular expression: %s", pattern);
+		return 0;
+	}
+	ok = regexec(&re, tag_value(p, tag, taglen), 0, NULL, 0) == 0;
+	regfree(&re);
+	return ok;
+}
+
+/* serf's shouldProcessQuery: every filter must select us; one we cannot read rejects. */
+static int filters_select_us(const struct peer *p, const struct query_msg *q)
+{
+	struct mp_reader r;
+	uint32_t n, len, nnodes, nlen;
+	const uint8_t *f, *name;
+
+	if (q->filterslen == 0 || q->filters[0] == 0xc0)
+		return 1;
+	mp_reader_init(&r, q->filters, q->filterslen);
+	if (mp_read_array(&r, &n) < 0)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct mp_reader fr;
+		int found = 0;
+
+		if (mp_read_raw(&r, &f, &len) < 0 || len < 1)
+			return 0;
+		mp_reader_init(&fr, f + 1, len - 1);
+		switch (f[0]) {
+		case FILTER_NODE:
+			if (mp_read_array(&fr, &nnodes) < 0)
+				return 0;
+			for (uint32_t j = 0; j < nnodes; j++) {
+				if (mp_read_raw(&fr, &name, &nlen) < 0)
+					return 0;
+				found |= strlen(p->cfg.name) == nlen &&
+					 memcmp(p->cfg.name, name, nlen) == 0;
+			}
+			if (!found)
+				return 0;
+			break;
+		case FILTER_TAG:
+			if (!filter_tag_ok(p, &fr))
+				return 0;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void encode_response(struct wbuf *w, const struct peer *p, const struct query_msg *q,
+			    uint32_t flags, const uint8_t *payload, size_t payloadlen)
+{
+	wbuf_byte(w, SERF_QUERY_RESPONSE);
+	mp_put_map(w, 5);
+	mp_put_str(w, "LTime");
+	mp_put_uint(w, q->ltime);
+	mp_put_str(w, "ID");
+	mp_put_uint(w, q->id);
+	mp_put_str(w, "From");
+	mp_put_str(w, p->cfg.name);
+	mp_put_str(w, "Flags");
+	mp_put_uint(w, flags);
+	mp_put_str(w, "Payload");
+	mp_put_raw(w, payload, payloadlen);
+}
+
+static struct node *source_node(struct peer *p, const struct query_msg *q)
+{
+	char name[PEER_NAME_MAX + 1];
+
+	memcpy(name, q->source, q->sourcelen);
+	name[q->sourcelen] = '\0';
+	return members_find(p, name);
+}
+
+static int relay_exclude(struct peer *p, const struct node *n, const void *ctx)
+{
+	(void)ctx;
+	return n->state != STATE_ALIVE || n->vsn[1] < 5 || strcmp(n->name, p->cfg.name) == 0;
+}
+
+/* serf's relayResponse: copies through relay_factor other members, for
+ * askers whose direct path loses packets. */
+static void relay_response(struct peer *p, const struct query_msg *q, const uint8_t *resp,
+			   size_t len)
+{
+	struct node *via[UINT8_MAX];
+	struct wbuf w;
+	int n;
+
+	if (q->relay_factor == 0 || members_alive_others(p) < q->relay_factor)
+		return;
+	wbuf_init(&w, 1 + QUERY_RESPONSE_MAX);
+	wbuf_byte(&w, MSG_USER);
+	wbuf_byte(&w, SERF_RELAY);
+	mp_put_map(&w, 2);
+	mp_put_str(&w, "DestAddr");
+	mp_put_map(&w, 3);
+	mp_put_str(&w, "IP");
+	mp_put_raw(&w, q->addr.b, q->addr.len);
+	mp_put_str(&w, "Port");
+	mp_put_uint(&w, q->port);
+	mp_put_str(&w, "Zone");
+	mp_put_str(&w, "");
+	mp_put_str(&w, "DestName");
+	mp_put_raw(&w, q->source, q->sourcelen);
+	wbuf_put(&w, resp, len);
+	if (w.overflow) {
+		p->stats.queries_dropped++;
+		wbuf_free(&w);
+		return;
+	}
+	n = members_random(p, q->relay_factor, relay_exclude, NULL, via);
+	for (int i = 0; i < n; i++)
+		net_send_node(p, via[i], w.p, w.len);
+	wbuf_free(&w);
+}
+
+/* Sends a response (an ack when flags say so) to the asker, as a memberlist
+ * user message in a UDP packet, and through relays when it asks for them. */
+static void respond(struct peer *p, const struct query_msg *q, uint32_t flags,
+		    const uint8_t *payload, size_t payloadlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct wbuf w;
+
+	if (net_sockaddr(&q->addr, q->port, &ss, &sl) < 0) {
+		p->stats.msgs_bad++;
+		return;
+	}
+	wbuf_init(&w, 1 + QUERY_RESPONSE_MAX);
+	wbuf_byte(&w, MSG_USER);
+	encode_response(&w, p, q, flags, payload, payloadlen);
+	if (w.overflow) {
+		log_warn("query response over serf's limit of %d bytes: not sent",
+			 QUERY_RESPONSE_MAX);
+		p->stats.queries_dropped++;
+		wbuf_free(&w);
+		return;
+	}
+	net_send_msg(p, (struct sockaddr *)&ss, sl, w.p, w.len, source_node(p, q));
+	relay_response(p, q, w.p + 1, w.len - 1);
+	if (flags & QUERY_FLAG_ACK)
+		p->stats.query_acks++;
+	else
+		p->stats.query_responses++;
+	wbuf_free(&w);
+}
+
+/* The answer to _serf_conflict: serf's Member for the named node, or nil. */
+static void answer_conflict(struct peer *p, const struct query_msg *q)
+{
+	char name[PEER_NAME_MAX + 1], keys[TAGS_MAX][128], vals[TAGS_MAX][256];
+	const struct node *n;
+	struct wbuf w;
+	static const char *const vsn[6] = {"ProtocolMin", "ProtocolMax", "ProtocolCur",
+					   "DelegateMin", "DelegateMax", "DelegateCur"};
+	int nt, status;
+
+	if (q->payloadlen > PEER_NAME_MAX || memchr(q->payload, 0, q->payloadlen))
+		return;
+	if (q->payloadlen)
+		memcpy(name, q->payload, q->payloadlen);
+	name[q->payloadlen] = '\0';
+	if (strcmp(name, p->cfg.name) == 0)
+		return; /* serf does not answer about itself */
+	n = members_find(p, name);
+	wbuf_init(&w, QUERY_RESPONSE_MAX);
+	wbuf_byte(&w, SERF_CONFLICT_RESPONSE);
+	if (n == NULL) {
+		wbuf_byte(&w, 0xc0);
+	} else {
+		nt = tags_decode(n->meta, n->metalen, keys, vals, TAGS_MAX);
+		status = n->state == STATE_LEFT ? MEMBER_LEFT
+			 : n->state == STATE_DEAD ? MEMBER_FAILED
+						  : MEMBER_ALIVE;
+		mp_put_map(&w, 11);
+		mp_put_str(&w, "Name");
+		mp_put_str(&w, n->name);
+		mp_put_str(&w, "Addr");
+		mp_put_raw(&w, n->addr.b, n->addr.len);
+		mp_put_str(&w, "Port");
+		mp_put_uint(&w, n->port);
+		mp_put_str(&w, "Tags");
+		mp_put_map(&w, (uint32_t)nt);
+		for (int i = 0; i < nt; i++) {
+			mp_put_str(&w, keys[i]);
+			mp_put_str(&w, vals[i]);
+		}
+		mp_put_str(&w, "Status");
+		mp_put_uint(&w, (uint64_t)status);
+		for (int i = 0; i < 6; i++) {
+			mp_put_str(&w, vsn[i]);
+			mp_put_uint(&w, n->vsn[i]);
+		}
+	}
+	if (!w.overflow)
+		respond(p, q, 0, w.p, w.len);
+	else
+		p->stats.queries_dropped++;
+	wbuf_free(&w);
+}
+
+/* nodeKeyResponse {Result, Message, Keys, PrimaryKey}; list-keys gives the
+ * keys, cut to fit serf's response limit as serf cuts them. */
+static void answer_key(struct peer *p, const struct query_msg *q, int ok, const char *message,
+		       int list)
+{
+	char text[KEYRING_MAX][48], msg[ERR_LEN + 64];
+	int nkeys = list && ok ? p->keyring->n : 0;
+
+	snprintf(msg, sizeof(msg), "%s", message);
+	for (int i = 0; i < nkeys; i++)
+		keyring_key_text(p->keyring, i, text[i]);
+	for (int shown = nkeys; shown >= 0; shown--) {
+		struct wbuf w, probe;
+
+		wbuf_init(&w, QUERY_RESPONSE_MAX);
+		wbuf_byte(&w, SERF_KEY_RESPONSE);
+		mp_put_map(&w, 4);
+		mp_put_str(&w, "Result");
+		mp_put_bool(&w, ok);
+		mp_put_str(&w, "Message");
+		mp_put_str(&w, msg);
+		mp_put_str(&w, "Keys");
+		mp_put_array(&w, (uint32_t)shown);
+		for (int i = 0; i < shown; i++)
+			mp_put_str(&w, text[i]);
+		mp_put_str(&w, "PrimaryKey");
+		mp_put_str(&w, nkeys ? text[0] : "");
+		/* The whole response must fit, not just its payload. */
+		wbuf_init(&probe, QUERY_RESPONSE_MAX);
+		if (!w.overflow)
+			encode_response(&probe, p, q, 0, w.p, w.len);
+		if (!w.overflow && !probe.overflow) {
+			respond(p, q, 0, w.p, w.len);
+			wbuf_free(&probe);
+			wbuf_free(&w);
+			break;
+		}
+		wbuf_free(&probe);
+		wbuf_free(&w);
+		snprintf(msg, sizeof(msg), "truncated key list response, showing first %d of %d keys",
+			 shown - 1 < 0 ? 0 : shown - 1, nkeys);
+		if (shown == 0)
+			p->stats.queries_dropped++;
+	}
+	memset(text, 0, sizeof(text));
+}
+
+/* keyRequest {Key}, after its type byte. */
+static int decode_key_request(const struct query_msg *q, const uint8_t **key, uint32_t *len)
+{
+	struct mp_reader r;
+	uint32_t nkeys, keylen;
+	const uint8_t *k;
+	int have = 0;
+
+	if (q->payloadlen < 1 || q->payload[0] != SERF_KEY_REQUEST)
+		return -1;
+	mp_reader_init(&r, q->payload + 1, q->payloadlen - 1);
+	if (mp_read_map(&r, &nkeys) < 0)
+		return -1;
+	for (uint32_t i = 0; i < nkeys; i++) {
+		if (mp_read_raw(&r, &k, &keylen) < 0)
+			return -1;
+		if (mp_key_is(k, keylen, "Key")) {
+			if (mp_read_raw(&r, key, len) < 0)
+				return -1;
+			have = 1;
+		} else if (mp_skip(&r) < 0) {
+			return -1;
+		}
+	}
+	return have ? 0 : -1;
+}
+
+enum key_op { KEY_INSTALL, KEY_USE, KEY_REMOVE, KEY_LIST };
+
+/* serf's handleInstallKey, handleUseKey, handleRemoveKey, handleListKeys.
+ * A change that cannot be written to the --keyring file is undone and
+ * reported as a failure, so the running keys stay what the file says. */
+static void answer_key_query(struct peer *p, const struct query_msg *q, enum key_op op)
+{
+	static const char *const verb[] = {"install", "use", "remove"};
+	char err[ERR_LEN] = "";
+	struct keyring before;
+	const uint8_t *key;
+	uint32_t keylen;
+	int rc;
+
+	if (op == KEY_LIST) {
+		if (p->keyring == NULL)
+			answer_key(p, q, 0, "Keyring is empty (encryption not enabled)", 1);
+		else
+			answer_key(p, q, 1, "", 1);
+		return;
+	}
+	if (decode_key_request(q, &key, &keylen) < 0) {
+		p->stats.msgs_bad++;
+		answer_key(p, q, 0, "Failed to decode key request", 0);
+		return;
+	}
+	if (p->keyring == NULL) {
+		answer_key(p, q, 0, "No keyring to modify (encryption not enabled)", 0);
+		return;
+	}
+	before = *p->keyring;
+	rc = op == KEY_INSTALL ? keyring_add(p->keyring, key, keylen, err)
+	     : op == KEY_USE   ? keyring_use(p->keyring, key, keylen, err)
+			       : keyring_remove(p->keyring, key, keylen, err);
+	if (rc == 0 && p->cfg.keyring_path != NULL &&
+	    memcmp(&before, p->keyring, sizeof(before)) != 0 &&
+	    keyring_save(p->cfg.keyring_path, p->keyring, err) < 0) {
+		*p->keyring = before;
+		rc = -1;
+	}
+	if (rc == 0 && memcmp(&before, p->keyring, sizeof(before)) != 0) {
+		p->stats.key_changes++;
+		log_info("%s-key query: keyring now has %d key%s", verb[op], p->keyring->n,
+			 p->keyring->n == 1 ? "" : "s");
+	} else if (rc < 0) {
+		log_warn("%s-key query failed: %s", verb[op], err);
+	}
+	memset(&before, 0, sizeof(before));
+	answer_key(p, q, rc == 0, rc == 0 ? "" : err, 0);
+}
+
+static void answer_internal(struct peer *p, const struct query_msg *q)
+{
+	static const struct {
+		const char *name;
+		int op; /* -1 ping, -2 conflict, else enum key_op */
+	} known[] = {
+		{"ping", -1},	      {"conflict", -2},	       {"install-key", KEY_INSTALL},
+		{"use-key", KEY_USE}, {"remove-key", KEY_REMOVE}, {"list-keys", KEY_LIST},
+	};
+	const uint8_t *name = q->name + strlen(INTERNAL_PREFIX);
+	size_t len = q->namelen - strlen(INTERNAL_PREFIX);
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strlen(known[i].name) != len || memcmp(known[i].name, name, len) != 0)
+			continue;
+		if (known[i].op == -2)
+			answer_conflict(p, q);
+		else if (known[i].op >= 0)
+			answer_key_query(p, q, (enum key_op)known[i].op);
+		return;
+	}
+	log_debug("unhandled internal query '%.*s'", (int)len, (const char *)name);
+}
+
+int query_handle(struct peer *p, const uint8_t *msg, size_t len)
+{
+	struct query_msg q;
+
+	if (len > QUERY_SIZE_MAX) {
+		p->stats.queries_dropped++;
+		log_debug("dropped a query of %zu bytes, over serf's limit of %d", len,
+			  QUERY_SIZE_MAX);
+		return 0;
+	}
+	if (len < 1 || query_decode(msg + 1, len - 1, &q) < 0) {
+		p->stats.msgs_bad++;
+		log_debug("dropped a malformed query");
+		return 0;
+	}
+	if (!query_accept(p, &q))
+		return 0;
+	if (!filters_select_us(p, &q)) {
+		p->stats.queries_filtered++;
+		return !(q.flags & QUERY_FLAG_NO_BROADCAST);
+	}
+	if (q.flags & QUERY_FLAG_ACK)
+		respond(p, &q, QUERY_FLAG_ACK, (const uint8_t *)"", 0);
+	if (q.namelen >= strlen(INTERNAL_PREFIX) &&
+	    memcmp(q.name, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0)
+		answer_internal(p, &q);
+	return !(q.flags & QUERY_FLAG_NO_BROADCAST);
+}
+
+/* relayHeader {DestAddr {IP, Port, Zone}, DestName} then a query response,
+ * which we send on to DestAddr as serf does; only to a member we know by
+ * that name and address, and only a response, so a stranger cannot make us
+ * send packets anywhere else. */
+void query_relay(struct peer *p, const uint8_t *msg, size_t len)
+{
+	struct mp_reader r, ar;
+	uint32_t nkeys, n2, keylen, iplen = 0, namelen = 0;
+	const uint8_t *key, *ip = NULL, *name = NULL;
+	char dest[PEER_NAME_MAX + 1];
+	uint64_t port = 0;
+	struct node *to;
+
+	if (len > 1 + QUERY_RESPONSE_MAX + 512) {
+		p->stats.queries_dropped++;
+		return;
+	}
+	mp_reader_init(&r, msg + 1, len - 1);
+	if (mp_read_map(&r, &nkeys) < 0)
+		goto bad;
+	for (uint32_t i = 0; i < nkeys; i++) {
+		if (mp_read_raw(&r, &key, &keylen) < 0)
+			goto bad;
+		if (mp_key_is(key, keylen, "DestName")) {
+			if (read_name(&r, &name, &namelen, PEER_NAME_MAX) < 0)
+				goto bad;
+		} else if (mp_key_is(key, keylen, "DestAddr")) {
+			size_t off = r.off;
+
+			if (mp_skip(&r) < 0)
+				goto bad;
+			mp_reader_init(&ar, r.p + off, r.off - off);
+			if (mp_read_map(&ar, &n2) < 0)
+				goto bad;
+			for (uint32_t j = 0; j < n2; j++) {
+				if (mp_read_raw(&ar, &key, &keylen) < 0)
+					goto bad;
+				if (mp_key_is(key, keylen, "IP")) {
+					if (mp_read_raw(&ar, &ip, &iplen) < 0)
+						goto bad;
+				} else if (mp_key_is(key, keylen, "Port")) {
+					if (mp_read_uint(&ar, UINT16_MAX, &port) < 0)
+						goto bad;
+				} else if (mp_skip(&ar) < 0) {
+					goto bad;
+				}
+			}
+		} else if (mp_skip(&r) < 0) {
+			goto bad;
+		}
+	}
+	if (r.off >= r.len || r.p[r.off] != SERF_QUERY_RESPONSE || name == NULL)
+		goto bad;
+	memcpy(dest, name, namelen);
+	dest[namelen] = '\0';
+	to = members_find(p, dest);
+	if (to == NULL || to->port != port ||
+	    !((iplen == to->addr.len && memcmp(ip, to->addr.b, iplen) == 0) ||
+	      (iplen == 16 && to->addr.len == 4 && memcmp(ip + 12, to->addr.b, 4) == 0 &&
+	       memcmp(ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0))) {
+		p->stats.queries_dropped++;
+		log_debug("relay for %s: not a member at that address", dest);
+		return;
+	}
+	{
+		struct wbuf w;
+
+		wbuf_init(&w, 1 + QUERY_RESPONSE_MAX);
+		wbuf_byte(&w, MSG_USER);
+		wbuf_put(&w, r.p + r.off, r.len - r.off);
+		if (!w.overflow) {
+			net_send_node(p, to, w.p, w.len);
+			p->stats.query_relayed++;
+		} else {
+			p->stats.queries_dropped++;
+		}
+		wbuf_free(&w);
+	}
+	return;
+bad:
+	p->stats.msgs_bad++;
+	log_debug("dropped a malformed relay message");
+}
