@@ -11,7 +11,11 @@
  *      of their own, through the decryption and the stream decoder;
  *   6: a serf user event (the serf message after its type byte), delivered
  *      and deduplicated, and a user event sent with a fuzzed name;
- *   7: a keyring file.
+ *   7: a keyring file;
+ *   8: a serf query (the serf message after its type byte), decoded, then
+ *      handled by a keyed node (key queries change a copy of its keyring;
+ *      no file is written) and by an unkeyed one, and the same bytes as a
+ *      relay message.
  * Nothing is sent: the node has no sockets. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +119,30 @@ static void fuzz_user_event(const uint8_t *data, size_t size)
 		gossip_free(&peer);
 }
 
+static void fuzz_query(const uint8_t *data, size_t size)
+{
+	static uint8_t msg[QUERY_SIZE_MAX + 2];
+	struct query_msg q;
+	struct keyring copy = ring;
+
+	query_decode(data, size, &q);
+	if (size + 1 > sizeof(msg))
+		return;
+	memcpy(msg + 1, data, size);
+	msg[0] = 4; /* serf's messageQueryType */
+	peer.keyring = &copy;
+	serf_handle_user(&peer, msg, size + 1);
+	peer.keyring = NULL;
+	/* Again, as a new query: the same ID at the next LTime is not a repeat. */
+	peer.query_min = 0;
+	memset(peer.queries, 0, sizeof(peer.queries));
+	serf_handle_user(&peer, msg, size + 1);
+	msg[0] = 9; /* messageRelayType */
+	serf_handle_user(&peer, msg, size + 1);
+	if (peer.nbq > 256)
+		gossip_free(&peer);
+}
+
 static void fuzz_stream(const uint8_t *data, size_t size)
 {
 	struct streamdec d;
@@ -149,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	switch (data[0] % 8) {
+	switch (data[0] % 9) {
 	case 0:
 		if (size - 1 <= PACKET_MAX)
 			net_handle_packet(&peer, data + 1, size - 1, (struct sockaddr *)&from,
@@ -188,6 +216,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		keyring_parse((const char *)data + 1, size - 1, &kr, NULL);
 		break;
 	}
+	case 8:
+		fuzz_query(data + 1, size - 1);
+		break;
 	}
 	return 0;
 }
