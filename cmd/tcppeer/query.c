@@ -52,6 +52,8 @@ int query_decode(const uint8_t *buf, size_t len, struct query_msg *q)
 	int have_name = 0;
 
 	memset(q, 0, sizeof(*q));
+	/* Absent fields are empty, never NULL (memcpy and memcmp want a pointer). */
+	q->source = q->name = q->payload = (const uint8_t *)"";
 	mp_reader_init(&r, buf, len);
 	if (mp_read_map(&r, &nkeys) < 0)
 		return -1;

@@ -98,6 +98,7 @@ static int decode_event(struct mp_reader *r, struct event_msg *e, int with_ltime
 	int have_name = 0;
 
 	memset(e, 0, sizeof(*e));
+	e->payload = (const uint8_t *)""; /* absent is empty, never NULL */
 	if (mp_read_map(r, &nkeys) < 0)
 		return -1;
 	for (uint32_t i = 0; i < nkeys; i++) {
