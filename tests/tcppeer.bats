@@ -10,20 +10,6 @@ load 'tcppeer_helpers'
 # Seconds of 10% packet loss in the loss test (the issue asks for 60).
 : "${TCPPEER_LOSS_SECONDS:=60}"
 
-setup() {
-	require_helpers
-	[[ -x $TCPPEER ]] || fail "$TCPPEER missing: run 'make'"
-	T=$BATS_TEST_TMPDIR
-}
-
-teardown() {
-	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
-	bg_teardown
-	if [[ -n ${NETNS:-} ]]; then
-		ip netns del "$NETNS" 2>/dev/null || true
-	fi
-}
-
 # ---------------------------------------------------------------------------
 # Command line
 
@@ -291,8 +277,7 @@ udp_send() {
 	((bad > 100))
 	[[ $output == *'"streams_rejected":'[1-9]* ]]
 	# Still a full member a while later: not suspected by anyone.
-	sleep 1
-	serf_has "$R1" tp alive
+	always_within 1 serf_has "$R1" tp alive
 }
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,50 @@
 : "${TCPPEER:=$BATS_TEST_DIRNAME/../bin/tcppeer}"
 : "${SERF:=serf}"
 
+setup() {
+	require_helpers
+	[[ -x $TCPPEER ]] || fail "$TCPPEER missing: run 'make'"
+	T=$BATS_TEST_TMPDIR
+}
+
+# NETNS: a network namespace a test made, deleted with it.
+teardown() {
+	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
+	bg_teardown
+	if [[ -n ${NETNS:-} ]]; then
+		ip netns del "$NETNS" 2>/dev/null || true
+	fi
+}
+
+# never_within SECONDS CMD...: CMD stays false for the whole period (polled).
+never_within() {
+	local deadline
+	deadline=$(($(now_ms) + $(ms_of "$1")))
+	shift
+	while (($(now_ms) < deadline)); do
+		if "$@" >/dev/null 2>&1; then
+			fail "became true: $*"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# always_within SECONDS CMD...: CMD stays true for the whole period (polled).
+always_within() {
+	local deadline
+	deadline=$(($(now_ms) + $(ms_of "$1")))
+	shift
+	while (($(now_ms) < deadline)); do
+		if ! "$@" >/dev/null 2>&1; then
+			"$@"
+			fail "became false: $*"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 # wait_until TIMEOUT_S CMD...: polls CMD until it succeeds; on timeout runs
 # it once more with its output shown and fails.
 wait_until() {

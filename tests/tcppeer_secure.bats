@@ -7,31 +7,6 @@ bats_require_minimum_version 1.5.0
 load 'helpers'
 load 'tcppeer_helpers'
 
-setup() {
-	require_helpers
-	[[ -x $TCPPEER ]] || fail "$TCPPEER missing: run 'make'"
-	T=$BATS_TEST_TMPDIR
-}
-
-teardown() {
-	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
-	bg_teardown
-}
-
-# never_within SECONDS CMD...: CMD stays false for the whole period (polled).
-never_within() {
-	local deadline
-	deadline=$(($(now_ms) + $(ms_of "$1")))
-	shift
-	while (($(now_ms) < deadline)); do
-		if "$@" >/dev/null 2>&1; then
-			fail "became true: $*"
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
 # stat_of NAME COUNTER: one counter of members --json.
 stat_of() {
 	peer_members "$1" --json | grep -oE "\"$2\":[0-9]+" | cut -d: -f2

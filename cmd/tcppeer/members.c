@@ -427,6 +427,19 @@ void members_shuffle(struct peer *p)
 	}
 }
 
+/* Adds c to out[0..*got) unless exclude() rejects it or it is there already. */
+static void pick_add(struct peer *p, struct node *c,
+		    int (*exclude)(struct peer *, const struct node *, const void *), const void *ctx,
+		    struct node **out, int *got)
+{
+	if (exclude(p, c, ctx))
+		return;
+	for (int j = 0; j < *got; j++)
+		if (out[j] == c)
+			return;
+	out[(*got)++] = c;
+}
+
 /* kRandomNodes: up to k distinct members that exclude() does not reject. */
 int members_random(struct peer *p, int k, int (*exclude)(struct peer *, const struct node *, const void *),
 		   const void *ctx, struct node **out)
@@ -434,29 +447,11 @@ int members_random(struct peer *p, int k, int (*exclude)(struct peer *, const st
 	size_t n = p->nnodes, tries;
 	int got = 0;
 
-	for (tries = 0; tries < 3 * n && got < k; tries++) {
-		struct node *c = p->nodes[(size_t)random() % n];
-		int dup = 0;
-
-		if (exclude(p, c, ctx))
-			continue;
-		for (int j = 0; j < got; j++)
-			dup |= out[j] == c;
-		if (!dup)
-			out[got++] = c;
-	}
+	for (tries = 0; tries < 3 * n && got < k; tries++)
+		pick_add(p, p->nodes[(size_t)random() % n], exclude, ctx, out, &got);
 	/* Small tables: a final ordered sweep finds any the dice missed. */
-	for (size_t i = 0; i < n && got < k && n < (size_t)k * 3 + 8; i++) {
-		struct node *c = p->nodes[i];
-		int dup = 0;
-
-		if (exclude(p, c, ctx))
-			continue;
-		for (int j = 0; j < got; j++)
-			dup |= out[j] == c;
-		if (!dup)
-			out[got++] = c;
-	}
+	for (size_t i = 0; i < n && got < k && n < (size_t)k * 3 + 8; i++)
+		pick_add(p, p->nodes[i], exclude, ctx, out, &got);
 	return got;
 }
 

@@ -431,6 +431,22 @@ static int merge_event_slot(struct peer *p, struct mp_reader *r)
 	return 0;
 }
 
+/* One clock of a push-pull, witnessed as v - 1 as serf does. On our join,
+ * min (when given) rises to v: what is older came before us. */
+static int clock_merge(struct peer *p, struct mp_reader *r,
+		       void (*witness)(struct peer *, uint64_t), uint64_t *min)
+{
+	uint64_t v;
+
+	if (mp_read_uint(r, UINT64_MAX, &v) < 0)
+		return -1;
+	if (v > 0)
+		witness(p, v - 1);
+	if (min != NULL && v > *min)
+		*min = v;
+	return 0;
+}
+
 /* The clocks: our next intent must be newer than any status time the
  * cluster holds; and the recent events, which anti-entropy delivers to a
  * member that missed their gossip. A join of ours ignores older events. */
@@ -450,24 +466,14 @@ void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 		if (mp_read_raw(&r, &key, &keylen) < 0)
 			goto bad;
 		if (mp_key_is(key, keylen, "LTime")) {
-			if (mp_read_uint(&r, UINT64_MAX, &v) < 0)
+			if (clock_merge(p, &r, serf_witness, NULL) < 0)
 				goto bad;
-			if (v > 0)
-				serf_witness(p, v - 1);
 		} else if (mp_key_is(key, keylen, "EventLTime")) {
-			if (mp_read_uint(&r, UINT64_MAX, &v) < 0)
+			if (clock_merge(p, &r, event_witness, join ? &p->event_min : NULL) < 0)
 				goto bad;
-			if (v > 0)
-				event_witness(p, v - 1);
-			if (join && v > p->event_min)
-				p->event_min = v;
 		} else if (mp_key_is(key, keylen, "QueryLTime")) {
-			if (mp_read_uint(&r, UINT64_MAX, &v) < 0)
+			if (clock_merge(p, &r, query_witness, join ? &p->query_min : NULL) < 0)
 				goto bad;
-			if (v > 0)
-				query_witness(p, v - 1);
-			if (join && v > p->query_min)
-				p->query_min = v;
 		} else if (mp_key_is(key, keylen, "Events")) {
 			if (r.off < r.len && r.p[r.off] == 0xc0) {
 				mp_skip(&r);
