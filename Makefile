@@ -155,9 +155,12 @@ FUZZ_SRC = fuzz/fuzz_tcppeer.c $(filter-out cmd/tcppeer/main.c,$(wildcard cmd/tc
 .PHONY: fuzz
 fuzz: build/fuzz/fuzz_tcppeer
 	@mkdir -p build/fuzz/corpus
+	@echo "fuzz_tcppeer for $(FUZZ_TIME) s; its log: build/fuzz/fuzz.log"
 	@if build/fuzz/fuzz_tcppeer -max_total_time=$(FUZZ_TIME) -max_len=70000 -timeout=10 \
-	    -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus fuzz/corpus; then \
-	    echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
+	    -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus fuzz/corpus \
+	    >build/fuzz/fuzz.log 2>&1; then \
+	    grep -E '^(Done|stat::)' build/fuzz/fuzz.log; echo "1 passed, 0 failed"; \
+	else tail -n 60 build/fuzz/fuzz.log; echo "0 passed, 1 failed"; exit 1; fi
 
 build/fuzz/fuzz_tcppeer: $(FUZZ_SRC) $(wildcard cmd/tcppeer/*.h) common/*.h | build/fuzz/.dir
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DTCPDIST_VERSION='"$(VERSION)"' -g -O1 \
