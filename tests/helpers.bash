@@ -160,9 +160,10 @@ wait_for_file_line() {
 
 # wait_for_line_count FILE REGEX N [TIMEOUT_S]: until N lines match.
 wait_for_line_count() {
-	local file=$1 regex=$2 n=$3 deadline
+	local file=$1 regex=$2 n=$3 deadline count
 	deadline=$(($(now_ms) + $(ms_of "${4:-5}")))
-	until (($(grep -Ec -- "$regex" "$file" 2>/dev/null) >= n)); do
+	# A file not there yet counts no lines.
+	until count=$(grep -Ec -- "$regex" "$file" 2>/dev/null); ((${count:-0} >= n)); do
 		if (($(now_ms) >= deadline)); then
 			echo "--- $file:"
 			cat "$file" 2>/dev/null

@@ -356,25 +356,30 @@ fd_count() {
 	for _ in 1 2 3; do [ "$(ask "$P")" = "$other" ]; done
 }
 
-@test "limits: under ulimit -n 64, 300 clients at once are all served; accept pauses and resumes without spinning" {
+@test "limits: under ulimit -n 64 (and 65), 300 clients at once are all served; accept pauses and resumes without spinning" {
 	ports P PA
 	start_namesrv a "127.0.0.1:$PA"
 	pool_text "$P" -- "a:$PA" >"$T/web.pool"
-	TCPDIST_LOG="$T/tcpdist.err"
-	start_bg tcpdist bash -c 'ulimit -n 64 && exec "$0" "$@"' "$TCPDIST" "$T/web.pool"
-	TCPDIST_PID=${BG_PID[tcpdist]}
-	wait_for_file_line "$TCPDIST_LOG" 'listening on'
-	# Each client stays connected 300 ms, so far more than 64 descriptors are wanted at once.
-	"$HELPERS/names" --parallel 300 --hold 300 --timeout 30000 --send hello "127.0.0.1:$P" 300 >"$T/names"
-	[ "$(grep -c '^a$' "$T/names")" -eq 300 ]
-	grep -q 'out of file descriptors: pausing accept' "$TCPDIST_LOG"
-	kill -0 "$TCPDIST_PID"
-	# Not spinning: idle again, it uses no CPU over half a second.
-	read -r -a s1 <"/proc/$TCPDIST_PID/stat"
-	sleep 0.5
-	read -r -a s2 <"/proc/$TCPDIST_PID/stat"
-	[ $(((s2[13] + s2[14]) - (s1[13] + s1[14]))) -le 5 ]
-	[ "$(ask "$P")" = a ]
+	# Whether accept(2) or a backend's socket(2) is the call that runs out
+	# depends on the parity of the descriptors in use: both limits are tried.
+	for limit in 64 65; do
+		TCPDIST_LOG="$T/tcpdist$limit.err"
+		start_bg "tcpdist$limit" bash -c 'ulimit -n "$1" && exec "$0" "$2"' "$TCPDIST" "$limit" "$T/web.pool"
+		TCPDIST_PID=${BG_PID[tcpdist$limit]}
+		wait_for_file_line "$TCPDIST_LOG" 'listening on'
+		# Each client stays connected 300 ms, so far more than 64 descriptors are wanted at once.
+		"$HELPERS/names" --parallel 300 --hold 300 --timeout 30000 --send hello "127.0.0.1:$P" 300 >"$T/names"
+		[ "$(grep -c '^a$' "$T/names")" -eq 300 ]
+		grep -q 'out of file descriptors: pausing accept' "$TCPDIST_LOG"
+		kill -0 "$TCPDIST_PID"
+		# Not spinning: idle again, it uses no CPU over half a second.
+		read -r -a s1 <"/proc/$TCPDIST_PID/stat"
+		sleep 0.5
+		read -r -a s2 <"/proc/$TCPDIST_PID/stat"
+		[ $(((s2[13] + s2[14]) - (s1[13] + s1[14]))) -le 5 ]
+		[ "$(ask "$P")" = a ]
+		stop_bg "tcpdist$limit"
+	done
 }
 
 @test "metrics: promtool accepts the exposition and the counters match what was done" {

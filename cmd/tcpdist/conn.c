@@ -288,7 +288,7 @@ static int backend_socket(struct worker *w, int family)
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
 		close(w->spare_fd);
 		w->spare_fd = -1;
-		worker_pause(w, PAUSE_FDS);
+		worker_out_of_fds(w, "(a backend socket took the spare descriptor)");
 		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
 	return fd;

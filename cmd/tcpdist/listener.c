@@ -330,11 +330,10 @@ void listeners_close(struct worker *w)
  * connection closing, or a short timer, starts accepting again. */
 static void accept_emfile(struct worker *w, struct listener *l)
 {
-	worker_pause(w, PAUSE_FDS);
-	if (ev_now(w->loop) - w->emfile_logged >= 1.0) {
-		w->emfile_logged = ev_now(w->loop);
-		log_warn("out of file descriptors: pausing accept on %s", l->text);
-	}
+	char where[ADDR_TEXT_LEN + 4];
+
+	snprintf(where, sizeof(where), "on %s", l->text);
+	worker_out_of_fds(w, where);
 }
 
 /* The pool's max_conns reached: stop accepting until a connection ends.

@@ -207,6 +207,7 @@ int worker_start(struct worker *w);
 void worker_destroy(struct worker *w);
 void worker_pause(struct worker *w, int why);
 void worker_unpause(struct worker *w, int why);
+void worker_out_of_fds(struct worker *w, const char *where);
 size_t proc_connections(const struct proc *p);
 /* Hands the newest farm to every worker. */
 void proc_publish(struct proc *p, struct farm *f);
