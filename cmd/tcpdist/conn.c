@@ -156,7 +156,8 @@ void conn_close_all(struct worker *w)
 		conn_close(w->conns, 1, END_SHUTDOWN);
 }
 
-static const char *failure_text(int error)
+/* A failed connect in words, for the log (health checks use it too). */
+const char *connect_error_text(int error)
 {
 	switch (error) {
 	case ETIMEDOUT:
@@ -182,7 +183,7 @@ static void conn_fail(struct conn *c)
 		for (size_t i = 0; i < a->n && off < sizeof(why); i++)
 			off += (size_t)snprintf(why + off, sizeof(why) - off, "%s%s: %s",
 						i ? "; " : "", c->farm->b[a->tried[i]].up->name,
-						failure_text(a->error[i]));
+						connect_error_text(a->error[i]));
 	}
 	log_warn("client %s: no backend available (%s)", conn_client_text(c, ct, sizeof(ct)),
 		 why);
@@ -227,7 +228,7 @@ static void conn_connect_failed(struct conn *c, int error)
 		} else {
 			log_warn("client %s: backend %s %s: %s, trying another",
 				 conn_client_text(c, ct, sizeof(ct)), up->name, up->addr_text,
-				 failure_text(error));
+				 connect_error_text(error));
 		}
 		upstream_unref(up);
 		conn_connect_next(c);
@@ -288,7 +289,7 @@ static int backend_socket(struct worker *w, int family)
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
 		close(w->spare_fd);
 		w->spare_fd = -1;
-		worker_out_of_fds(w, "(a backend socket took the spare descriptor)");
+		worker_out_of_fds(w, NULL);
 		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
 	return fd;

@@ -21,18 +21,6 @@ static struct proc *hproc; /* the active checks run on its loop */
 static uint64_t jitter_state;
 static unsigned sync_generation;
 
-static const char *error_text(int error)
-{
-	switch (error) {
-	case ETIMEDOUT:
-		return "connect timed out";
-	case ECONNREFUSED:
-		return "connection refused";
-	default:
-		return strerror(error);
-	}
-}
-
 static void mark_down(struct upstream *u, const char *how, unsigned count, int error)
 {
 	int up = 0;
@@ -41,7 +29,7 @@ static void mark_down(struct upstream *u, const char *how, unsigned count, int e
 		return;
 	atomic_fetch_add_explicit(&u->went_down, 1, memory_order_relaxed);
 	log_warn("backend %s %s is down: %u %s failed in a row (%s)", u->name, u->addr_text,
-		 count, how, error_text(error));
+		 count, how, connect_error_text(error));
 }
 
 static void mark_up(struct upstream *u, unsigned rises)

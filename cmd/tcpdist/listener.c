@@ -325,17 +325,6 @@ void listeners_close(struct worker *w)
 	}
 }
 
-/* Out of file descriptors: stop accepting for a moment and leave clients
- * in the kernel's backlog rather than spin on a readable listener; a
- * connection closing, or a short timer, starts accepting again. */
-static void accept_emfile(struct worker *w, struct listener *l)
-{
-	char where[ADDR_TEXT_LEN + 4];
-
-	snprintf(where, sizeof(where), "on %s", l->text);
-	worker_out_of_fds(w, where);
-}
-
 /* The pool's max_conns reached: stop accepting until a connection ends.
  * Returns 1 if paused. */
 static int accept_limit(struct worker *w)
@@ -385,7 +374,10 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
-			accept_emfile(w, l);
+			/* Leave clients in the kernel's backlog rather than
+			 * spin on a readable listener; a connection closing,
+			 * or a short timer, starts accepting again. */
+			worker_out_of_fds(w, l->text);
 			return;
 		case EAGAIN:
 			return;

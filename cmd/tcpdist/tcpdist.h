@@ -207,7 +207,7 @@ int worker_start(struct worker *w);
 void worker_destroy(struct worker *w);
 void worker_pause(struct worker *w, int why);
 void worker_unpause(struct worker *w, int why);
-void worker_out_of_fds(struct worker *w, const char *where);
+void worker_out_of_fds(struct worker *w, const char *listener);
 size_t proc_connections(const struct proc *p);
 /* Hands the newest farm to every worker. */
 void proc_publish(struct proc *p, struct farm *f);
@@ -289,6 +289,7 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 void conn_close(struct conn *c, int reset, enum conn_end end);
 void conn_close_all(struct worker *w);
 const char *conn_client_text(const struct conn *c, char *buf, size_t len);
+const char *connect_error_text(int error);
 
 /* relay.c */
 void relay_start(struct conn *c);

@@ -44,15 +44,18 @@ void worker_pause(struct worker *w, int why)
 		ev_timer_again(w->loop, &w->fd_retry);
 }
 
-/* Out of file descriptors, at accept or at a backend's socket: stop
- * accepting and say so, once a second at most. */
-void worker_out_of_fds(struct worker *w, const char *where)
+/* Out of file descriptors, at accept on listener (its text) or, with NULL,
+ * at a backend's socket: stop accepting and say so, once a second at most. */
+void worker_out_of_fds(struct worker *w, const char *listener)
 {
 	worker_pause(w, PAUSE_FDS);
-	if (ev_now(w->loop) - w->emfile_logged >= 1.0) {
-		w->emfile_logged = ev_now(w->loop);
-		log_warn("out of file descriptors: pausing accept %s", where);
-	}
+	if (ev_now(w->loop) - w->emfile_logged < 1.0)
+		return;
+	w->emfile_logged = ev_now(w->loop);
+	if (listener)
+		log_warn("out of file descriptors: pausing accept on %s", listener);
+	else
+		log_warn("out of file descriptors: pausing accept (a backend socket took the spare descriptor)");
 }
 
 void worker_unpause(struct worker *w, int why)
