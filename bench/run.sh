@@ -355,13 +355,13 @@ stop_target() {
 	unset "PID[$1]"
 }
 
-# cpu_ticks PID: utime + stime of the whole process, in clock ticks.
+# cpu_ticks PID: "utime stime" of the whole process, in clock ticks.
 cpu_ticks() {
 	local s f
 	s=$(cat "/proc/$1/stat") || return 1
 	s=${s##*) }
 	read -r -a f <<<"$s"
-	echo $((f[11] + f[12]))
+	echo "${f[11]} ${f[12]}"
 }
 
 # mem_kb PID: proportional set size (Pss), or VmRSS on kernels without smaps_rollup.
@@ -505,9 +505,9 @@ run_scenario() {
 # the machine was busy with other work or the hypervisor stole time from it
 # (FOREIGN seconds of CPU, both together).
 measure() {
-	local scen=$1 tgt=$2 rep=$3 out=$T/wrk.$1.$2.$3 pid= c0=0 c1=0 f0 f1 st0 st1
+	local scen=$1 tgt=$2 rep=$3 out=$T/wrk.$1.$2.$3 pid= c0='0 0' c1='0 0' f0 f1 st0 st1
 	local args=()
-	CPU=
+	CPU= CPU_USER=
 	case $scen in
 	conn) args=(-c"$CONNS" -H "Connection: close" "$(url "$tgt" /)") ;;
 	ka) args=(-c"$CONNS" --latency "$(url "$tgt" /)") ;;
@@ -525,7 +525,12 @@ measure() {
 	[[ -z $pid ]] || c1=$(cpu_ticks "$pid")
 	f1=$(foreign_ticks)
 	st1=$(steal_ticks)
-	[[ -z $pid ]] || CPU=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" 'BEGIN {print (b - a) / hz}')
+	if [[ -n $pid ]]; then
+		read -r CPU CPU_USER < <(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" 'BEGIN {
+			split(a, x, " "); split(b, y, " ")
+			print (y[1] + y[2] - x[1] - x[2]) / hz, (y[1] - x[1]) / hz
+		}')
+	fi
 	FOREIGN=$(awk -v f="$((f1 - f0 + st1 - st0))" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", f / hz}')
 	if awk -v f="$FOREIGN" -v s="$SECS" -v n="$NOISE" 'BEGIN {exit !(f > s * n / 100)}'; then
 		return 1
@@ -535,7 +540,7 @@ measure() {
 
 # record_run SCENARIO TARGET REP: record the figures of the wrk run in W[] and CPU.
 record_run() {
-	local scen=$1 tgt=$2 rep=$3 cpu=$CPU errs
+	local scen=$1 tgt=$2 rep=$3 cpu=$CPU cpu_user=$CPU_USER errs
 	errs=$((W[connect] + W[read] + W[write] + W[status] + W[timeout]))
 	((errs == 0)) || problem "$tgt $scen rep $rep: wrk errors connect ${W[connect]}" \
 		"read ${W[read]} write ${W[write]} status ${W[status]} timeout ${W[timeout]}" \
@@ -545,8 +550,13 @@ record_run() {
 	case $scen in
 	conn)
 		record conn_rate "$tgt" "$(awk -v r="$req" -v d="$dur" 'BEGIN {print r / (d / 1e6)}')"
-		[[ -z $cpu ]] || record conn_cpu "$tgt" \
-			"$(awk -v c="$cpu" -v r="$req" 'BEGIN {print c / r * 10000}')"
+		if [[ -n $cpu ]]; then
+			record conn_cpu "$tgt" "$(awk -v c="$cpu" -v r="$req" 'BEGIN {print c / r * 10000}')"
+			record conn_cpu_user "$tgt" \
+				"$(awk -v c="$cpu_user" -v r="$req" 'BEGIN {print c / r * 10000}')"
+			record conn_cpu_sys "$tgt" \
+				"$(awk -v c="$cpu" -v u="$cpu_user" -v r="$req" 'BEGIN {print (c - u) / r * 10000}')"
+		fi
 		;;
 	ka)
 		record ka_rps "$tgt" "$(awk -v r="$req" -v d="$dur" 'BEGIN {print r / (d / 1e6)}')"
@@ -835,6 +845,24 @@ REPORT=$T/report.txt
 					printf "  %-10s vs splice  %-42s median %s\n", "", sl, ms
 				}'
 		done
+	fi
+	if [[ -s $RES/conn_cpu_sys.haproxy ]]; then
+		echo
+		echo "CPU s per 10,000 connections split into user and system (kernel) time, medians:"
+		for tgt in "${PROXIES[@]}"; do
+			printf '  %-15s user %6.3f  system %6.3f\n' "$tgt" \
+				"$(median conn_cpu_user "$tgt")" "$(median conn_cpu_sys "$tgt")"
+		done
+		awk -v hu="$(median conn_cpu_user haproxy)" -v hs="$(median conn_cpu_sys haproxy)" \
+			-v ts="$(median conn_cpu_sys tcpdist)" 'BEGIN {
+			if (hu + hs <= 0)
+				exit
+			printf "  the kernel does %.0f%% of plain HAProxy'"'"'s work per connection: a proxy making the\n", \
+				100 * hs / (hu + hs)
+			printf "  same TCP traffic with no user time at all would measure %.2fx of it\n", hs / (hu + hs)
+			if (ts > 0 && hs > 0)
+				printf "  tcpdist'"'"'s system time is %.2fx HAProxy'"'"'s\n", ts / hs
+		}'
 	fi
 	echo
 	echo "MB = 10^6 bytes, GB = 10^9 bytes; CPU = utime + stime of the proxy from /proc (CLK_TCK $CLK_TCK)."
