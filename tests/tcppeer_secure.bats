@@ -260,6 +260,61 @@ in_list() {
 	[ "$(stat_of a query_responses)" -eq 0 ]
 }
 
+@test "serf query -relay-factor: tcppeer relays a serf agent's ack to the asker, and its own ack reaches serf by relays too" {
+	ports G1 G2 R1 R2 PA
+	start_serf s1 "$G1" "$R1"
+	start_serf s2 "$G2" "$R2" -join "127.0.0.1:$G1"
+	start_peer a "$PA" -j "127.0.0.1:$G1"
+	wait_until 5 all_alive "$R1" "$R2" -- a -- s1 s2 a
+	# s2 sends its ack straight to s1 and a copy through 2 relays: all the
+	# other live members, s1 itself and the tcppeer node.
+	run "$SERF" query -rpc-addr "127.0.0.1:$R1" -timeout 2s -relay-factor 2 -node s2 viaus
+	echo "# serf query via relays: ${output//$'\n'/ | }" >&3
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	[[ $output == *"Ack from 's2'"* && $output == *"Total Acks: 1"* ]] || fail "$output"
+	wait_until 2 stat_at_least a query_relayed 1
+	[ "$(stat_of a packets_bad)" -eq 0 ] || fail "bad packets: $(peer_members a --json)"
+	# tcppeer's own ack goes straight to s1 and through s1 and s2 as relays;
+	# s1 counts it once, and neither agent complains about the relay message.
+	run "$SERF" query -rpc-addr "127.0.0.1:$R1" -timeout 2s -relay-factor 2 -node a fromus
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	[[ $output == *"Ack from 'a'"* && $output == *"Total Acks: 1"* ]] || fail "$output"
+	[ "$(stat_of a query_acks)" -eq 1 ]
+	! grep -E '\[(ERR|WARN)\] serf' "$T/s1.err" "$T/s2.err" "$T/s1.out" "$T/s2.out" ||
+		fail "a serf agent complained"
+}
+
+@test "serf name conflict: tcppeer nodes answer _serf_conflict with the first holder's address; the newcomer quits" {
+	ports G1 G2 R1 R2 PA PB PC
+	start_serf s1 "$G1" "$R1"
+	start_peer a "$PA" -j "127.0.0.1:$G1"
+	start_peer b "$PB" -j "127.0.0.1:$G1"
+	start_peer c "$PC" -j "127.0.0.1:$G1"
+	wait_until 5 all_alive "$R1" -- a b c -- s1 a b c
+	# A second agent named s1 finds its name held at another address and
+	# asks the cluster (_serf_conflict) whose it is. Memberlist nodes do not
+	# pass a conflicting alive on, so only the newcomer asks.
+	start_serf s1new "$G2" "$R2" -node s1 -join "127.0.0.1:$PA"
+	wait_until 10 grep -q 'name conflict resolution' "$T/s1new.out"
+	grep 'name conflict' "$T/s1.out" "$T/s1new.out" | sed 's/^/# /' >&3
+	# Every tcppeer node answered with a serf Member that serf could read,
+	# none of them for the newcomer's address: [0 / 3] or more answers.
+	local counts
+	counts=$(grep -oE 'minority in name conflict resolution, [a-z]+ \[[0-9]+ / [0-9]+\]' "$T/s1new.out")
+	[[ $counts =~ \[([0-9]+)\ /\ ([0-9]+)\] ]] || fail "the newcomer did not lose: $(cat "$T/s1new.out")"
+	((BASH_REMATCH[1] == 0 && BASH_REMATCH[2] >= 3)) || fail "answers: $counts"
+	local n
+	for n in a b c; do
+		[ "$(stat_of "$n" query_responses)" -eq 1 ] || fail "$n: $(peer_members "$n" --json)"
+	done
+	! grep -q 'Failed to decode conflict query response' "$T/s1new.out" ||
+		fail "serf could not read an answer"
+	# The newcomer shuts down; the first s1 stays alive everywhere, at its address.
+	wait_until 5 eval '! pid_alive "${BG_PID[s1new]}"'
+	always_within 1 all_alive "$R1" -- a b c -- s1 a b c
+	peer_members a | grep -q "^s1.*127.0.0.1:$G1" || fail "a: $(peer_members a)"
+}
+
 # ---------------------------------------------------------------------------
 # User events
 
