@@ -46,6 +46,23 @@ setup() {
 	done
 }
 
+@test "option errors start with the tool's name, whatever path ran it, and exit 2" {
+	local t err rc
+	for tool in "$ROOT"/cmd/*/; do
+		t=$(basename "$tool")
+		rc=0; err=$("$ROOT/bin/$t" --bogus 2>&1 >/dev/null) || rc=$?
+		[[ $rc == 2 && ${err%%$'\n'*} == "$t: unrecognized option '--bogus'" ]] ||
+			{ echo "$t: exit $rc: $err"; return 1; }
+		rc=0; err=$("$ROOT/bin/$t" -j 2>&1 >/dev/null) || rc=$?
+		[[ $rc == 2 && ${err%%$'\n'*} == "$t: "* ]] || { echo "$t: exit $rc: $err"; return 1; }
+	done
+	for sub in members event; do
+		rc=0; err=$("$ROOT/bin/tcppeer" "$sub" --bogus 2>&1 >/dev/null) || rc=$?
+		[[ $rc == 2 && ${err%%$'\n'*} == "tcppeer: $sub: unrecognized option '--bogus'" ]] ||
+			{ echo "exit $rc: $err"; return 1; }
+	done
+}
+
 synopsis_in_usage() {
 	local opt n=0 usage
 	usage=$("$ROOT/bin/$1" --help)

@@ -81,6 +81,11 @@ pool_of() {
 	# The same clients as arguments give the same lines.
 	diff <("$TCPHASH" -f "$GOLDEN/hash.pool" 10.1.1.1 10.1.1.2:80 '[2001:db8::1]:443') \
 		<(grep -v -e not-an-ip -e '^$' "$BATS_TEST_TMPDIR/in" | "$TCPHASH" -f "$GOLDEN/hash.pool")
+	# A NUL byte makes the line bad; it does not end the client early.
+	run --separate-stderr "$TCPHASH" -f "$GOLDEN/hash.pool" < <(printf '10.1.1.1\0junk\n10.1.1.3\n')
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "tcphash: stdin:1: invalid client: the line holds a NUL byte" ]
+	[[ $output == $'10.1.1.3\t'* && ${#lines[@]} -eq 1 ]]
 }
 
 @test "output is CLIENT<TAB>NAME<TAB>ADDRESS; --json carries the same answers" {

@@ -328,6 +328,12 @@ no_leak_scan() {
 	run --separate-stderr "$TCPPOOL" -f "$T" check
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "tcppool: $T: not a regular file" ]
+	# What check says cannot be written: exit 2 and why, for a bad pool too.
+	run --separate-stderr bash -c '"$0" -f "$1" check >/dev/full' "$TCPPOOL" "$T/bad.pool"
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "tcppool: stdout: No space left on device" ]
+	run --separate-stderr bash -c '"$0" -f "$1" check --json >/dev/full' "$TCPPOOL" "$T/web.pool"
+	[ "$status" -eq 2 ]
 }
 
 @test "golden: edits of a commented file change only their own lines" {

@@ -141,6 +141,8 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	long long n;
 	int ch;
 
+	/* getopt names argv[0] in its messages: the tool, not the path that ran it. */
+	argv[0] = (char *)"tcpdist";
 	memset(opt, 0, sizeof(*opt));
 	opt->threads = 1;
 	opt->splice = 1;

@@ -170,10 +170,20 @@ int run_lookup(const struct options *opt, char **clients, int nclients)
 		size_t cap = 0;
 		unsigned long lineno = 0;
 
-		while (getline(&line, &cap, stdin) != -1) {
-			char *client = trim(line);
+		ssize_t len;
+
+		while ((len = getline(&line, &cap, stdin)) != -1) {
+			char *client;
 
 			lineno++;
+			/* A NUL would end the string early and pass off the rest. */
+			if (memchr(line, '\0', (size_t)len) != NULL) {
+				fprintf(stderr, "tcphash: stdin:%lu: invalid client: the line holds a NUL byte\n",
+					lineno);
+				l.bad++;
+				continue;
+			}
+			client = trim(line);
 			if (*client == '\0')
 				continue;
 			answer(&l, client, lineno);

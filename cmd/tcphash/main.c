@@ -52,6 +52,8 @@ int main(int argc, char **argv)
 	int ch, diff = 0, stats = 0, rc;
 	long long k;
 
+	/* getopt names argv[0] in its messages: the tool, not the path that ran it. */
+	argv[0] = (char *)"tcphash";
 	memset(&opt, 0, sizeof(opt));
 	while ((ch = getopt_long(argc, argv, "f:hn:", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -80,6 +80,7 @@ static int run_members(int argc, char **argv)
 	const char *path = NULL;
 	int ch, json = 0, rc;
 
+	argv[0] = (char *)"tcppeer: members"; /* for getopt's messages */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_CONTROL:
@@ -98,8 +99,10 @@ static int run_members(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	rc = control_members(path ? path : control_default_path(defpath, sizeof(defpath)), json);
-	if (fclose(stdout) != 0 && rc == 0)
+	if (fclose(stdout) != 0) {
+		perror("tcppeer: stdout");
 		rc = 2;
+	}
 	return rc;
 }
 
@@ -115,6 +118,7 @@ static int run_event(int argc, char **argv)
 	const char *path = NULL;
 	int ch;
 
+	argv[0] = (char *)"tcppeer: event"; /* for getopt's messages */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_CONTROL:
@@ -241,6 +245,8 @@ static void parse_options(struct config *c, int argc, char **argv)
 	};
 	int ch, have_bind = 0, verbose = 0;
 
+	/* getopt names argv[0] in its messages: the tool, not the path that ran it. */
+	argv[0] = (char *)"tcppeer";
 	while ((ch = getopt_long(argc, argv, "a:b:hj:n:t:v", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':

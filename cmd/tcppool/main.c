@@ -127,6 +127,8 @@ int main(int argc, char **argv)
 	struct command c;
 	int ch, rc;
 
+	/* getopt names argv[0] in its messages: the tool, not the path that ran it. */
+	argv[0] = (char *)"tcppool";
 	memset(&c, 0, sizeof(c));
 	/* "+": options end at the command, whose own options come after it. */
 	while ((ch = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
@@ -158,7 +160,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rc = command_run(spec->name, &c);
-	if (fclose(stdout) != 0 && rc == 0) {
+	if (fclose(stdout) != 0) { /* what it said is lost: that outranks its verdict */
 		perror("tcppool: stdout");
 		rc = 2;
 	}
