@@ -8,14 +8,41 @@
 #include "num.h"
 
 /* Messages quote what the user wrote, shortened so that the reason after it
- * always fits in ERR_LEN (and behind the pool loader's "FILE:LINE: key: "). */
+ * always fits in ERR_LEN (and behind the pool loader's "FILE:LINE: key: "),
+ * with control bytes as \xNN so that a message stays one line that cannot
+ * drive a terminal (tcphash reads clients from logs). */
 #define QUOTE_MAX 64
+
+static int is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
 
 static const char *quote(const char *s, char buf[QUOTE_MAX + 4])
 {
-	if (strlen(s) <= QUOTE_MAX)
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *c;
+	size_t o = 0;
+
+	for (c = (const unsigned char *)s; *c && !is_control(*c); c++)
+		;
+	if (*c == '\0' && (size_t)(c - (const unsigned char *)s) <= QUOTE_MAX)
 		return s;
-	snprintf(buf, QUOTE_MAX + 4, "%.*s...", QUOTE_MAX - 3, s);
+	for (c = (const unsigned char *)s; *c && o + 4 <= QUOTE_MAX - 3; c++) {
+		if (is_control(*c)) {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[*c >> 4];
+			buf[o++] = hex[*c & 15];
+		} else {
+			buf[o++] = (char)*c;
+		}
+	}
+	if (*c) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
 	return buf;
 }
 
@@ -124,8 +151,8 @@ int addr_parse_client(const char *text, struct addr *out, int *has_port, char *e
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port = NULL, *colon = strchr(text, ':');
+	char host[INET6_ADDRSTRLEN + 1], q[QUOTE_MAX + 4];
+	const char *given = text, *port = NULL, *colon = strchr(text, ':');
 	long long p = 0;
 	size_t n;
 
@@ -134,7 +161,7 @@ int addr_parse_client(const char *text, struct addr *out, int *has_port, char *e
 		const char *end = strchr(text, ']');
 
 		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
-			return err_set(err, "invalid client '%s'", text);
+			return err_set(err, "invalid client '%s'", quote(given, q));
 		n = (size_t)(end - text - 1);
 		if (end[1] == ':')
 			port = end + 2;
@@ -146,11 +173,11 @@ int addr_parse_client(const char *text, struct addr *out, int *has_port, char *e
 		n = strlen(text); /* no colon, or a bare IPv6 address */
 	}
 	if (n == 0 || n >= sizeof(host))
-		return err_set(err, "invalid client '%s'", text);
+		return err_set(err, "invalid client '%s'", quote(given, q));
 	memcpy(host, text, n);
 	host[n] = '\0';
 	if (port != NULL && num_parse(port, 0, 65535, &p, NULL) < 0)
-		return err_set(err, "invalid port in client '%s'", text);
+		return err_set(err, "invalid port in client '%s'", quote(given, q));
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)p);
@@ -160,7 +187,7 @@ int addr_parse_client(const char *text, struct addr *out, int *has_port, char *e
 		sin6->sin6_port = htons((uint16_t)p);
 		out->len = sizeof(*sin6);
 	} else {
-		return err_set(err, "invalid client address '%s'", host);
+		return err_set(err, "invalid client address '%s'", quote(host, q));
 	}
 	*has_port = port != NULL;
 	return 0;

@@ -24,28 +24,52 @@ int log_enabled(enum log_level level)
 	return level <= log_max;
 }
 
+/* Control bytes become \xNN: messages quote names and text that came from
+ * the network or from files, and one message must stay one line that cannot
+ * drive a terminal. Returns the length written, always NUL-terminated. */
+static size_t copy_escaped(char *out, size_t outlen, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (const unsigned char *c = (const unsigned char *)in; *c && o + 1 < outlen; c++) {
+		if (*c >= 0x20 && *c != 0x7f) {
+			out[o++] = (char)*c;
+		} else if (o + 5 < outlen) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*c >> 4];
+			out[o++] = hex[*c & 15];
+		} else {
+			break;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int priority[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char line[1024];
+	char msg[1024], line[1024];
 	va_list ap;
-	int n, m;
+	size_t n;
+	int rc;
 
 	if (!log_enabled(level))
 		return;
 	va_start(ap, fmt);
+	rc = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rc < 0)
+		return;
 	if (log_syslog) {
-		vsnprintf(line, sizeof(line), fmt, ap);
+		copy_escaped(line, sizeof(line), msg);
 		syslog(priority[level], "%s", line);
-		va_end(ap);
 		return;
 	}
-	n = snprintf(line, sizeof(line), "%s: ", log_progname);
-	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	va_end(ap);
-	if (m < 0)
-		return;
-	n += (size_t)m < sizeof(line) - n - 1 ? m : (int)(sizeof(line) - n - 2);
+	n = (size_t)snprintf(line, sizeof(line) - 1, "%s: ", log_progname);
+	n += copy_escaped(line + n, sizeof(line) - 1 - n, msg);
 	line[n++] = '\n';
 	/* One write per line keeps lines from several threads whole. */
 	if (write(STDERR_FILENO, line, n) < 0)

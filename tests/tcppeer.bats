@@ -280,6 +280,20 @@ udp_send() {
 	always_within 1 serf_has "$R1" tp alive
 }
 
+@test "a name from the network with a newline and a terminal escape stays one escaped line, in the log as in events" {
+	ports P
+	start_peer tp "$P" --probe-interval 200ms --probe-timeout 100ms
+	# An alive for "evil<LF>FAKE<ESC>[31m" at 127.0.3.1:1 (nobody there), one datagram.
+	printf '\x04\x86\xabIncarnation\x01\xa4Node\xaeevil\nFAKE\x1b[31m\xa4Addr\xc4\x04\x7f\x00\x03\x01\xa4Port\x01\xa3Vsn\xc4\x06\x01\x05\x02\x02\x05\x04\xa4Meta\xc4\x00' >"$T/alive"
+	cat "$T/alive" >/dev/udp/127.0.0.1/"$P"
+	wait_until 5 grep -q 'member-failed evil' "$T/tp.out"
+	grep -qF 'member-join evil\x0aFAKE\x1b[31m 127.0.3.1:1' "$T/tp.out"
+	grep -qF "'evil\x0aFAKE\x1b[31m'" "$T/tp.err"
+	# Every line of the log is one of ours, and nothing in either drives a terminal.
+	! grep -v '^tcppeer: ' "$T/tp.err"
+	! grep -q $'\x1b' "$T/tp.err" "$T/tp.out"
+}
+
 # ---------------------------------------------------------------------------
 # tcppeer clusters
 

@@ -205,6 +205,29 @@ TEST(long_host_name)
 	CHECK_CONTAINS(err, "is not a numeric address");
 }
 
+/* Quoted input keeps a message on one line that cannot drive a terminal:
+ * tcphash reads clients from logs, whatever they hold. */
+TEST(control_bytes_are_escaped_in_messages)
+{
+	char text[200], err[ERR_LEN] = "";
+	struct addr a;
+	int has_port;
+
+	CHECK_EQ_INT(addr_parse_client("x\x1b[31m", &a, &has_port, err), -1);
+	CHECK_STR(err, "invalid client address 'x\\x1b[31m'");
+	CHECK_EQ_INT(addr_parse_client("[::1\n", &a, &has_port, err), -1);
+	CHECK_STR(err, "invalid client '[::1\\x0a'");
+	CHECK_EQ_INT(addr_parse("a\rb\x7f:80", ADDR_NO_RESOLVE, &a, err), -1);
+	CHECK_CONTAINS(err, "'a\\x0db\\x7f:80'");
+	/* Escapes count towards the length limit. */
+	memset(text, '\t', 150);
+	strcpy(text + 150, ":80");
+	CHECK_EQ_INT(addr_parse(text, ADDR_NO_RESOLVE, &a, err), -1);
+	CHECK_CONTAINS(err, "'\\x09\\x09");
+	CHECK_CONTAINS(err, "...'");
+	CHECK(strlen(err) < 100);
+}
+
 TEST(legacy_ipv4_forms_are_not_addresses)
 {
 	/* inet_aton (and so getaddrinfo) reads these as 1.2.0.3, 8.0.0.1 (octal),
@@ -337,6 +360,7 @@ TEST(equal)
 
 UNIT_MAIN(T(ipv4), T(ipv6_in_brackets), T(ipv4_mapped_ipv6), T(localhost_resolves),
 	  T(unresolvable_host), T(bad_ports), T(brackets), T(bare_ipv6_is_rejected),
-	  T(empty_and_missing_host), T(long_host_name), T(legacy_ipv4_forms_are_not_addresses),
+	  T(empty_and_missing_host), T(long_host_name),
+	  T(control_bytes_are_escaped_in_messages), T(legacy_ipv4_forms_are_not_addresses),
 	  T(port0_only_when_allowed), T(no_resolve_takes_numbers_only), T(err_may_be_null),
 	  T(format_v4_v6_mapped_and_unknown), T(equal))
