@@ -142,7 +142,7 @@ static int line_check(struct loader *ld, const char *s, size_t n)
 	size_t i, k;
 
 	if (n > POOL_LINE_MAX) {
-		problem(ld, ld->line, "line is too long (%zu characters, at most %d)", n,
+		problem(ld, ld->line, "line is too long (%zu bytes, at most %d)", n,
 			POOL_LINE_MAX);
 		return -1;
 	}

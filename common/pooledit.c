@@ -412,8 +412,9 @@ static const char *value_problem(const char *v)
 }
 
 /* The line text with its value replaced. An inline comment stays in its
- * column when the new value leaves room, else it follows one blank, and is
- * dropped if that makes the line longer than the loader accepts. */
+ * column when the new value leaves room, else it follows one blank. The
+ * caller refuses a result longer than the loader accepts: a comment is never
+ * dropped to make room. */
 static char *value_replace(const char *text, const struct line_info *li, const char *value)
 {
 	size_t head = li->value, vlen = strlen(value), tlen = strlen(text);
@@ -432,11 +433,8 @@ static char *value_replace(const char *text, const struct line_info *li, const c
 			pad = li->comment - head - vlen;
 		else
 			pad = 1;
-		if (head + vlen + pad + clen > POOL_LINE_MAX &&
-		    head + vlen + 1 + clen <= POOL_LINE_MAX)
-			gap = "", pad = 1;
 		if (head + vlen + pad + clen > POOL_LINE_MAX)
-			clen = 0, pad = 0;
+			gap = "", pad = 1;
 	} else {
 		clen = tlen - gap_at; /* trailing blanks, as written */
 	}
@@ -500,6 +498,14 @@ int pool_doc_set(struct pool_doc *doc, const char *section, const char *key, con
 			first = i;
 			if ((text = value_replace(doc->lines[i].text, &li, value)) == NULL)
 				return err_set(err, "out of memory");
+			if (strlen(text) > POOL_LINE_MAX) {
+				err_set(err, "%s: the line would be %zu bytes long%s (at most %d)",
+					key, strlen(text),
+					li.comment < strlen(doc->lines[i].text) ? " with its comment" : "",
+					POOL_LINE_MAX);
+				free(text);
+				return -1;
+			}
 			line_replace(doc, i, text);
 		} else {
 			lines_remove(doc, i, i + 1);
@@ -534,6 +540,11 @@ int pool_doc_set(struct pool_doc *doc, const char *section, const char *key, con
 			return err_set(err, "out of memory");
 		snprintf(text, len + 1, "%.*s%s%.*s%s", (int)indent, ref ? ref : "", key,
 			 (int)(ref ? sep_len : 3), ref ? ref + sep_at : " = ", value);
+		if (len > POOL_LINE_MAX) {
+			free(text);
+			return err_set(err, "%s: the line would be %zu bytes long (at most %d)",
+				       key, len, POOL_LINE_MAX);
+		}
 	}
 	if (line_insert(doc, at, text, err) < 0) {
 		free(text);

@@ -694,15 +694,15 @@ TEST(over_long_line)
 
 	comment_line(line, POOL_LINE_MAX + 1);
 	snprintf(text, sizeof(text), HEAD "%s\nweight = 2\n", line);
-	refused(text, strlen(text), 7, "line is too long (199 characters, at most 198)", "too long",
+	refused(text, strlen(text), 7, "line is too long (199 bytes, at most 198)", "too long",
 		__FILE__, __LINE__);
 	/* A key line, where cutting it short would silently change the value. */
 	snprintf(text, sizeof(text), HEAD "weight = 2%*s1\n", POOL_LINE_MAX - 10, "");
-	refused(text, strlen(text), 7, "line is too long (199 characters, at most 198)", "too long",
+	refused(text, strlen(text), 7, "line is too long (199 bytes, at most 198)", "too long",
 		__FILE__, __LINE__);
 	/* Last line, no newline: still too long. */
 	snprintf(text, sizeof(text), HEAD "%s", line);
-	refused(text, strlen(text), 7, "line is too long", "199 characters", __FILE__, __LINE__);
+	refused(text, strlen(text), 7, "line is too long", "199 bytes", __FILE__, __LINE__);
 }
 
 TEST(very_long_line)
@@ -714,7 +714,7 @@ TEST(very_long_line)
 	strcpy(text, "[pool]\nlisten = ");
 	memset(text + 16, '1', n - 16);
 	strcpy(text + n, "\n");
-	refused(text, strlen(text), 2, "line is too long (99993 characters, at most 198)",
+	refused(text, strlen(text), 2, "line is too long (99993 bytes, at most 198)",
 		"too long", __FILE__, __LINE__);
 	free(text);
 }

@@ -114,9 +114,11 @@ TEST(set_a_long_value_keeps_one_blank_before_the_comment)
 	RENDERS(doc, "[pool]\nretries = 12345 ; n\n");
 }
 
-TEST(set_drops_a_comment_that_would_make_the_line_too_long)
+/* A comment is never dropped to make room: the change is refused, and
+ * nothing is changed. */
+TEST(set_refuses_a_line_too_long_with_its_comment)
 {
-	char err[ERR_LEN], line[512], value[POOL_LINE_MAX];
+	char err[ERR_LEN], line[512], value[POOL_LINE_MAX + 8];
 	struct pool_doc *doc;
 
 	snprintf(line, sizeof(line), "[pool]\nlisten = 1.2.3.4:80 ; %0*d\n", POOL_LINE_MAX - 28, 0);
@@ -124,8 +126,14 @@ TEST(set_drops_a_comment_that_would_make_the_line_too_long)
 	REQUIRE(doc != NULL);
 	memset(value, 'a', 40);
 	snprintf(value + 40, sizeof(value) - 40, ".example:80");
-	CHECK_EQ_INT(pool_doc_set(doc, NULL, "listen", value, err), 0);
-	snprintf(line, sizeof(line), "[pool]\nlisten = %s\n", value);
+	CHECK_EQ_INT(pool_doc_set(doc, NULL, "listen", value, err), -1);
+	CHECK_CONTAINS(err, "listen: the line would be ");
+	CHECK_CONTAINS(err, "with its comment (at most 198)");
+	/* A new line too long for the loader is refused as well. */
+	memset(value, 'b', POOL_LINE_MAX);
+	snprintf(value + POOL_LINE_MAX - 10, 11, ".example:8");
+	CHECK_EQ_INT(pool_doc_set(doc, NULL, "retries", value, err), -1);
+	CHECK_CONTAINS(err, "retries: the line would be 208 bytes long (at most 198)");
 	RENDERS(doc, line);
 }
 
@@ -591,7 +599,7 @@ TEST(create_makes_a_new_file_and_refuses_an_existing_one)
 UNIT_MAIN(T(render_gives_back_the_parsed_bytes),
 	  T(set_replaces_only_the_value_and_keeps_the_comment_column),
 	  T(set_a_long_value_keeps_one_blank_before_the_comment),
-	  T(set_drops_a_comment_that_would_make_the_line_too_long),
+	  T(set_refuses_a_line_too_long_with_its_comment),
 	  T(set_appends_an_absent_key_after_the_last_key_spaced_like_it),
 	  T(set_in_a_section_without_keys_goes_below_its_comments),
 	  T(set_of_a_repeated_key_leaves_one_line),
