@@ -128,6 +128,13 @@ int addr_parse(const char *text, int flags, struct addr *out, char *err)
 		return err_set(err, "'%s' has an invalid IPv4 address", quote(text, q));
 	if (flags & ADDR_NO_RESOLVE)
 		return err_set(err, "'%s' is not a numeric address", quote(text, q));
+	if (flags & ADDR_NAME_UNCHECKED) {
+		if (strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+			    strlen(host) ||
+		    host[0] == '.' || host[0] == '-' || strstr(host, "..") != NULL)
+			return err_set(err, "'%s' is not a valid host name", quote(host, q));
+		return 0;
+	}
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

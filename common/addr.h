@@ -17,6 +17,9 @@ struct addr {
 enum {
 	ADDR_ALLOW_PORT0 = 1 << 0, /* listen addresses may ask for an ephemeral port */
 	ADDR_NO_RESOLVE = 1 << 1,  /* numeric only: never consult DNS */
+	/* A host name is checked for its form only, never looked up, and out is
+	 * left empty (AF_UNSPEC, len 0): for validating without waiting on DNS. */
+	ADDR_NAME_UNCHECKED = 1 << 2,
 };
 
 /* Parses and, for a host name, resolves (getaddrinfo, first answer). */

@@ -49,6 +49,7 @@ struct loader {
 	int problems;
 	pool_problem_fn fn;
 	void *ctx;
+	int addr_flags; /* for addr_parse(): ADDR_NAME_UNCHECKED to stay off DNS */
 	char first[ERR_LEN];
 };
 
@@ -403,12 +404,12 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 			return;
 		}
 		l = &p->listen[p->nlisten];
-		if (addr_parse(value, ADDR_ALLOW_PORT0, &l->addr, err) < 0) {
+		if (addr_parse(value, ADDR_ALLOW_PORT0 | ld->addr_flags, &l->addr, err) < 0) {
 			problem(ld, ld->line, "listen: %s", err);
 			return;
 		}
 		for (size_t i = 0; i < p->nlisten; i++) {
-			if (addr_equal(&p->listen[i].addr, &l->addr)) {
+			if (l->addr.len != 0 && addr_equal(&p->listen[i].addr, &l->addr)) {
 				problem(ld, ld->line, "listen: %s given twice (first at line %d)",
 					value, p->listen[i].line);
 				return;
@@ -470,7 +471,7 @@ static void backend_key(struct loader *ld, const char *key, const char *value)
 	if (strcmp(key, "address") == 0) {
 		if (key_once(ld, key, KEY_ADDRESS) < 0)
 			return;
-		if (addr_parse(value, 0, &b->addr, err) < 0) {
+		if (addr_parse(value, ld->addr_flags, &b->addr, err) < 0) {
 			problem(ld, ld->line, "address: %s", err);
 			return;
 		}
@@ -540,7 +541,8 @@ static struct pool *pool_new(void)
 }
 
 static struct pool *pool_parse_all(const char *path, const char *data, size_t len,
-				   pool_problem_fn fn, void *ctx, int *nproblems, char *err)
+				   int addr_flags, pool_problem_fn fn, void *ctx, int *nproblems,
+				   char *err)
 {
 	struct loader ld;
 	size_t blank = 0;
@@ -552,6 +554,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 	ld.len = len;
 	ld.fn = fn;
 	ld.ctx = ctx;
+	ld.addr_flags = addr_flags;
 	ld.pool = pool_new();
 	if (ld.pool == NULL) {
 		err_set(err, "%s: out of memory", path);
@@ -577,7 +580,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 	for (size_t i = 0; i < ld.pool->nbackends; i++) {
 		const struct pool_backend *b = &ld.pool->backends[i];
 
-		if (b->addr.len == 0)
+		if (b->addr_text[0] == '\0')
 			problem(&ld, b->line, "[backend %s]: missing address", b->name);
 	}
 	if (ld.pool->nbackends > ld.pool->table_size)
@@ -597,7 +600,14 @@ struct pool *pool_parse(const char *path, const char *data, size_t len, char *er
 {
 	int n;
 
-	return pool_parse_all(path, data, len, NULL, NULL, &n, err);
+	return pool_parse_all(path, data, len, 0, NULL, NULL, &n, err);
+}
+
+struct pool *pool_parse_unresolved(const char *path, const char *data, size_t len, char *err)
+{
+	int n;
+
+	return pool_parse_all(path, data, len, ADDR_NAME_UNCHECKED, NULL, NULL, &n, err);
 }
 
 /* Reads a whole regular file of at most POOL_FILE_MAX bytes; on failure
@@ -682,7 +692,7 @@ int pool_check(const char *path, pool_problem_fn fn, void *ctx)
 			fn(ctx, path, 0, why);
 		return 1;
 	}
-	p = pool_parse_all(path, data, len, fn, ctx, &n, NULL);
+	p = pool_parse_all(path, data, len, 0, fn, ctx, &n, NULL);
 	pool_free(p);
 	free(data);
 	return n;

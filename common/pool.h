@@ -74,6 +74,12 @@ char *pool_read(const char *path, size_t *len, char *why);
 /* Same input, but from memory (path is used only in messages). */
 struct pool *pool_parse(const char *path, const char *data, size_t len, char *err);
 
+/* pool_parse() with host names checked for their form only, never looked up,
+ * for a verdict on an event loop that must not wait on DNS. Their backends
+ * and listen entries have no address (AF_UNSPEC): the result is for its
+ * verdict, not for use. */
+struct pool *pool_parse_unresolved(const char *path, const char *data, size_t len, char *err);
+
 /* Reports every problem, not only the first, through fn; returns the count
  * (0 means the file is valid). */
 int pool_check(const char *path, pool_problem_fn fn, void *ctx);

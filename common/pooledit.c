@@ -922,15 +922,16 @@ static char *file_read(const char *path, const char *shown, struct stat *st, siz
 }
 
 /* The loader's verdict on data: 0, or -1 with its first problem in err. */
-static int validate(const char *shown, const char *data, size_t len, char *err)
+static int validate(const char *shown, const char *data, size_t len, int flags, char *err)
 {
-	struct pool *p = pool_parse(shown, data, len, err);
+	struct pool *p = (flags & POOL_EDIT_NO_DNS) ? pool_parse_unresolved(shown, data, len, err)
+						    : pool_parse(shown, data, len, err);
 
 	pool_free(p);
 	return p ? 0 : -1;
 }
 
-int pool_edit(const char *path, pool_edit_fn fn, void *ctx, char *err)
+int pool_edit(const char *path, int flags, pool_edit_fn fn, void *ctx, char *err)
 {
 	struct target t;
 	struct pool_doc *doc = NULL;
@@ -959,7 +960,7 @@ int pool_edit(const char *path, pool_edit_fn fn, void *ctx, char *err)
 		rc = POOL_EDIT_UNCHANGED;
 		goto out;
 	}
-	if (validate(path, new, new_len, err) < 0 ||
+	if (validate(path, new, new_len, flags, err) < 0 ||
 	    (tmp = temporary_write(&t, &st, new, new_len, path, err)) == NULL)
 		goto out;
 	if (rename(tmp, t.path) < 0) {
@@ -987,7 +988,7 @@ int pool_create(const char *path, const char *data, size_t len, char *err)
 	char *copy, *slash, *tmp = NULL;
 	int rc = -1;
 
-	if (validate(path, data, len, err) < 0)
+	if (validate(path, data, len, 0, err) < 0)
 		return -1;
 	if (lstat(path, &st) == 0)
 		return err_set(err, "%s: already exists", path);

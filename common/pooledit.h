@@ -90,10 +90,15 @@ int pool_doc_backend_has_comment(const struct pool_doc *doc, const char *name, c
  * (fail with err). */
 #define POOL_EDIT_UNCHANGED 1
 
+/* A pool_edit() flag: host names in the result are checked for their form
+ * only (pool_parse_unresolved()), for a caller on an event loop that must not
+ * wait on DNS and looks up the names it adds itself (tcppeer). */
+#define POOL_EDIT_NO_DNS 1
+
 typedef int (*pool_edit_fn)(struct pool_doc *doc, void *ctx, char *err);
 
 /* Edits the pool file at path under an exclusive lock and replaces it
- * atomically:
+ * atomically (flags: 0 or POOL_EDIT_NO_DNS):
  *  - a symbolic link is followed to the file it names, which is edited in
  *    its own directory, so the link survives;
  *  - flock(2) on the sidecar ".NAME.lock" next to that file (made 0600 when
@@ -110,7 +115,7 @@ typedef int (*pool_edit_fn)(struct pool_doc *doc, void *ctx, char *err);
  *    new one, never a part, even if the writer is killed.
  * Returns 0 when the file was replaced, POOL_EDIT_UNCHANGED when nothing had
  * to change, -1 with err set (then the file is untouched). */
-int pool_edit(const char *path, pool_edit_fn fn, void *ctx, char *err);
+int pool_edit(const char *path, int flags, pool_edit_fn fn, void *ctx, char *err);
 
 /* Creates a new pool file at path holding data (len bytes), which must pass
  * pool_parse(), with mode 0666 less the umask, by the same lock, temporary

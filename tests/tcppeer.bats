@@ -181,6 +181,68 @@ load 'tcppeer_helpers'
 	run ! grep -q 8002 "$T/web.pool"
 }
 
+@test "pool: a member whose tag the file cannot take is logged once and left out; the others are written" {
+	ports PA PB PC PD PE
+	write_pool web.pool <<-EOF
+		[pool]
+		listen = 127.0.0.1:1
+	EOF
+	local long
+	long=$(printf 'h%.0s' {1..200})
+	start_peer a "$PA" --pool "$T/web.pool" --service-tag web --pool-delay 100ms
+	start_peer b "$PB" -j "127.0.0.1:$PA" -t "web=$long:80"
+	start_peer c "$PC" -j "127.0.0.1:$PA" -t "web=127.0.0.1:80:80"
+	start_peer d "$PD" -j "127.0.0.1:$PA" -t web=127.0.0.1:9091
+	wait_until 5 grep -q '^\[backend d\]' "$T/web.pool"
+	# Later members still get in, and a tag change still moves an address.
+	start_peer e "$PE" -j "127.0.0.1:$PA" -t web=127.0.0.1:9092
+	wait_until 5 grep -q '^\[backend e\]' "$T/web.pool"
+	run -0 "$BATS_TEST_DIRNAME/../bin/tcpdist" -n "$T/web.pool"
+	run ! grep -qE '^\[backend (b|c)\]' "$T/web.pool"
+	grep "member '[bc]'" "$T/a.err" | sed 's/^/# /' >&3
+	[ "$(grep -c "pool: member 'b': address: the line would be 213 bytes long (at most 198); left out" "$T/a.err")" -eq 1 ]
+	[ "$(grep -c "pool: member 'c': web=127.0.0.1:80:80 is not host:port; left out" "$T/a.err")" -eq 1 ]
+	run ! grep -q 'retrying' "$T/a.err"
+}
+
+# start_peer_with_dns NAME PORT RESOLV_CONF [ARGS...]: start_peer, but the node
+# sees RESOLV_CONF as /etc/resolv.conf (a private mount; root only).
+start_peer_with_dns() {
+	local name=$1 port=$2 conf=$3
+	shift 3
+	start_bg "$name" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$conf" \
+		"$TCPPEER" -n "$name" -b "127.0.0.1:$port" --control "$T/$name.sock" "$@" || return 1
+	wait_for_file_line "$T/$name.err" 'listening on' 5
+}
+
+@test "pool: a DNS server that never answers holds up no one: the node stays alive, numbers and /etc/hosts names are written, the name is left out once it fails" {
+	[[ $(id -u) == 0 ]] && unshare -m true 2>/dev/null || skip "needs root for a private /etc/resolv.conf"
+	command -v nc >/dev/null || skip "nc needed"
+	ports PA PB PC PD
+	# The only name server takes every query and never answers.
+	start_bg dns nc -u -l -k 127.0.0.9 53
+	printf 'nameserver 127.0.0.9\noptions timeout:4 attempts:1\n' >"$T/resolv.conf"
+	write_pool web.pool <<-EOF
+		[pool]
+		listen = 127.0.0.1:1
+	EOF
+	local FAST="--probe-interval 500ms --probe-timeout 250ms"
+	start_peer_with_dns a "$PA" "$T/resolv.conf" $FAST --pool "$T/web.pool" --service-tag web \
+		--pool-delay 100ms
+	start_peer b "$PB" $FAST -j "127.0.0.1:$PA" -t web=slow.example:80
+	start_peer c "$PC" $FAST -j "127.0.0.1:$PA" -t web=127.0.0.1:9091
+	start_peer d "$PD" $FAST -j "127.0.0.1:$PA" -t web=localhost:9092
+	wait_until 3 grep -q '^\[backend c\]' "$T/web.pool"
+	wait_until 3 grep -q '^\[backend d\]' "$T/web.pool"
+	# While its lookup hangs, the node answers every probe in time.
+	always_within 3 peer_has c a alive
+	run ! grep -q '^\[backend b\]' "$T/web.pool"
+	wait_for_file_line "$T/a.err" "pool: member 'b': web=slow.example:80 cannot be resolved" 5
+	peer_has b a alive
+	peer_has c a alive
+	run -0 "$BATS_TEST_DIRNAME/../bin/tcpdist" -n "$T/web.pool"
+}
+
 @test "end to end: a serf agent tagged tcpdist=ADDR gets tcpdist's traffic, and loses it when it dies" {
 	ports G1 R1 P B LP
 	start_namesrv backend1 "127.0.0.1:$B"

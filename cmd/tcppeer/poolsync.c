@@ -2,7 +2,14 @@
  * TAG=host:port is a [backend NAME] section of the pool file, marked as ours
  * by a comment line; sections we added for members that failed or left are
  * removed. Sections without the mark are never touched. A burst of changes
- * is written once, a moment after the last. */
+ * is written once, a moment after the last.
+ *
+ * One member's bad tag must not hold up the others: a member whose address
+ * the file cannot take, or whose host name does not resolve, is logged and
+ * left out. Host names are looked up off the event loop (resolve.c) and the
+ * file is checked without DNS, so a slow DNS server cannot stall gossip. */
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,34 +28,110 @@ struct poolsync {
 	struct peer *peer;
 	ev_timer timer;
 	double started;
-	size_t warned; /* members last warned about, so a bad tag is not logged every write */
+	struct resolver *resolver;
+	/* What each write warned about, as sorted hashes of the messages: a
+	 * warning the last write gave is not repeated. */
+	struct warned {
+		uint64_t *keys;
+		size_t n, cap;
+	} warned, warning;
+	char last_err[ERR_LEN]; /* the last failed write's reason, logged once */
 };
 
 struct want {
 	char name[POOL_NAME_MAX + 1];
 	char addr[256];
+	int pending; /* its host name is being looked up: keep what the file has */
 };
 
-/* host:port, [v6]:port or a host name, as the pool loader would take it. */
-static int service_addr_ok(const char *v)
+enum { ADDR_READY, ADDR_PENDING, ADDR_REFUSED };
+
+static int key_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Logs a warning about a member unless the last write gave the same one. */
+static void warn_once(struct poolsync *ps, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+static void warn_once(struct poolsync *ps, const char *fmt, ...)
+{
+	struct warned *w = &ps->warning;
+	char msg[512];
+	uint64_t key = 14695981039346656037ull; /* FNV-1a */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (const unsigned char *c = (const unsigned char *)msg; *c; c++)
+		key = (key ^ *c) * 1099511628211ull;
+	if (bsearch(&key, ps->warned.keys, ps->warned.n, sizeof(key), key_cmp) == NULL)
+		log_warn("pool: %s", msg);
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		uint64_t *k = realloc(w->keys, cap * sizeof(*k));
+
+		if (k == NULL)
+			return; /* it is only logged again next time */
+		w->keys = k;
+		w->cap = cap;
+	}
+	w->keys[w->n++] = key;
+}
+
+/* This write's warnings become the ones not to repeat. */
+static void warnings_done(struct poolsync *ps)
+{
+	struct warned t = ps->warned;
+
+	qsort(ps->warning.keys, ps->warning.n, sizeof(uint64_t), key_cmp);
+	ps->warned = ps->warning;
+	ps->warning = t;
+	ps->warning.n = 0;
+}
+
+/* Whether v, host:port or [v6]:port as the pool loader takes it, can be
+ * written now: numbers at once, a host name once it resolved. */
+static int service_addr_state(struct poolsync *ps, const char *v, char *why, size_t whylen)
 {
 	struct addr a;
-	const char *colon = strrchr(v, ':');
-	long long port;
-	char err[ERR_LEN];
+	char err[ERR_LEN], host[256];
+	const char *colon, *reason;
 
+	/* "address = " and v would not fit on a line: no need to ask DNS. */
+	if (strlen(v) + 10 > POOL_LINE_MAX) {
+		snprintf(why, whylen, "address: the line would be %zu bytes long (at most %d)",
+			 strlen(v) + 10, POOL_LINE_MAX);
+		return ADDR_REFUSED;
+	}
 	if (addr_parse(v, ADDR_NO_RESOLVE, &a, err) == 0)
-		return 1;
-	if (colon == NULL || colon == v || num_parse(colon + 1, 1, 65535, &port, err) < 0)
-		return 0;
-	return strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
-	       (size_t)(colon - v);
+		return ADDR_READY;
+	if (addr_parse(v, ADDR_NAME_UNCHECKED, &a, err) < 0) {
+		snprintf(why, whylen, "is not host:port");
+		return ADDR_REFUSED;
+	}
+	colon = strrchr(v, ':'); /* a name, so no brackets: the last ':' ends it */
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
+	switch (resolver_check(ps->resolver, host, &reason)) {
+	case NAME_OK:
+		return ADDR_READY;
+	case NAME_PENDING:
+		return ADDR_PENDING;
+	default:
+		snprintf(why, whylen, "cannot be resolved (%s)", reason);
+		return ADDR_REFUSED;
+	}
 }
 
 /* The backends the pool should hold: alive members carrying the tag. */
-static size_t wanted(struct peer *p, struct want *out, size_t max, int warn)
+static size_t wanted(struct poolsync *ps, struct want *out, size_t max)
 {
 	static char keys[TAGS_MAX][128], vals[TAGS_MAX][256];
+	struct peer *p = ps->peer;
+	char why[128];
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->nnodes && n < max; i++) {
@@ -63,15 +146,21 @@ static size_t wanted(struct peer *p, struct want *out, size_t max, int warn)
 				continue;
 			if (strlen(nd->name) > POOL_NAME_MAX ||
 			    strspn(nd->name, POOL_NAME_CHARS) != strlen(nd->name)) {
-				if (warn)
-					log_warn("pool: member '%.64s' has a name a pool cannot use", nd->name);
-			} else if (!service_addr_ok(vals[t])) {
-				if (warn)
-					log_warn("pool: member '%s': %s=%.64s is not host:port", nd->name,
-						 p->cfg.service_tag, vals[t]);
+				warn_once(ps, "member '%.64s' has a name a pool cannot use", nd->name);
 			} else {
+				int st = service_addr_state(ps, vals[t], why, sizeof(why));
+
+				if (st == ADDR_REFUSED) {
+					if (strncmp(why, "address:", 8) == 0)
+						warn_once(ps, "member '%s': %s; left out", nd->name, why);
+					else
+						warn_once(ps, "member '%s': %s=%.64s %s; left out",
+							  nd->name, p->cfg.service_tag, vals[t], why);
+					break;
+				}
 				snprintf(out[n].name, sizeof(out[n].name), "%s", nd->name);
 				snprintf(out[n].addr, sizeof(out[n].addr), "%s", vals[t]);
+				out[n].pending = st == ADDR_PENDING;
 				n++;
 			}
 			break;
@@ -83,8 +172,21 @@ static size_t wanted(struct peer *p, struct want *out, size_t max, int warn)
 struct edit_ctx {
 	struct want *want;
 	size_t nwant;
+	struct poolsync *ps;
 	int added, removed, updated;
 };
+
+/* A member the file cannot take (its line would be too long, say): logged,
+ * its new section taken out again, and the others written all the same. */
+static void member_refused(struct pool_doc *doc, struct edit_ctx *ctx, const struct want *x,
+			   const char *why, int added)
+{
+	char err[ERR_LEN];
+
+	warn_once(ctx->ps, "member '%s': %s; left out", x->name, why);
+	if (added)
+		pool_doc_remove_backend(doc, x->name, err);
+}
 
 static int pool_apply(struct pool_doc *doc, void *vctx, char *err)
 {
@@ -112,10 +214,17 @@ static int pool_apply(struct pool_doc *doc, void *vctx, char *err)
 	for (size_t w = 0; w < ctx->nwant; w++) {
 		const struct want *x = &ctx->want[w];
 
+		if (x->pending)
+			continue; /* kept as it is until its name resolves */
 		if (!pool_doc_has_backend(doc, x->name)) {
-			if (pool_doc_add_backend(doc, x->name, POOL_MARK, err) < 0 ||
-			    pool_doc_set(doc, x->name, "address", x->addr, err) < 0)
-				return -1;
+			if (pool_doc_add_backend(doc, x->name, POOL_MARK, err) < 0) {
+				member_refused(doc, ctx, x, err, 0);
+				continue;
+			}
+			if (pool_doc_set(doc, x->name, "address", x->addr, err) < 0) {
+				member_refused(doc, ctx, x, err, 1);
+				continue;
+			}
 			ctx->added++;
 			continue;
 		}
@@ -123,8 +232,10 @@ static int pool_apply(struct pool_doc *doc, void *vctx, char *err)
 			continue; /* someone else's backend of that name */
 		if (pool_doc_get(doc, x->name, "address", cur, sizeof(cur)) != 1 ||
 		    strcmp(cur, x->addr) != 0) {
-			if (pool_doc_set(doc, x->name, "address", x->addr, err) < 0)
-				return -1;
+			if (pool_doc_set(doc, x->name, "address", x->addr, err) < 0) {
+				member_refused(doc, ctx, x, err, 0);
+				continue;
+			}
 			ctx->updated++;
 		}
 	}
@@ -151,15 +262,25 @@ static void poolsync_write(struct ev_loop *loop, ev_timer *w, int revents)
 	ctx.want = calloc(p->nnodes ? p->nnodes : 1, sizeof(*ctx.want));
 	if (ctx.want == NULL)
 		return;
-	ctx.nwant = wanted(p, ctx.want, p->nnodes, p->nnodes != ps->warned);
-	ps->warned = p->nnodes;
-	rc = pool_edit(p->cfg.pool_path, pool_apply, &ctx, err);
+	ctx.ps = ps;
+	ctx.nwant = wanted(ps, ctx.want, p->nnodes);
+	rc = pool_edit(p->cfg.pool_path, POOL_EDIT_NO_DNS, pool_apply, &ctx, err);
 	free(ctx.want);
+	warnings_done(ps);
 	if (rc < 0) {
-		log_err("pool %s: %s; retrying in %.0fs", p->cfg.pool_path, err, POOL_RETRY);
+		/* Said once, not every retry: the file stays as it was until the
+		 * problem (a hand edit, a full disk) is gone. */
+		if (strcmp(err, ps->last_err) != 0)
+			log_err("pool %s: %s; retrying every %.0fs", p->cfg.pool_path, err,
+				POOL_RETRY);
+		snprintf(ps->last_err, sizeof(ps->last_err), "%s", err);
 		ev_timer_set(w, POOL_RETRY, 0);
 		ev_timer_start(loop, w);
 		return;
+	}
+	if (ps->last_err[0] != '\0') {
+		log_info("pool %s: written again", p->cfg.pool_path);
+		ps->last_err[0] = '\0';
 	}
 	if (rc == 0)
 		log_info("pool %s: %d added, %d removed, %d changed", p->cfg.pool_path, ctx.added,
@@ -182,7 +303,10 @@ int poolsync_open(struct peer *p, char *err)
 		return err_set(err, "out of memory");
 	ps->peer = p;
 	ps->started = peer_now(p);
-	ps->warned = (size_t)-1;
+	if ((ps->resolver = resolver_new(p)) == NULL) {
+		free(ps);
+		return err_set(err, "out of memory");
+	}
 	ev_timer_init(&ps->timer, poolsync_write, p->cfg.pool_delay, 0);
 	ps->timer.data = ps;
 	p->poolsync = ps;
@@ -202,6 +326,9 @@ void poolsync_close(struct peer *p)
 	if (p->poolsync == NULL)
 		return;
 	ev_timer_stop(p->loop, &p->poolsync->timer);
+	resolver_free(p->poolsync->resolver);
+	free(p->poolsync->warned.keys);
+	free(p->poolsync->warning.keys);
 	free(p->poolsync);
 	p->poolsync = NULL;
 }

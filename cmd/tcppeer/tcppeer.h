@@ -369,6 +369,16 @@ int control_members(const char *path, int json);
 int control_event(const char *path, const char *name, const char *payload);
 const char *control_default_path(char *buf, size_t len);
 
+/* resolve.c: host names of service tags, looked up off the event loop. */
+struct resolver;
+enum name_state { NAME_PENDING, NAME_OK, NAME_FAILED };
+struct resolver *resolver_new(struct peer *p);
+/* Where the lookup of host stands, starting one when there is no answer or
+ * the last is old; each answer that comes later calls poolsync_changed().
+ * For NAME_FAILED, *why says why. */
+enum name_state resolver_check(struct resolver *r, const char *host, const char **why);
+void resolver_free(struct resolver *r);
+
 /* poolsync.c: alive members with the service tag as pool backends. */
 int poolsync_open(struct peer *p, char *err);
 void poolsync_changed(struct peer *p);

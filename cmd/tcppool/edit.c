@@ -48,7 +48,7 @@ static int edit_run(struct edit *e, pool_edit_fn fn)
 {
 	char err[ERR_LEN];
 
-	if (pool_edit(e->c->pool_path, fn, e, err) < 0) {
+	if (pool_edit(e->c->pool_path, 0, fn, e, err) < 0) {
 		fprintf(stderr, "tcppool: %s\n", err);
 		return 2;
 	}

@@ -284,6 +284,21 @@ TEST(no_resolve_takes_numbers_only)
 	FAILS_WITH("localhost:0", ADDR_NO_RESOLVE, "'localhost:0': bad port '0' (1-65535)");
 }
 
+TEST(name_unchecked_takes_names_by_their_form)
+{
+	char err[ERR_LEN] = "";
+	struct addr a;
+
+	PARSES_AS("192.0.2.7:80", ADDR_NAME_UNCHECKED, "192.0.2.7:80");
+	CHECK_EQ_INT(addr_parse("no-such-host.invalid:80", ADDR_NAME_UNCHECKED, &a, err), 0);
+	CHECK_EQ_INT(a.len, 0);
+	CHECK_EQ_INT(a.ss.ss_family, AF_UNSPEC);
+	FAILS_WITH("bad!name:80", ADDR_NAME_UNCHECKED, "'bad!name' is not a valid host name");
+	FAILS_WITH("-x.example:80", ADDR_NAME_UNCHECKED, "'-x.example' is not a valid host name");
+	FAILS_WITH("a..b:80", ADDR_NAME_UNCHECKED, "'a..b' is not a valid host name");
+	FAILS_WITH("name:0", ADDR_NAME_UNCHECKED, "'name:0': bad port '0' (1-65535)");
+}
+
 TEST(err_may_be_null)
 {
 	struct addr a;
@@ -362,5 +377,6 @@ UNIT_MAIN(T(ipv4), T(ipv6_in_brackets), T(ipv4_mapped_ipv6), T(localhost_resolve
 	  T(unresolvable_host), T(bad_ports), T(brackets), T(bare_ipv6_is_rejected),
 	  T(empty_and_missing_host), T(long_host_name),
 	  T(control_bytes_are_escaped_in_messages), T(legacy_ipv4_forms_are_not_addresses),
-	  T(port0_only_when_allowed), T(no_resolve_takes_numbers_only), T(err_may_be_null),
+	  T(port0_only_when_allowed), T(no_resolve_takes_numbers_only),
+	  T(name_unchecked_takes_names_by_their_form), T(err_may_be_null),
 	  T(format_v4_v6_mapped_and_unknown), T(equal))

@@ -909,6 +909,29 @@ TEST(unresolvable_host)
 		"listen: ", "cannot resolve 'nowhere.invalid'");
 }
 
+/* For a verdict without DNS (tcppeer's writes): names are taken by their
+ * form, everything else is checked as ever. */
+TEST(parse_unresolved_never_asks_dns)
+{
+	static const char good[] = "[pool]\nlisten = localhost:8080\nlisten = 127.0.0.1:8081\n"
+				   "[backend a]\naddress = no-such-host.invalid:80\n"
+				   "[backend b]\naddress = 127.0.0.1:80\n";
+	static const char bad[] = "[pool]\n[backend a]\naddress = bad!name:80\n[backend b]\n";
+	char err[ERR_LEN] = "";
+	struct pool *p = pool_parse_unresolved("web.pool", good, sizeof(good) - 1, err);
+
+	if (CHECK(p != NULL)) {
+		CHECK_EQ_INT(p->nbackends, 2);
+		CHECK_EQ_INT(p->backends[0].addr.len, 0);
+		CHECK_STR(p->backends[0].addr_text, "no-such-host.invalid:80");
+		pool_free(p);
+	} else {
+		CHECK_STR(err, "");
+	}
+	CHECK(pool_parse_unresolved("web.pool", bad, sizeof(bad) - 1, err) == NULL);
+	CHECK_STR(err, "web.pool:3: address: 'bad!name' is not a valid host name");
+}
+
 TEST(bad_addresses)
 {
 	REFUSED(HEAD "[backend web2]\naddress = ::1:80\n", 8,
@@ -1302,6 +1325,7 @@ UNIT_MAIN(T(full_pool_parses_every_key), T(design_example_parses), T(defaults_wh
 	  T(unknown_section), T(backend_without_name), T(invalid_backend_name),
 	  T(key_outside_any_section), T(key_given_twice), T(missing_value), T(bad_duration_unit),
 	  T(bad_balance_word), T(bad_hash_key_word), T(bad_state_word), T(unresolvable_host),
+	  T(parse_unresolved_never_asks_dns),
 	  T(bad_addresses), T(long_value_keeps_its_reason), T(line_without_equals),
 	  T(separator_hidden_by_comment), T(unclosed_section_header), T(text_after_section_header),
 	  T(check_reports_every_problem), T(check_reports_file_line_and_section_problems),

@@ -440,7 +440,7 @@ TEST(edit_replaces_the_file_and_keeps_its_mode)
 	file_write(path, small_pool);
 	chmod(path, 0640);
 	stat(path, &before);
-	CHECK_EQ_INT(pool_edit(path, set_one, &s, err), 0);
+	CHECK_EQ_INT(pool_edit(path, 0, set_one, &s, err), 0);
 	CHECK_STR(err, "");
 	got = file_text(path);
 	CHECK_STR(got, "; small\n[pool]\nretries = 1 ; r\n\n[backend a]\naddress = 127.0.0.1:80\n"
@@ -468,15 +468,15 @@ TEST(edit_refuses_an_invalid_result_and_writes_nothing)
 
 	file_write(path, small_pool);
 	stat(path, &before);
-	CHECK_EQ_INT(pool_edit(path, set_one, &bad_weight, err), -1);
+	CHECK_EQ_INT(pool_edit(path, 0, set_one, &bad_weight, err), -1);
 	snprintf(want, sizeof(want), "%s:7: weight: 257 is out of range (0-256)", path);
 	CHECK_STR(err, want);
-	CHECK_EQ_INT(pool_edit(path, set_one, &bad_key, err), -1);
+	CHECK_EQ_INT(pool_edit(path, 0, set_one, &bad_key, err), -1);
 	snprintf(want, sizeof(want), "%s:4: colour: unknown key in [pool]", path);
 	CHECK_STR(err, want);
-	CHECK_EQ_INT(pool_edit(path, set_one, &bad_addr, err), -1);
+	CHECK_EQ_INT(pool_edit(path, 0, set_one, &bad_addr, err), -1);
 	CHECK_CONTAINS(err, ":6: address: 'nowhere' needs a port");
-	CHECK_EQ_INT(pool_edit(path, fail_edit, NULL, err), -1);
+	CHECK_EQ_INT(pool_edit(path, 0, fail_edit, NULL, err), -1);
 	CHECK_STR(err, "no thanks");
 	got = file_text(path);
 	CHECK_STR(got, small_pool);
@@ -498,8 +498,8 @@ TEST(edit_with_nothing_to_change_writes_nothing)
 
 	file_write(path, small_pool);
 	stat(path, &before);
-	CHECK_EQ_INT(pool_edit(path, no_change, NULL, err), POOL_EDIT_UNCHANGED);
-	CHECK_EQ_INT(pool_edit(path, set_one, &same, err), POOL_EDIT_UNCHANGED);
+	CHECK_EQ_INT(pool_edit(path, 0, no_change, NULL, err), POOL_EDIT_UNCHANGED);
+	CHECK_EQ_INT(pool_edit(path, 0, set_one, &same, err), POOL_EDIT_UNCHANGED);
 	stat(path, &after);
 	CHECK(after.st_ino == before.st_ino);
 	dir_empty(dir);
@@ -518,7 +518,7 @@ TEST(edit_follows_a_symlink_and_keeps_it)
 
 	file_write(real, small_pool);
 	REQUIRE(symlink("real.pool", link) == 0);
-	CHECK_EQ_INT(pool_edit(link, set_one, &s, err), 0);
+	CHECK_EQ_INT(pool_edit(link, 0, set_one, &s, err), 0);
 	CHECK_STR(err, "");
 	REQUIRE(lstat(link, &st) == 0);
 	CHECK(S_ISLNK(st.st_mode));
@@ -547,7 +547,7 @@ TEST(edit_removes_temporaries_of_dead_writers)
 	file_write(path, small_pool);
 	file_write(stale, "half a fi");
 	file_write(other, "x");
-	CHECK_EQ_INT(pool_edit(path, set_one, &s, err), 0);
+	CHECK_EQ_INT(pool_edit(path, 0, set_one, &s, err), 0);
 	CHECK_EQ_INT(access(stale, F_OK), -1);
 	CHECK_EQ_INT(access(other, F_OK), 0);
 	dir_empty(dir);
@@ -562,7 +562,7 @@ TEST(edit_of_a_missing_file_fails)
 	char *path = join(dir, "none.pool");
 	char err[ERR_LEN];
 
-	CHECK_EQ_INT(pool_edit(path, no_change, NULL, err), -1);
+	CHECK_EQ_INT(pool_edit(path, 0, no_change, NULL, err), -1);
 	CHECK_CONTAINS(err, "No such file or directory");
 	CHECK_EQ_INT(dir_count(dir, "."), 2); /* . and .. only: no lock file left */
 	free(path);
