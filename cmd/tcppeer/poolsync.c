@@ -68,7 +68,8 @@ static void warn_once(struct poolsync *ps, const char *fmt, ...)
 	va_end(ap);
 	for (const unsigned char *c = (const unsigned char *)msg; *c; c++)
 		key = (key ^ *c) * 1099511628211ull;
-	if (bsearch(&key, ps->warned.keys, ps->warned.n, sizeof(key), key_cmp) == NULL)
+	if (ps->warned.n == 0 ||
+	    bsearch(&key, ps->warned.keys, ps->warned.n, sizeof(key), key_cmp) == NULL)
 		log_warn("pool: %s", msg);
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 16;
@@ -87,7 +88,8 @@ static void warnings_done(struct poolsync *ps)
 {
 	struct warned t = ps->warned;
 
-	qsort(ps->warning.keys, ps->warning.n, sizeof(uint64_t), key_cmp);
+	if (ps->warning.n > 0)
+		qsort(ps->warning.keys, ps->warning.n, sizeof(uint64_t), key_cmp);
 	ps->warned = ps->warning;
 	ps->warning = t;
 	ps->warning.n = 0;
