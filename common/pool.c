@@ -620,7 +620,7 @@ char *pool_read(const char *path, size_t *len, char *why)
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return err_set(why, "%s", strerror(errno)), NULL;
 	if (fstat(fd, &st) < 0) {

@@ -881,7 +881,7 @@ static char *file_read(const char *path, const char *shown, struct stat *st, siz
 	const char *why = NULL;
 	size_t got = 0;
 	char *buf;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0)
 		return err_set(err, "%s: %s", shown, strerror(errno)), NULL;

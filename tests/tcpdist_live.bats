@@ -111,6 +111,48 @@ fd_count() {
 	run ! grep -q 'reload failed' "$TCPDIST_LOG"
 }
 
+@test "reload: delete and a hard link in its place (ln, no writer to close it) takes effect within 1 s" {
+	start_ab
+	pool_text "$P" -- "b:$PB" >"$T/staged.pool"
+	rm "$T/web.pool"
+	ln "$T/staged.pool" "$T/web.pool"
+	wait_for_answer "$P" b 1
+}
+
+@test "reload: the pool's directory removed and made again: watching resumes, no SIGHUP needed" {
+	ports P PA PB
+	start_namesrv a "127.0.0.1:$PA"
+	start_namesrv b "127.0.0.1:$PB"
+	mkdir "$T/conf"
+	pool_text "$P" -- "a:$PA" >"$T/conf/web.pool"
+	start_tcpdist "$T/conf/web.pool"
+	wait_for_answer "$P" a
+	rm -r "$T/conf"
+	wait_for_file_line "$TCPDIST_LOG" 'is gone: keeping the last good pool' 1
+	mkdir "$T/conf"
+	pool_text "$P" -- "b:$PB" >"$T/conf/.web.pool.tmp"
+	mv "$T/conf/.web.pool.tmp" "$T/conf/web.pool"
+	wait_for_answer "$P" b 3
+	wait_for_file_line "$TCPDIST_LOG" "watching $T/conf again" 1
+	# And later edits are seen as they happen.
+	pool_text "$P" -- "a:$PA" >"$T/conf/.web.pool.tmp"
+	mv "$T/conf/.web.pool.tmp" "$T/conf/web.pool"
+	wait_for_answer "$P" a 1
+}
+
+@test "reload: a FIFO put at the pool's path is refused, not opened; tcpdist keeps serving and still stops on SIGTERM" {
+	start_ab
+	rm "$T/web.pool"
+	mkfifo "$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" "reload failed, keeping the last good pool: $T/web.pool: not a regular file" 1
+	[ "$(ask "$P")" = a ]
+	run -2 timeout 5 "$TCPDIST" -n "$T/web.pool"
+	[[ $output == *"not a regular file"* ]]
+	rm "$T/web.pool"
+	pool_text "$P" -- "b:$PB" >"$T/web.pool"
+	wait_for_answer "$P" b 1
+}
+
 @test "reload: a Kubernetes ConfigMap symlink swap (..data replaced) takes effect within 1 s" {
 	ports P PA PB
 	start_namesrv a "127.0.0.1:$PA"
@@ -299,6 +341,27 @@ fd_count() {
 	[ "$(grep -c 'no backend available: all' "$TCPDIST_LOG")" -eq 1 ]
 }
 
+@test "health: checks turned off while a connect is pending: its failure cannot leave the backend down for good" {
+	ports P PB
+	start_bg hole "$HELPERS/blackhole" "127.0.0.1:$PB"
+	wait_for_file_line "$T/hole.out" '^ready$'
+	pool_text "$P" 'check_interval = 1h' 'check_fall = 1' 'connect_timeout = 1s' 'retries = 0' \
+		-- "b:$PB" >"$T/web.pool"
+	start_tcpdist "$T/web.pool"
+	# A client whose connect to b hangs, then the pool turns checks off.
+	"$HELPERS/probe" --timeout 3000 "127.0.0.1:$P" >"$T/probe" 2>&1 &
+	local probe=$!
+	sleep 0.2
+	pool_text "$P" 'check_interval = 0' 'check_fall = 1' 'connect_timeout = 1s' 'retries = 0' \
+		-- "b:$PB" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded' 1
+	wait "$probe" || true
+	wait_for_file_line "$TCPDIST_LOG" "backend b 127.0.0.1:$PB: health checks are off, taking it as up" 2
+	stop_bg hole KILL
+	start_namesrv b "127.0.0.1:$PB"
+	wait_for_answer "$P" b 2
+}
+
 @test "health: kill -9 of a backend under load: no new client fails, its established connection ends cleanly, it is back after check_rise" {
 	ports P PA PB PC
 	start_namesrv a "127.0.0.1:$PA"
@@ -380,6 +443,34 @@ fd_count() {
 		[ "$(ask "$P")" = a ]
 		stop_bg "tcpdist$limit"
 	done
+}
+
+@test "metrics: out of descriptors, a scrape waits without spinning and is answered once some are free" {
+	ports P PA PM
+	start_namesrv a "127.0.0.1:$PA"
+	pool_text "$P" -- "a:$PA" >"$T/web.pool"
+	TCPDIST_LOG="$T/tcpdist.err"
+	start_bg tcpdist bash -c 'ulimit -n 40 && exec "$0" --metrics "$1" "$2"' "$TCPDIST" \
+		"127.0.0.1:$PM" "$T/web.pool"
+	TCPDIST_PID=${BG_PID[tcpdist]}
+	wait_for_file_line "$TCPDIST_LOG" 'listening on'
+	# 30 clients held for 3 s want 60 descriptors: none is left for a scrape.
+	start_bg holders "$HELPERS/names" --parallel 30 --hold 3000 --timeout 30000 --send hi \
+		"127.0.0.1:$P" 30
+	wait_for_file_line "$TCPDIST_LOG" 'out of file descriptors: pausing accept' 3
+	run curl -s --max-time 1 "http://127.0.0.1:$PM/metrics"
+	read -r -a s1 <"/proc/$TCPDIST_PID/stat"
+	sleep 0.5
+	read -r -a s2 <"/proc/$TCPDIST_PID/stat"
+	echo "# CPU ticks over 0.5 s while out of descriptors: $(((s2[13] + s2[14]) - (s1[13] + s1[14])))" >&3
+	[ $(((s2[13] + s2[14]) - (s1[13] + s1[14]))) -le 10 ]
+	wait_for_exit holders 30
+	local deadline=$(($(now_ms) + 5000))
+	until curl -sf --max-time 1 -o "$T/metrics" "http://127.0.0.1:$PM/metrics"; do
+		(($(now_ms) < deadline)) || fail "no scrape answered once descriptors were free"
+		sleep 0.1
+	done
+	grep -q '^tcpdist_connections_accepted_total' "$T/metrics"
 }
 
 @test "metrics: promtool accepts the exposition and the counters match what was done" {

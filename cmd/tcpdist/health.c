@@ -203,6 +203,16 @@ static void check_start(struct upstream *u, uint64_t interval_ms)
 /* Runs before next is published and prev let go: backends that stay keep
  * their checks (restarted if the interval changed), new ones start, and
  * removed ones stop, so no check outlives its backend. */
+/* With checks off, nothing would ever bring a backend back: up it goes. */
+static void up_without_checks(struct upstream *u)
+{
+	if (atomic_load(&u->down)) {
+		atomic_store(&u->down, 0);
+		log_info("backend %s %s: health checks are off, taking it as up", u->name,
+			 u->addr_text);
+	}
+}
+
 void health_sync(struct proc *p, struct farm *next, struct farm *prev)
 {
 	uint64_t interval = next->pool->check_interval_ms;
@@ -218,11 +228,7 @@ void health_sync(struct proc *p, struct farm *next, struct farm *prev)
 		u->check.sync_gen = gen;
 		if (interval == 0) {
 			check_stop(u);
-			if (atomic_load(&u->down)) {
-				atomic_store(&u->down, 0);
-				log_info("backend %s %s: health checks are off, taking it as up",
-					 u->name, u->addr_text);
-			}
+			up_without_checks(u);
 		} else if (u->check.interval_ms != interval) {
 			check_start(u, interval);
 		}
@@ -247,6 +253,16 @@ void health_stop_all(struct farm *f)
 
 /* "no backend available" once when the last one goes, and once when one
  * comes back. */
+void health_changed(struct proc *p)
+{
+	/* A worker still on the farm before a reload that turned checks off can
+	 * mark a backend down after health_sync() ran. */
+	if (p->farm->pool->check_interval_ms == 0)
+		for (size_t i = 0; i < p->farm->n; i++)
+			up_without_checks(p->farm->b[i].up);
+	health_availability(p);
+}
+
 void health_availability(struct proc *p)
 {
 	size_t n = farm_count_available(p->farm);

@@ -102,7 +102,7 @@ static void health_changed_cb(struct ev_loop *loop, ev_async *a, int revents)
 	(void)loop;
 	(void)a;
 	(void)revents;
-	health_availability(&proc);
+	health_changed(&proc);
 }
 
 static void worker_done_cb(struct ev_loop *loop, ev_async *a, int revents)

@@ -22,6 +22,8 @@
 #include "tcpdist.h"
 
 #define RELOAD_SETTLE 0.002 /* seconds: let a burst of events end first */
+#define RELOAD_QUIET 1.0    /* a created file nobody closed for this long is complete */
+#define REWATCH_EVERY 1.0   /* while the pool's directory is gone */
 #define NAMES_LISTED 8     /* backends named per kind in the reload line */
 
 static const uint8_t digest_key[HASH_SEED_LEN]; /* content identity, not security */
@@ -31,6 +33,8 @@ static struct {
 	int fd;
 	ev_io io;
 	ev_timer settle;
+	ev_timer quiet;   /* a created pool that no writer closes (a hard link) */
+	ev_timer rewatch; /* the directory was removed: watch it when it is back */
 	int wd_dir, wd_target;
 	char dir[PATH_MAX], base[NAME_MAX + 1];
 	char target[PATH_MAX]; /* the resolved file, when the pool is a symlink */
@@ -189,6 +193,7 @@ static void reload_failed(struct proc *p, const char *why)
 }
 
 static void watch_target(void);
+static int rewatch(void);
 
 void reload_now(struct proc *p, int force)
 {
@@ -202,6 +207,8 @@ void reload_now(struct proc *p, int force)
 	size_t len;
 	char *data;
 
+	if (rl.fd >= 0)
+		rewatch();
 	watch_target();
 	if (stat(opt->pool_path, &st) < 0 && errno == ENOENT) {
 		/* Between a delete and a recreate, or gone for good: wait. */
@@ -308,14 +315,55 @@ static int event_matters(const struct inotify_event *ev)
 		return 0;
 	/* A regular file just created is still being written (an editor's
 	 * backup-and-rename, delete and recreate): wait for its IN_CLOSE_WRITE
-	 * rather than read half of it. */
+	 * rather than read half of it. One with another link came whole (ln of
+	 * a staged file): nobody will close it. RELOAD_QUIET is the backstop
+	 * for a writer that never closes. */
 	if ((ev->mask & IN_CREATE) && lstat(rl.p->opt->pool_path, &st) == 0 &&
-	    S_ISREG(st.st_mode)) {
+	    S_ISREG(st.st_mode) && st.st_nlink == 1) {
 		rl.writing = 1;
+		ev_timer_again(rl.p->loop, &rl.quiet);
 		return 0;
 	}
 	rl.writing = 0;
+	ev_timer_stop(rl.p->loop, &rl.quiet);
 	return 1;
+}
+
+static void quiet_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	if (rl.writing) {
+		rl.writing = 0;
+		reload_now(rl.p, 0);
+	}
+}
+
+/* Watches the pool's directory again once it exists; 0 when watched. */
+static int rewatch(void)
+{
+	if (rl.wd_dir >= 0)
+		return 0;
+	rl.wd_dir = inotify_add_watch(rl.fd, rl.dir, WATCH_MASK);
+	if (rl.wd_dir < 0) {
+		if (!ev_is_active(&rl.rewatch))
+			ev_timer_again(rl.p->loop, &rl.rewatch);
+		return -1;
+	}
+	ev_timer_stop(rl.p->loop, &rl.rewatch);
+	return 0;
+}
+
+static void rewatch_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	if (rewatch() == 0) {
+		log_info("watching %s again", rl.dir);
+		reload_now(rl.p, 0);
+	}
 }
 
 static void settle_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -350,8 +398,7 @@ static void inotify_cb(struct ev_loop *loop, ev_io *io, int revents)
 			ptr += sizeof(*ev) + ev->len;
 		}
 	}
-	if (rl.wd_dir < 0)
-		rl.wd_dir = inotify_add_watch(rl.fd, rl.dir, WATCH_MASK);
+	rewatch();
 	if (matters && !ev_is_active(&rl.settle)) {
 		ev_timer_set(&rl.settle, RELOAD_SETTLE, 0.0);
 		ev_timer_start(loop, &rl.settle);
@@ -381,6 +428,10 @@ int reload_init(struct proc *p, char *err)
 	ev_io_init(&rl.io, inotify_cb, rl.fd, EV_READ);
 	ev_io_start(p->loop, &rl.io);
 	ev_timer_init(&rl.settle, settle_cb, RELOAD_SETTLE, 0.0);
+	ev_init(&rl.quiet, quiet_cb);
+	rl.quiet.repeat = RELOAD_QUIET;
+	ev_init(&rl.rewatch, rewatch_cb);
+	rl.rewatch.repeat = REWATCH_EVERY;
 	return 0;
 }
 
@@ -390,6 +441,8 @@ void reload_close(void)
 		return;
 	ev_io_stop(rl.p->loop, &rl.io);
 	ev_timer_stop(rl.p->loop, &rl.settle);
+	ev_timer_stop(rl.p->loop, &rl.quiet);
+	ev_timer_stop(rl.p->loop, &rl.rewatch);
 	close(rl.fd);
 	rl.fd = -1;
 }

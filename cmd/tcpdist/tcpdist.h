@@ -229,6 +229,9 @@ void health_connect_failed(struct proc *p, const struct farm *f, struct upstream
 void health_sync(struct proc *p, struct farm *next, struct farm *prev);
 void health_stop_all(struct farm *f);
 void health_availability(struct proc *p);
+/* Main thread, when a worker marked a backend down: re-checks what is available
+ * (and with checks off, takes it up again). */
+void health_changed(struct proc *p);
 
 /* reload.c: the pool file as this process applies it (-l included). */
 struct pool *config_load(const struct options *opt, char *err);

@@ -106,11 +106,22 @@ int keyring_parse(const char *text, size_t len, struct keyring *kr, char *err)
 int keyring_load(const char *path, struct keyring *kr, char *err)
 {
 	char buf[KEYRING_FILE_MAX], why[ERR_LEN];
-	FILE *f = fopen(path, "r");
+	/* O_NONBLOCK: a FIFO put there must not hang the node in open(). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	FILE *f;
 	size_t n;
 
-	if (f == NULL)
+	if (fd < 0)
 		return err_set(err, "keyring '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(err, "keyring '%s': not a regular file", path);
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return err_set(err, "keyring '%s': %s", path, strerror(errno));
+	}
 	n = fread(buf, 1, sizeof(buf), f);
 	if (ferror(f) || n == sizeof(buf)) {
 		fclose(f);

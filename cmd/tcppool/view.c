@@ -136,7 +136,7 @@ int run_check(const struct command *c)
 	int fd, n;
 
 	/* A file that cannot be read is an error, not a problem of the pool. */
-	if ((fd = open(c->pool_path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+	if ((fd = open(c->pool_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0) {
 		fprintf(stderr, "tcppool: %s: %s\n", c->pool_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
