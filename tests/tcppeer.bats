@@ -205,6 +205,29 @@ load 'tcppeer_helpers'
 	run ! grep -q 'retrying' "$T/a.err"
 }
 
+@test "pool: a burst of joins after the first write is one more write, --pool-delay after its start" {
+	ports PA PB PC PD PE
+	write_pool web.pool <<-EOF
+		[pool]
+		listen = 127.0.0.1:1
+	EOF
+	start_peer a "$PA" --pool "$T/web.pool" --service-tag web --pool-delay 2s
+	start_peer b "$PB" -j "127.0.0.1:$PA" -t web=127.0.0.1:9001
+	wait_until 5 grep -q '^\[backend b\]' "$T/web.pool"
+	local t0
+	t0=$(now_ms)
+	start_peer c "$PC" -j "127.0.0.1:$PA" -t web=127.0.0.1:9002
+	start_peer d "$PD" -j "127.0.0.1:$PA" -t web=127.0.0.1:9003
+	start_peer e "$PE" -j "127.0.0.1:$PA" -t web=127.0.0.1:9004
+	wait_until 6 grep -q '^\[backend e\]' "$T/web.pool"
+	echo "# the burst was written after $(($(now_ms) - t0)) ms" >&3
+	((($(now_ms) - t0) >= 1900))
+	grep -q '^\[backend c\]' "$T/web.pool"
+	grep -q '^\[backend d\]' "$T/web.pool"
+	[ "$(grep -c 'web.pool: 1 added, 0 removed, 0 changed' "$T/a.err")" -eq 1 ]
+	[ "$(grep -c 'web.pool: 3 added, 0 removed, 0 changed' "$T/a.err")" -eq 1 ]
+}
+
 # start_peer_with_dns NAME PORT RESOLV_CONF [ARGS...]: start_peer, but the node
 # sees RESOLV_CONF as /etc/resolv.conf (a private mount; root only).
 start_peer_with_dns() {

@@ -319,8 +319,12 @@ void poolsync_changed(struct peer *p)
 {
 	struct poolsync *ps = p->poolsync;
 
-	if (ps != NULL && !ev_is_active(&ps->timer) && !p->leaving)
+	if (ps != NULL && !ev_is_active(&ps->timer) && !p->leaving) {
+		/* A one-shot timer that fired would start from where it ended:
+		 * at once, not pool_delay later. */
+		ev_timer_set(&ps->timer, p->cfg.pool_delay, 0);
 		ev_timer_start(p->loop, &ps->timer);
+	}
 }
 
 void poolsync_close(struct peer *p)
