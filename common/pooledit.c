@@ -29,6 +29,7 @@ struct doc_line {
 struct pool_doc {
 	struct doc_line *lines;
 	size_t n, cap;
+	int bom; /* the file starts with a UTF-8 byte order mark, kept out of the lines */
 	enum eol eol;		      /* for new lines: the file's first line end */
 	char name[POOL_NAME_MAX + 1]; /* pool_doc_backend's answer */
 };
@@ -69,13 +70,11 @@ static size_t find_or_comment(const char *s, size_t from, const char *chars)
 	return i;
 }
 
-static void line_classify(const char *s, int first, struct line_info *li)
+static void line_classify(const char *s, struct line_info *li)
 {
 	size_t i = 0, end, v;
 
 	memset(li, 0, sizeof(*li));
-	if (first && strncmp(s, "\xef\xbb\xbf", 3) == 0)
-		i = 3;
 	while (is_blank(s[i]))
 		i++;
 	if (s[i] == '\0') {
@@ -129,7 +128,7 @@ static void line_classify(const char *s, int first, struct line_info *li)
 
 static void classify(const struct pool_doc *doc, size_t i, struct line_info *li)
 {
-	line_classify(doc->lines[i].text, i == 0, li);
+	line_classify(doc->lines[i].text, li);
 }
 
 static int line_is(const struct pool_doc *doc, size_t i, enum kind k)
@@ -211,6 +210,9 @@ struct pool_doc *pool_doc_parse(const char *data, size_t len, char *err)
 	if (doc == NULL)
 		return err_set(err, "out of memory"), NULL;
 	doc->eol = EOL_LF;
+	/* Held apart, so that no edit of the first line can move or drop it. */
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+		doc->bom = 1, pos = 3;
 	while (pos < len) {
 		const char *s = data + pos, *nl = memchr(s, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - s) : len - pos;
@@ -248,7 +250,7 @@ void pool_doc_free(struct pool_doc *doc)
 char *pool_doc_render(const struct pool_doc *doc, size_t *len, char *err)
 {
 	static const char *const ends[] = {"", "\n", "\r\n"};
-	size_t total = 0, o = 0;
+	size_t total = doc->bom ? 3 : 0, o = 0;
 	char *out;
 
 	for (size_t i = 0; i < doc->n; i++)
@@ -256,6 +258,10 @@ char *pool_doc_render(const struct pool_doc *doc, size_t *len, char *err)
 	out = malloc(total + 1);
 	if (out == NULL)
 		return err_set(err, "out of memory"), NULL;
+	if (doc->bom) {
+		memcpy(out, "\xef\xbb\xbf", 3);
+		o = 3;
+	}
 	for (size_t i = 0; i < doc->n; i++) {
 		size_t n = strlen(doc->lines[i].text), e = strlen(ends[doc->lines[i].eol]);
 

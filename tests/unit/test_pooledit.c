@@ -284,6 +284,23 @@ TEST(has_comment_sees_comments_above_the_header_too)
 	pool_doc_free(doc);
 }
 
+/* The byte order mark belongs to the file, not to its first line: edits of
+ * that line neither move it nor drop it. */
+TEST(the_byte_order_mark_stays_first_whatever_the_edit)
+{
+	char err[ERR_LEN];
+	struct pool_doc *doc = doc_of("\xef\xbb\xbf[backend a]\naddress = 1.2.3.4:80\n");
+
+	REQUIRE(doc != NULL);
+	CHECK_EQ_INT(pool_doc_set(doc, NULL, "retries", "2", err), 0);
+	RENDERS(doc, "\xef\xbb\xbf[pool]\nretries = 2\n\n[backend a]\naddress = 1.2.3.4:80\n");
+
+	doc = doc_of("\xef\xbb\xbf[backend a]\naddress = 1.2.3.4:80\n\n[pool]\n");
+	REQUIRE(doc != NULL);
+	CHECK_EQ_INT(pool_doc_remove_backend(doc, "a", err), 0);
+	RENDERS(doc, "\xef\xbb\xbf[pool]\n");
+}
+
 TEST(remove_backend_takes_its_comments_and_leaves_the_others)
 {
 	char err[ERR_LEN];
@@ -604,6 +621,7 @@ UNIT_MAIN(T(render_gives_back_the_parsed_bytes),
 	  T(set_in_a_section_without_keys_goes_below_its_comments),
 	  T(set_of_a_repeated_key_leaves_one_line),
 	  T(set_creates_a_missing_pool_section_at_the_top),
+	  T(the_byte_order_mark_stays_first_whatever_the_edit),
 	  T(set_refuses_what_the_format_cannot_carry), T(crlf_files_get_crlf_lines),
 	  T(get_reads_the_value_as_the_loader_does), T(backends_are_listed_in_file_order),
 	  T(add_backend_appends_a_section_with_its_comment),
