@@ -96,9 +96,11 @@ static void warnings_done(struct poolsync *ps)
 }
 
 /* Whether v, host:port or [v6]:port as the pool loader takes it, can be
- * written now: numbers at once, a host name once it resolved. */
+ * written now: numbers at once, a host name once it resolved. For
+ * ADDR_REFUSED, why says so, naming the tag. */
 static int service_addr_state(struct poolsync *ps, const char *v, char *why, size_t whylen)
 {
+	const char *tag = ps->peer->cfg.service_tag;
 	struct addr a;
 	char err[ERR_LEN], host[256];
 	const char *colon, *reason;
@@ -112,7 +114,7 @@ static int service_addr_state(struct poolsync *ps, const char *v, char *why, siz
 	if (addr_parse(v, ADDR_NO_RESOLVE, &a, err) == 0)
 		return ADDR_READY;
 	if (addr_parse(v, ADDR_NAME_UNCHECKED, &a, err) < 0) {
-		snprintf(why, whylen, "is not host:port");
+		snprintf(why, whylen, "%s=%.64s is not host:port", tag, v);
 		return ADDR_REFUSED;
 	}
 	colon = strrchr(v, ':'); /* a name, so no brackets: the last ':' ends it */
@@ -123,7 +125,7 @@ static int service_addr_state(struct poolsync *ps, const char *v, char *why, siz
 	case NAME_PENDING:
 		return ADDR_PENDING;
 	default:
-		snprintf(why, whylen, "cannot be resolved (%s)", reason);
+		snprintf(why, whylen, "%s=%.64s cannot be resolved (%s)", tag, v, reason);
 		return ADDR_REFUSED;
 	}
 }
@@ -133,7 +135,7 @@ static size_t wanted(struct poolsync *ps, struct want *out, size_t max)
 {
 	static char keys[TAGS_MAX][128], vals[TAGS_MAX][256];
 	struct peer *p = ps->peer;
-	char why[128];
+	char why[512];
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->nnodes && n < max; i++) {
@@ -153,11 +155,7 @@ static size_t wanted(struct poolsync *ps, struct want *out, size_t max)
 				int st = service_addr_state(ps, vals[t], why, sizeof(why));
 
 				if (st == ADDR_REFUSED) {
-					if (strncmp(why, "address:", 8) == 0)
-						warn_once(ps, "member '%s': %s; left out", nd->name, why);
-					else
-						warn_once(ps, "member '%s': %s=%.64s %s; left out",
-							  nd->name, p->cfg.service_tag, vals[t], why);
+					warn_once(ps, "member '%s': %s; left out", nd->name, why);
 					break;
 				}
 				snprintf(out[n].name, sizeof(out[n].name), "%s", nd->name);
