@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "escape.h"
 #include "num.h"
 
 /* Messages quote what the user wrote, shortened so that the reason after it
@@ -13,36 +14,18 @@
  * drive a terminal (tcphash reads clients from logs). */
 #define QUOTE_MAX 64
 
-static int is_control(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
 static const char *quote(const char *s, char buf[QUOTE_MAX + 4])
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *c;
-	size_t o = 0;
+	const char *c = s, *rest;
+	size_t o;
 
-	for (c = (const unsigned char *)s; *c && !is_control(*c); c++)
-		;
-	if (*c == '\0' && (size_t)(c - (const unsigned char *)s) <= QUOTE_MAX)
+	while (*c && !is_control_byte((unsigned char)*c))
+		c++;
+	if (*c == '\0' && (size_t)(c - s) <= QUOTE_MAX)
 		return s;
-	for (c = (const unsigned char *)s; *c && o + 4 <= QUOTE_MAX - 3; c++) {
-		if (is_control(*c)) {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[*c >> 4];
-			buf[o++] = hex[*c & 15];
-		} else {
-			buf[o++] = (char)*c;
-		}
-	}
-	if (*c) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
+	o = escape_controls(buf, QUOTE_MAX - 3 + 1, s, &rest);
+	if (*rest)
+		memcpy(buf + o, "...", 4);
 	return buf;
 }
 

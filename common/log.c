@@ -4,6 +4,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 static const char *log_progname = "tcpdist";
@@ -24,30 +25,6 @@ int log_enabled(enum log_level level)
 	return level <= log_max;
 }
 
-/* Control bytes become \xNN: messages quote names and text that came from
- * the network or from files, and one message must stay one line that cannot
- * drive a terminal. Returns the length written, always NUL-terminated. */
-static size_t copy_escaped(char *out, size_t outlen, const char *in)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (const unsigned char *c = (const unsigned char *)in; *c && o + 1 < outlen; c++) {
-		if (*c >= 0x20 && *c != 0x7f) {
-			out[o++] = (char)*c;
-		} else if (o + 5 < outlen) {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[*c >> 4];
-			out[o++] = hex[*c & 15];
-		} else {
-			break;
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
-
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int priority[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -63,13 +40,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	if (rc < 0)
 		return;
+	/* Messages quote names from the network and text from files. */
 	if (log_syslog) {
-		copy_escaped(line, sizeof(line), msg);
+		escape_controls(line, sizeof(line), msg, NULL);
 		syslog(priority[level], "%s", line);
 		return;
 	}
 	n = (size_t)snprintf(line, sizeof(line) - 1, "%s: ", log_progname);
-	n += copy_escaped(line + n, sizeof(line) - 1 - n, msg);
+	n += escape_controls(line + n, sizeof(line) - 1 - n, msg, NULL);
 	line[n++] = '\n';
 	/* One write per line keeps lines from several threads whole. */
 	if (write(STDERR_FILENO, line, n) < 0)

@@ -350,8 +350,11 @@ fd_count() {
 	start_tcpdist "$T/web.pool"
 	# A client whose connect to b hangs, then the pool turns checks off.
 	"$HELPERS/probe" --timeout 3000 "127.0.0.1:$P" >"$T/probe" 2>&1 &
-	local probe=$!
-	sleep 0.2
+	local probe=$! deadline=$(($(now_ms) + 2000))
+	until ss -Htn state syn-sent "dport = :$PB" | grep -q .; do
+		(($(now_ms) < deadline)) || fail "tcpdist never tried b"
+		sleep 0.01
+	done
 	pool_text "$P" 'check_interval = 0' 'check_fall = 1' 'connect_timeout = 1s' 'retries = 0' \
 		-- "b:$PB" >"$T/web.pool"
 	wait_for_file_line "$TCPDIST_LOG" 'reloaded' 1

@@ -181,12 +181,14 @@ load 'tcppeer_helpers'
 	run ! grep -q 8002 "$T/web.pool"
 }
 
+# empty_pool: $T/web.pool with a [pool] section and no backend yet.
+empty_pool() {
+	printf '[pool]\nlisten = 127.0.0.1:1\n' >"$T/web.pool"
+}
+
 @test "pool: a member whose tag the file cannot take is logged once and left out; the others are written" {
 	ports PA PB PC PD PE
-	write_pool web.pool <<-EOF
-		[pool]
-		listen = 127.0.0.1:1
-	EOF
+	empty_pool
 	local long
 	long=$(printf 'h%.0s' {1..200})
 	start_peer a "$PA" --pool "$T/web.pool" --service-tag web --pool-delay 100ms
@@ -207,10 +209,7 @@ load 'tcppeer_helpers'
 
 @test "pool: a burst of joins after the first write is one more write, --pool-delay after its start" {
 	ports PA PB PC PD PE
-	write_pool web.pool <<-EOF
-		[pool]
-		listen = 127.0.0.1:1
-	EOF
+	empty_pool
 	start_peer a "$PA" --pool "$T/web.pool" --service-tag web --pool-delay 2s
 	start_peer b "$PB" -j "127.0.0.1:$PA" -t web=127.0.0.1:9001
 	wait_until 5 grep -q '^\[backend b\]' "$T/web.pool"
@@ -245,10 +244,7 @@ start_peer_with_dns() {
 	# The only name server takes every query and never answers.
 	start_bg dns nc -u -l -k 127.0.0.9 53
 	printf 'nameserver 127.0.0.9\noptions timeout:4 attempts:1\n' >"$T/resolv.conf"
-	write_pool web.pool <<-EOF
-		[pool]
-		listen = 127.0.0.1:1
-	EOF
+	empty_pool
 	local FAST="--probe-interval 500ms --probe-timeout 250ms"
 	start_peer_with_dns a "$PA" "$T/resolv.conf" $FAST --pool "$T/web.pool" --service-tag web \
 		--pool-delay 100ms

@@ -200,9 +200,6 @@ static void check_start(struct upstream *u, uint64_t interval_ms)
 	check_schedule(u, (double)interval_ms / 1000.0 * jitter());
 }
 
-/* Runs before next is published and prev let go: backends that stay keep
- * their checks (restarted if the interval changed), new ones start, and
- * removed ones stop, so no check outlives its backend. */
 /* With checks off, nothing would ever bring a backend back: up it goes. */
 static void up_without_checks(struct upstream *u)
 {
@@ -213,6 +210,9 @@ static void up_without_checks(struct upstream *u)
 	}
 }
 
+/* Runs before next is published and prev let go: backends that stay keep
+ * their checks (restarted if the interval changed), new ones start, and
+ * removed ones stop, so no check outlives its backend. */
 void health_sync(struct proc *p, struct farm *next, struct farm *prev)
 {
 	uint64_t interval = next->pool->check_interval_ms;
@@ -251,8 +251,6 @@ void health_stop_all(struct farm *f)
 		check_stop(f->b[i].up);
 }
 
-/* "no backend available" once when the last one goes, and once when one
- * comes back. */
 void health_changed(struct proc *p)
 {
 	/* A worker still on the farm before a reload that turned checks off can
@@ -263,6 +261,8 @@ void health_changed(struct proc *p)
 	health_availability(p);
 }
 
+/* "no backend available" once when the last one goes, and once when one
+ * comes back. */
 void health_availability(struct proc *p)
 {
 	size_t n = farm_count_available(p->farm);

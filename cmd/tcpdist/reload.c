@@ -331,9 +331,8 @@ static int event_matters(const struct inotify_event *ev)
 
 static void quiet_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	(void)loop;
-	(void)t;
 	(void)revents;
+	ev_timer_stop(loop, t); /* armed by ev_timer_again: it would repeat */
 	if (rl.writing) {
 		rl.writing = 0;
 		reload_now(rl.p, 0);

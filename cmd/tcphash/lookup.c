@@ -168,9 +168,8 @@ int run_lookup(const struct options *opt, char **clients, int nclients)
 	} else {
 		char *line = NULL;
 		size_t cap = 0;
-		unsigned long lineno = 0;
-
 		ssize_t len;
+		unsigned long lineno = 0;
 
 		while ((len = getline(&line, &cap, stdin)) != -1) {
 			char *client;

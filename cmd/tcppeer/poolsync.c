@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
-#include "num.h"
 #include "pool.h"
 #include "pooledit.h"
 #include "tcppeer.h"
@@ -59,15 +59,15 @@ static void warn_once(struct poolsync *ps, const char *fmt, ...) PRINTF_LIKE(2, 
 static void warn_once(struct poolsync *ps, const char *fmt, ...)
 {
 	struct warned *w = &ps->warning;
+	static const uint8_t seed[HASH_SEED_LEN]; /* identity of a message, not security */
 	char msg[512];
-	uint64_t key = 14695981039346656037ull; /* FNV-1a */
+	uint64_t key;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (const unsigned char *c = (const unsigned char *)msg; *c; c++)
-		key = (key ^ *c) * 1099511628211ull;
+	key = siphash24(seed, msg, strlen(msg));
 	if (ps->warned.n == 0 ||
 	    bsearch(&key, ps->warned.keys, ps->warned.n, sizeof(key), key_cmp) == NULL)
 		log_warn("pool: %s", msg);
