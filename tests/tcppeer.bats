@@ -375,6 +375,39 @@ udp_send() {
 	! grep -q $'\x1b' "$T/tp.err" "$T/tp.out"
 }
 
+@test "out of descriptors: the gossip and control listeners rest instead of spinning, say so at most once a second, and serve again once descriptors are free" {
+	ports P
+	start_bg tp bash -c 'ulimit -n 14 && exec "$0" -n tp -b "127.0.0.1:$1" --control "$2"' \
+		"$TCPPEER" "$P" "$T/tp.sock"
+	wait_for_file_line "$T/tp.err" 'listening on' 5
+	local pid=${BG_PID[tp]} i
+	# 15 silent streams held 4 s: more than the free descriptors, fewer than
+	# the 16 streams it serves at once, so accept itself runs out.
+	for i in $(seq 1 15); do
+		start_bg "h$i" "$HELPERS/hold" "127.0.0.1:$P" 4
+	done
+	wait_for_file_line "$T/tp.err" 'accept: out of file descriptors: pausing accept' 3
+	# A control request now waits in the backlog too.
+	start_bg members "$TCPPEER" members --control "$T/tp.sock"
+	wait_for_file_line "$T/tp.err" 'control: out of file descriptors: pausing accept' 3
+	local -a s1 s2
+	read -r -a s1 <"/proc/$pid/stat"
+	sleep 1
+	read -r -a s2 <"/proc/$pid/stat"
+	echo "# CPU ticks over 1 s while out of descriptors: $(((s2[13] + s2[14]) - (s1[13] + s1[14])))" >&3
+	[ $(((s2[13] + s2[14]) - (s1[13] + s1[14]))) -le 10 ]
+	# Once the streams are gone, the waiting request is answered.
+	for i in $(seq 1 15); do
+		wait_for_exit "h$i" 10
+	done
+	wait_for_exit members 10
+	grep -q '^tp	' "$T/members.out"
+	# At most once a second each while it lasted (about 4 s).
+	(($(grep -c 'accept: out of file descriptors' "$T/tp.err") <= 6))
+	(($(grep -c 'control: out of file descriptors' "$T/tp.err") <= 6))
+	pid_alive "$pid"
+}
+
 # ---------------------------------------------------------------------------
 # tcppeer clusters
 

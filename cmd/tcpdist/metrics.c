@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptpause.h"
 #include "log.h"
 #include "tcpdist.h"
 
@@ -70,8 +71,7 @@ static struct {
 	struct proc *p;
 	int fd;
 	ev_io io;
-	ev_timer retry; /* out of descriptors: accept again a moment later */
-	ev_tstamp emfile_logged;
+	struct accept_pause pause;
 	struct mclient *clients;
 	int nclients;
 } ms = {.fd = -1};
@@ -292,13 +292,6 @@ static void client_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	client_close(loop, container_of(t, struct mclient, deadline));
 }
 
-static void metrics_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)t;
-	(void)revents;
-	ev_io_start(loop, &ms.io);
-}
-
 static void metrics_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	(void)revents;
@@ -307,17 +300,8 @@ static void metrics_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct mclient *c;
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* The request stays queued; level-triggered, the
-				 * listener would call us again at once, for ever. */
-				ev_io_stop(loop, io);
-				ev_timer_set(&ms.retry, 1.0, 0.0); /* a one-shot timer restarts from its last value */
-				ev_timer_start(loop, &ms.retry);
-				if (ev_now(loop) - ms.emfile_logged >= 1.0) {
-					log_err("metrics: out of file descriptors: pausing accept");
-					ms.emfile_logged = ev_now(loop);
-				}
-			}
+			if (accept_pause(loop, &ms.pause, errno) == ACCEPT_PAUSED)
+				log_err("metrics: %s: pausing accept", accept_pause_reason(errno));
 			return; /* else EAGAIN: the next event brings the next */
 		}
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -360,7 +344,7 @@ int metrics_init(struct proc *p, const char *text, char *err)
 	}
 	ev_io_init(&ms.io, metrics_accept_cb, ms.fd, EV_READ);
 	ev_io_start(p->loop, &ms.io);
-	ev_timer_init(&ms.retry, metrics_retry_cb, 1.0, 0.0);
+	accept_pause_init(&ms.pause, &ms.io, 1.0);
 	log_info("metrics on http://%s/metrics", text);
 	return 0;
 }
@@ -372,7 +356,7 @@ void metrics_close(void)
 	while (ms.clients)
 		client_close(ms.p->loop, ms.clients);
 	ev_io_stop(ms.p->loop, &ms.io);
-	ev_timer_stop(ms.p->loop, &ms.retry);
+	accept_pause_stop(ms.p->loop, &ms.pause);
 	close(ms.fd);
 	ms.fd = -1;
 }

@@ -35,6 +35,7 @@ struct control {
 	struct peer *peer;
 	int fd;
 	ev_io io;
+	struct accept_pause pause; /* out of descriptors: the listener rests */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct control_client *clients;
 	int nclients;
@@ -300,8 +301,11 @@ static void control_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (accept_pause(loop, &ctl->pause, errno) == ACCEPT_PAUSED)
+			log_warn("control: %s: pausing accept", accept_pause_reason(errno));
 		return;
+	}
 	if (ctl->nclients >= CONTROL_CLIENTS_MAX || (cl = calloc(1, sizeof(*cl))) == NULL) {
 		close(fd);
 		return;
@@ -362,6 +366,7 @@ int control_open(struct peer *p, const char *path, char *err)
 	ev_io_init(&ctl->io, control_accept_cb, fd, EV_READ);
 	ctl->io.data = ctl;
 	ev_io_start(p->loop, &ctl->io);
+	accept_pause_init(&ctl->pause, &ctl->io, 0.1);
 	p->control = ctl;
 	return 0;
 }
@@ -375,6 +380,7 @@ void control_close(struct peer *p)
 	while (ctl->clients)
 		client_close(ctl->clients);
 	ev_io_stop(p->loop, &ctl->io);
+	accept_pause_stop(p->loop, &ctl->pause);
 	close(ctl->fd);
 	unlink(ctl->path);
 	free(ctl);

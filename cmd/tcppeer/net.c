@@ -78,6 +78,7 @@ int net_open(struct peer *p, char *err)
 	ev_io_init(&p->tcp_w, stream_accept_cb, p->tcp_fd, EV_READ);
 	p->tcp_w.data = p;
 	ev_io_start(p->loop, &p->tcp_w);
+	accept_pause_init(&p->tcp_pause, &p->tcp_w, 0.1);
 	return 0;
 }
 
@@ -90,6 +91,7 @@ void net_close(struct peer *p)
 	}
 	if (p->tcp_fd >= 0) {
 		ev_io_stop(p->loop, &p->tcp_w);
+		accept_pause_stop(p->loop, &p->tcp_pause);
 		close(p->tcp_fd);
 		p->tcp_fd = -1;
 	}

@@ -317,17 +317,8 @@ static void stream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		stream_read(s);
 }
 
-static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct peer *p = w->data;
-
-	(void)revents;
-	ev_io_start(loop, &p->tcp_w);
-}
-
 void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	static ev_timer pause;
 	struct peer *p = w->data;
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -339,14 +330,8 @@ void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		sl = sizeof(ss);
 		fd = accept4(p->tcp_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* Out of descriptors: stop accepting for a moment, not spin. */
-				log_warn("accept: %s", strerror(errno));
-				ev_io_stop(loop, &p->tcp_w);
-				ev_timer_init(&pause, accept_resume_cb, 0.1, 0);
-				pause.data = p;
-				ev_timer_start(loop, &pause);
-			}
+			if (accept_pause(loop, &p->tcp_pause, errno) == ACCEPT_PAUSED)
+				log_warn("accept: %s: pausing accept", accept_pause_reason(errno));
 			return;
 		}
 		p->stats.streams_in++;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "acceptpause.h"
 #include "addr.h"
 #include "err.h"
 #include "mp.h"
@@ -178,6 +179,7 @@ struct peer {
 	struct config cfg;
 	int udp_fd, tcp_fd;
 	ev_io udp_w, tcp_w;
+	struct accept_pause tcp_pause; /* out of descriptors: the stream listener rests */
 	struct ipbytes self_ip;
 	uint16_t self_port;
 	uint8_t meta[META_MAX];
