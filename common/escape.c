@@ -1,3 +1,6 @@
+#include <stdint.h>
+#include <string.h>
+
 #include "escape.h"
 
 int is_control_byte(unsigned char c)
@@ -29,4 +32,61 @@ size_t escape_controls(char *out, size_t outlen, const char *in, const char **re
 	if (rest != NULL)
 		*rest = (const char *)c;
 	return o;
+}
+
+static int is_continuation(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
+void utf8_cut(char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return;
+	while (max > 0 && is_continuation((unsigned char)s[max]))
+		max--;
+	s[max] = '\0';
+}
+
+const char *text_clip(char out[TEXT_CLIP_LEN], const char *in)
+{
+	size_t n = strlen(in);
+
+	if (n <= TEXT_CLIP_MAX)
+		return memcpy(out, in, n + 1);
+	memcpy(out, in, TEXT_CLIP_MAX);
+	out[TEXT_CLIP_MAX] = in[TEXT_CLIP_MAX]; /* so that utf8_cut sees where it cuts */
+	out[TEXT_CLIP_MAX + 1] = '\0';
+	utf8_cut(out, TEXT_CLIP_MAX);
+	strcat(out, "...");
+	return out;
+}
+
+size_t utf8_char_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t len;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if (!is_continuation(s[i]))
+			return 0; /* the NUL included */
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
 }

@@ -15,4 +15,20 @@ int is_control_byte(unsigned char c);
  * in that did not fit (pointing at its NUL when all did). */
 size_t escape_controls(char *out, size_t outlen, const char *in, const char **rest);
 
+/* Cuts s, a NUL-terminated string, to at most max bytes without splitting a
+ * UTF-8 character. */
+void utf8_cut(char *s, size_t max);
+
+/* User text short enough to quote in a message: at most TEXT_CLIP_MAX bytes
+ * of in, cut between UTF-8 characters, followed by "..." when it was longer.
+ * Returns out. */
+#define TEXT_CLIP_MAX 48
+#define TEXT_CLIP_LEN (TEXT_CLIP_MAX + 4)
+const char *text_clip(char out[TEXT_CLIP_LEN], const char *in);
+
+/* The length of the valid UTF-8 character at s (1 to 4), or 0 when the
+ * bytes there are not one (a stray continuation, an overlong form, a
+ * surrogate, beyond U+10FFFF, or cut short by the NUL). */
+size_t utf8_char_len(const unsigned char *s);
+
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "num.h"
 #include "pool.h"
 
@@ -63,6 +64,7 @@ static void problem(struct loader *ld, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_cut(msg, sizeof(msg) - 1); /* a long message is cut between characters */
 	if (ld->problems++ == 0) {
 		if (line > 0)
 			snprintf(ld->first, sizeof(ld->first), "%s:%d: %s", ld->path, line, msg);
@@ -357,12 +359,15 @@ static void key_duration(struct loader *ld, const char *key, const char *value, 
 static int key_word(struct loader *ld, const char *key, const char *value, unsigned bit,
 		    const char *const *words, const char *expected)
 {
+	char clip[TEXT_CLIP_LEN];
+
 	if (key_once(ld, key, bit) < 0)
 		return -1;
 	for (int i = 0; words[i] != NULL; i++)
 		if (strcmp(value, words[i]) == 0)
 			return i;
-	problem(ld, ld->line, "%s: unknown value '%s' (expected %s)", key, value, expected);
+	problem(ld, ld->line, "%s: unknown value '%s' (expected %s)", key, text_clip(clip, value),
+		expected);
 	return -1;
 }
 
@@ -392,7 +397,7 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 	static const char *const balances[] = {"hash", "roundrobin", "leastconn", "random", NULL};
 	static const char *const hash_keys[] = {"ip", "ip_port", NULL};
 	struct pool *p = ld->pool;
-	char err[ERR_LEN];
+	char err[ERR_LEN], clip[TEXT_CLIP_LEN];
 	int v;
 
 	if (strcmp(key, "listen") == 0) {
@@ -411,7 +416,7 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 		for (size_t i = 0; i < p->nlisten; i++) {
 			if (l->addr.len != 0 && addr_equal(&p->listen[i].addr, &l->addr)) {
 				problem(ld, ld->line, "listen: %s given twice (first at line %d)",
-					value, p->listen[i].line);
+					text_clip(clip, value), p->listen[i].line);
 				return;
 			}
 		}
@@ -457,7 +462,7 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 		else if (size)
 			p->table_size = size;
 	} else {
-		problem(ld, ld->line, "%s: unknown key in [pool]", key);
+		problem(ld, ld->line, "%s: unknown key in [pool]", text_clip(clip, key));
 	}
 }
 
@@ -465,12 +470,13 @@ static void backend_key(struct loader *ld, const char *key, const char *value)
 {
 	static const char *const states[] = {"up", "drain", "down", NULL};
 	struct pool_backend *b = ld->backend;
-	char err[ERR_LEN];
+	char err[ERR_LEN], clip[TEXT_CLIP_LEN];
 	int v;
 
 	if (strcmp(key, "address") == 0) {
 		if (key_once(ld, key, KEY_ADDRESS) < 0)
 			return;
+		b->addr_line = ld->line;
 		if (addr_parse(value, ld->addr_flags, &b->addr, err) < 0) {
 			problem(ld, ld->line, "address: %s", err);
 			return;
@@ -485,23 +491,27 @@ static void backend_key(struct loader *ld, const char *key, const char *value)
 	} else if (strcmp(key, "max_conns") == 0) {
 		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &b->max_conns);
 	} else {
-		problem(ld, ld->line, "%s: unknown key in [backend %s]", key, b->name);
+		problem(ld, ld->line, "%s: unknown key in [backend %s]", text_clip(clip, key), b->name);
 	}
 }
 
 static int loader_key(void *user, const char *section, const char *key, const char *value)
 {
 	struct loader *ld = user;
+	char clip[TEXT_CLIP_LEN];
 
 	(void)section; /* the reader tracks sections itself */
 	if (*value == '\0') {
+		if (ld->section == SECTION_BACKEND && strcmp(key, "address") == 0)
+			ld->backend->addr_line = ld->line; /* there, if empty */
 		if (ld->section != SECTION_IGNORED)
-			problem(ld, ld->line, "%s: missing value", key);
+			problem(ld, ld->line, "%s: missing value", text_clip(clip, key));
 		return 1;
 	}
 	switch (ld->section) {
 	case SECTION_NONE:
-		problem(ld, ld->line, "%s: key outside any section (start with [pool])", key);
+		problem(ld, ld->line, "%s: key outside any section (start with [pool])",
+			text_clip(clip, key));
 		break;
 	case SECTION_POOL:
 		pool_key(ld, key, value);
@@ -561,6 +571,13 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 		*nproblems = 1;
 		return NULL;
 	}
+	if (len > POOL_FILE_MAX) { /* an edit must not make what no reader takes */
+		problem(&ld, 0, "file too large (%zu bytes, at most %u)", len, POOL_FILE_MAX);
+		*nproblems = ld.problems;
+		snprintf(err ? err : (char[ERR_LEN]){0}, ERR_LEN, "%s", ld.first);
+		pool_free(ld.pool);
+		return NULL;
+	}
 	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
 		ld.pos = 3; /* a UTF-8 byte order mark */
 
@@ -580,7 +597,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 	for (size_t i = 0; i < ld.pool->nbackends; i++) {
 		const struct pool_backend *b = &ld.pool->backends[i];
 
-		if (b->addr_text[0] == '\0')
+		if (b->addr_line == 0) /* not when it is there but wrong: that was said */
 			problem(&ld, b->line, "[backend %s]: missing address", b->name);
 	}
 	if (ld.pool->nbackends > ld.pool->table_size)

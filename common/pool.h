@@ -40,6 +40,7 @@ struct pool_backend {
 	enum backend_state state;
 	unsigned max_conns; /* 0 = unlimited */
 	int line;           /* line of the [backend NAME] header */
+	int addr_line;      /* line of its address key, 0 if it has none */
 };
 
 struct pool {

@@ -760,6 +760,11 @@ static int target_open(struct target *t, const char *path, char *err)
 
 /* Temporary files are ".NAME.tmpXXXXXX"; under the lock, any such file is
  * the leftover of a writer that died before its rename. */
+static const char temporary_digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/* Only our pattern, 6 letters or digits after ".NAME.tmp" (mkstemp's
+ * alphabet, a superset of ours): ".web.tmp1.lock" is the lock of the pool
+ * "web.tmp1", not a temporary of "web". */
 static void stale_temporaries_remove(const struct target *t)
 {
 	char prefix[NAME_MAX + 8];
@@ -771,7 +776,9 @@ static void stale_temporaries_remove(const struct target *t)
 		return;
 	n = (size_t)snprintf(prefix, sizeof(prefix), ".%s.tmp", t->base);
 	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, prefix, n) == 0 && strlen(e->d_name) == n + 6)
+		if (strncmp(e->d_name, prefix, n) == 0 && strlen(e->d_name) == n + 6 &&
+		    strspn(e->d_name + n, "0123456789abcdefghijklmnopqrstuvwxyz"
+					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 6)
 			unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
 }
@@ -780,7 +787,6 @@ static void stale_temporaries_remove(const struct target *t)
  * exclusively; *tmp is its malloc'd path. */
 static int temporary_open(const struct target *t, mode_t mode, char **tmp, char *err)
 {
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 	struct timespec ts;
 	uint64_t x;
 
@@ -793,7 +799,7 @@ static int temporary_open(const struct target *t, mode_t mode, char **tmp, char 
 		if ((*tmp = path_join(t->dir, ".", t->base, ".tmpXXXXXX")) == NULL)
 			return err_set(err, "out of memory");
 		for (size_t i = 0, n = strlen(*tmp); i < 6; i++)
-			(*tmp)[n - 6 + i] = digits[(x >> (i * 6 + 20)) % 36];
+			(*tmp)[n - 6 + i] = temporary_digits[(x >> (i * 6 + 20)) % 36];
 		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 		if (fd >= 0)
 			return fd;

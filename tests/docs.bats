@@ -81,3 +81,50 @@ synopsis_in_usage() {
 	awk '/^```ini/{f=1;next} /^```/{if(f)exit} f' "$ROOT/README.md" > "$BATS_TEST_TMPDIR/readme.pool"
 	diff "$ROOT/examples/web.pool" "$BATS_TEST_TMPDIR/readme.pool"
 }
+
+# run_examples FILE DIR: every "$ tcphash ..." line of FILE's examples, run in
+# DIR, must print exactly the lines that follow it there (up to the next
+# prompt, the end of the block or a blank line). A command continued on the
+# next line is skipped, and so is one that needs a program not installed.
+run_examples() {
+	local file=$1 dir=$2 line cmd= expected= n=0 skip=0
+	check_one() {
+		[[ -n $cmd ]] || return 0
+		if ((skip == 0)); then
+			local got
+			got=$(cd "$dir" && PATH="$ROOT/bin:$PATH" bash -c "$cmd" 2>&1) || true
+			if [[ $got != "$expected" ]]; then
+				printf '%s: %s\n--- documented:\n%s\n--- printed:\n%s\n' "$file" "$cmd" "$expected" "$got"
+				return 1
+			fi
+			n=$((n + 1))
+		fi
+		cmd= expected= skip=0
+	}
+	while IFS= read -r line; do
+		if [[ $line == '$ tcphash '* ]]; then
+			check_one || return 1
+			cmd=${line#'$ '}
+			cmd=$(sed -E 's/ {2,}#.*$//' <<<"$cmd")
+			[[ $cmd == *'|' ]] && skip=1
+			[[ $cmd == *'| jq '* ]] && ! command -v jq >/dev/null && skip=1
+		elif [[ -n $cmd && ( $line == '$ '* || $line == .Ed || $line == '```' || -z $line ) ]]; then
+			check_one || return 1
+		elif [[ -n $cmd ]]; then
+			expected+=${expected:+$'\n'}$line
+		fi
+	done <"$file"
+	check_one || return 1
+	echo "# $file: $n examples checked" >&3
+	((n > 0))
+}
+
+@test "the tcphash examples in the man page and the README print what tcphash prints" {
+	local d=$BATS_TEST_TMPDIR
+	grep -v '^balance' "$ROOT/examples/web.pool" >"$d/web.pool"
+	awk '/^\[backend web3\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$d/web.pool" \
+		>"$d/web-without-web3.pool"
+	cp "$ROOT/tests/golden/hash.pool" "$d/hash.pool"
+	run_examples "$ROOT/man/tcphash.1" "$d"
+	run_examples "$ROOT/README.md" "$d"
+}

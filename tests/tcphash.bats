@@ -6,7 +6,7 @@ bats_require_minimum_version 1.5.0
 load 'helpers'
 
 GOLDEN="$BATS_TEST_DIRNAME/golden"
-TCPHASH="$BATS_TEST_DIRNAME/../bin/tcphash"
+: "${TCPHASH:=$BATS_TEST_DIRNAME/../bin/tcphash}"
 
 setup() {
 	require_helpers
@@ -158,6 +158,21 @@ pool_of() {
 	run "$TCPHASH" --diff "$BATS_TEST_TMPDIR/ten.pool" "$BATS_TEST_TMPDIR/ten.pool"
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == "moved 0.0000% of clients"* ]]
+}
+
+@test "--diff: no backend available is told apart from a backend named '-'" {
+	local d=$BATS_TEST_TMPDIR
+	printf '[pool]\n[backend -]\naddress = 127.0.0.1:9001\nstate = drain\n[backend x]\naddress = 127.0.0.1:9002\nstate = drain\n' >"$d/none.pool"
+	sed '0,/state = drain/s//state = up/' "$d/none.pool" >"$d/dash.pool"
+	run -1 "$TCPHASH" -f "$d/none.pool" 192.0.2.1
+	run -0 "$TCPHASH" -f "$d/dash.pool" 192.0.2.1
+	[[ $output == *$'\t-\t'* ]]
+	# Every client goes from no backend to the one named "-".
+	run -0 "$TCPHASH" --diff "$d/none.pool" "$d/dash.pool"
+	[ "${lines[0]}" = "moved 100.0000% of clients, ideal minimum 100.0000% (1.0000x)" ]
+	[ "${lines[1]}" = $'-\t-\t1.000000' ]
+	run -0 "$TCPHASH" --diff "$d/none.pool" "$d/dash.pool" --json
+	jq -e '.moved == 1 and .moves == [{"from": null, "to": "-", "share": 1}]' <<<"$output"
 }
 
 @test "a million clients from stdin in well under a second" {

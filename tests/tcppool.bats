@@ -336,6 +336,87 @@ no_leak_scan() {
 	[ "$status" -eq 2 ]
 }
 
+@test "check: a wrong address is one problem, not also a missing one; a long value is cut between characters and the reason kept" {
+	write_pool addr.pool <<-'EOF'
+		[pool]
+		listen = 127.0.0.1:8080
+		[backend a]
+		address = [fe80::1%lo]:80
+		[backend b]
+		address = 127.0.0.1:0
+		[backend c]
+		address =
+		[backend d]
+		weight = 1
+	EOF
+	run --separate-stderr "$TCPPOOL" -f "$T/addr.pool" check
+	[ "$status" -eq 1 ]
+	printf '%s\n' "${lines[@]}"
+	[ "${#lines[@]}" -eq 4 ]
+	[[ ${lines[0]} == "$T/addr.pool:4: address: "* ]]
+	[[ ${lines[1]} == "$T/addr.pool:6: address: "* ]]
+	[ "${lines[2]}" = "$T/addr.pool:8: address: missing value" ]
+	[ "${lines[3]}" = "$T/addr.pool:9: [backend d]: missing address" ]
+	# 92 two-byte characters: the message quotes only the start of them,
+	# whole characters followed by "...", and still says what is expected.
+	{
+		printf '[pool]\nbalance = '
+		for _ in $(seq 92); do printf '\xc3\xa9'; done
+		printf '\n'
+	} >"$T/utf8.pool"
+	run --separate-stderr "$TCPPOOL" -f "$T/utf8.pool" check
+	[ "$status" -eq 1 ]
+	[[ $output == *"...' (expected hash, roundrobin, leastconn or random)" ]]
+	iconv -f UTF-8 -t UTF-8 <<<"$output" >/dev/null
+	run --separate-stderr "$TCPPOOL" -f "$T/utf8.pool" check --json
+	[ "$status" -eq 1 ]
+	jq -e 'length == 1 and (.[0].message | endswith("(expected hash, roundrobin, leastconn or random)"))' <<<"$output"
+}
+
+@test "an edit that would take the file over 16 MiB is refused, the file unchanged" {
+	small_pool
+	local size
+	# Comment lines up to 40 bytes short of the limit: valid, and loaded.
+	size=$(stat -c %s "$T/web.pool")
+	yes '; padding padding padding padding padding padding padding' |
+		head -c $((16 * 1024 * 1024 - 40 - size)) >>"$T/web.pool"
+	printf '\n' >>"$T/web.pool"
+	run -0 "$TCPPOOL" -f "$T/web.pool" check
+	cp "$T/web.pool" "$T/before"
+	run --separate-stderr "$TCPPOOL" -f "$T/web.pool" add web3 10.0.0.3:80 weight=2
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"file too large ("*" bytes, at most 16777216)"* ]]
+	cmp "$T/before" "$T/web.pool"
+}
+
+@test "an edit leaves alone the lock of a pool whose name starts like its temporaries" {
+	small_pool
+	# web.pool's temporaries are .web.pool.tmpXXXXXX; the pool web.pool.tmp1
+	# has the lock .web.pool.tmp1.lock, also 6 bytes after ".web.pool.tmp".
+	run -0 "$TCPPOOL" -f "$T/web.pool.tmp1" init
+	[ -e "$T/.web.pool.tmp1.lock" ]
+	: >"$T/.web.pool.tmpq7x0zz" # a temporary left by a writer killed mid-edit
+	run -0 "$TCPPOOL" -f "$T/web.pool" add web3 10.0.0.3:80
+	[ -e "$T/.web.pool.tmp1.lock" ]
+	[ ! -e "$T/.web.pool.tmpq7x0zz" ]
+}
+
+@test "init takes any file name: long, not UTF-8, with a newline" {
+	local long name
+	long=$(printf 'p%.0s' $(seq 200))
+	for name in "$long.pool" $'caf\xe9.pool' $'two\nlines.pool'; do
+		run -0 "$TCPPOOL" -f "$T/$name" init
+		run -0 "$TCPPOOL" -f "$T/$name" check
+	done
+}
+
+@test "an edit with standard output closed succeeds (it has nothing to say); a listing fails" {
+	small_pool
+	run -0 bash -c '"$0" -f "$1" add web3 10.0.0.3:80 >&-' "$TCPPOOL" "$T/web.pool"
+	grep -q '^\[backend web3\]' "$T/web.pool"
+	run -2 bash -c '"$0" -f "$1" list >&-' "$TCPPOOL" "$T/web.pool"
+}
+
 @test "golden: edits of a commented file change only their own lines" {
 	local name cmd
 	while IFS='|' read -r name cmd; do

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "closeout.h"
 #include "log.h"
 #include "num.h"
 #include "tcpdist.h"
@@ -155,7 +156,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		case 'h':
 			fputs(usage_text, stdout);
 			fputs(help_text, stdout);
-			exit(fclose(stdout) == 0 ? 0 : 2);
+			exit(close_stdout() == 0 ? 0 : 2);
 		case 'j':
 			if (num_parse(optarg, 1, THREADS_MAX, &n, err) < 0) {
 				fprintf(stderr, "tcpdist: -j: %s\n", err);
@@ -178,7 +179,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_VERSION:
 			printf("tcpdist %s\n", TCPDIST_VERSION);
-			exit(fclose(stdout) == 0 ? 0 : 2);
+			exit(close_stdout() == 0 ? 0 : 2);
 		case OPT_NO_SPLICE:
 			opt->splice = 0;
 			break;
@@ -247,7 +248,7 @@ int main(int argc, char **argv)
 	if (opt.check_only) {
 		pool_free(pool);
 		puts("configuration OK");
-		return fclose(stdout) == 0 ? 0 : 2;
+		return close_stdout() == 0 ? 0 : 2;
 	}
 	farm = farm_create(pool, NULL, err);
 	if (farm == NULL) {

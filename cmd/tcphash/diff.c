@@ -15,6 +15,24 @@ static const char *name_of(const struct hashed *h, unsigned b)
 	return b == MAGLEV_NONE ? "-" : h->pool->backends[b].name;
 }
 
+/* Backends match by name; "none available" matches only itself (a backend
+ * may be named "-"). */
+static int same_backend(const struct hashed *o, unsigned a, const struct hashed *n, unsigned b)
+{
+	if (a == MAGLEV_NONE || b == MAGLEV_NONE)
+		return a == b;
+	return strcmp(o->pool->backends[a].name, n->pool->backends[b].name) == 0;
+}
+
+/* In JSON no backend is null, never mistaken for one named "-". */
+static void json_backend(const struct hashed *h, unsigned b)
+{
+	if (b == MAGLEV_NONE)
+		fputs("null", stdout);
+	else
+		json_string(stdout, h->pool->backends[b].name);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -33,11 +51,20 @@ static double weight_share(const struct hashed *h, size_t i)
 	return h->down[i] || total == 0 ? 0.0 : (double)h->pool->backends[i].weight / total;
 }
 
+static int none_available(const struct hashed *h)
+{
+	for (size_t k = 0; k < h->pool->nbackends; k++)
+		if (!h->down[k] && h->pool->backends[k].weight > 0)
+			return 0;
+	return 1;
+}
+
 /* The least share that must move: half the L1 distance between the two
- * pools' weight shares, matched by backend name. */
+ * pools' weight shares, matched by backend name, "no backend" being one
+ * more place a client can be. */
 static double ideal_move(const struct hashed *o, const struct hashed *n)
 {
-	double sum = 0.0;
+	double sum = none_available(o) && !none_available(n) ? 1.0 : 0.0;
 
 	for (size_t i = 0; i < o->pool->nbackends; i++) {
 		const struct pool_backend *nb = pool_find_backend(n->pool, o->pool->backends[i].name);
@@ -102,7 +129,7 @@ int run_diff(const struct options *opt, const char *old_path, const char *new_pa
 			b = hashed_lookup(&n, hash_client(n.pool->hash_seed, (struct sockaddr *)&sin,
 							  n.pool->hash_key == HASH_KEY_IP_PORT));
 		}
-		if (strcmp(name_of(&o, a), name_of(&n, b)) != 0)
+		if (!same_backend(&o, a, &n, b))
 			moves[nmoves++] = (uint64_t)(a & 0xffff) << 16 | (b & 0xffff);
 	}
 	qsort(moves, nmoves, sizeof(*moves), cmp_u64);
@@ -124,18 +151,17 @@ int run_diff(const struct options *opt, const char *old_path, const char *new_pa
 
 		while (j < nmoves && moves[j] == moves[i])
 			j++;
-		const char *from = name_of(&o, (unsigned)(moves[i] >> 16));
-		const char *to = name_of(&n, (unsigned)(moves[i] & 0xffff));
+		unsigned from = (unsigned)(moves[i] >> 16), to = (unsigned)(moves[i] & 0xffff);
 		double share = (double)(j - i) / total;
 
 		if (opt->json) {
 			fputs(first ? "\n  {\"from\": " : ",\n  {\"from\": ", stdout);
-			json_string(stdout, from);
+			json_backend(&o, from);
 			fputs(", \"to\": ", stdout);
-			json_string(stdout, to);
+			json_backend(&n, to);
 			printf(", \"share\": %.6f}", share);
 		} else {
-			printf("%s\t%s\t%.6f\n", from, to, share);
+			printf("%s\t%s\t%.6f\n", name_of(&o, from), name_of(&n, to), share);
 		}
 		first = 0;
 		i = j;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "closeout.h"
 #include "num.h"
 #include "tcphash.h"
 
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			fputs(help_text, stdout);
-			return fclose(stdout) == 0 ? 0 : 2;
+			return close_stdout() == 0 ? 0 : 2;
 		case 'n':
 			if (num_parse(optarg, 1, 32, &k, err) < 0) {
 				fprintf(stderr, "tcphash: -n: %s\n", err);
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_VERSION:
 			printf("tcphash %s\n", TCPDIST_VERSION);
-			return fclose(stdout) == 0 ? 0 : 2;
+			return close_stdout() == 0 ? 0 : 2;
 		case OPT_DOWN:
 			if (opt.ndown == POOL_BACKENDS_MAX) {
 				fputs("tcphash: --down: too many backends\n", stderr);
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
 		}
 		rc = stats ? run_stats(&opt) : run_lookup(&opt, argv, argc);
 	}
-	if (fclose(stdout) != 0 && rc == 0)
+	if (close_stdout() != 0 && rc == 0)
 		rc = 2;
 	return rc;
 }

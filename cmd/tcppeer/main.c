@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "closeout.h"
 #include "log.h"
 #include "num.h"
 #include "tcppeer.h"
@@ -91,7 +92,7 @@ static int run_members(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
-			return fclose(stdout) == 0 ? 0 : 2;
+			return close_stdout() == 0 ? 0 : 2;
 		default:
 			usage();
 		}
@@ -99,7 +100,7 @@ static int run_members(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	rc = control_members(path ? path : control_default_path(defpath, sizeof(defpath)), json);
-	if (fclose(stdout) != 0) {
+	if (close_stdout() != 0) {
 		perror("tcppeer: stdout");
 		rc = 2;
 	}
@@ -126,7 +127,7 @@ static int run_event(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
-			return fclose(stdout) == 0 ? 0 : 2;
+			return close_stdout() == 0 ? 0 : 2;
 		default:
 			usage();
 		}
@@ -260,7 +261,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			fputs(help_text, stdout);
-			exit(fclose(stdout) == 0 ? 0 : 2);
+			exit(close_stdout() == 0 ? 0 : 2);
 		case 'j':
 			if (c->nseeds == SEEDS_MAX) {
 				fprintf(stderr, "tcppeer: -j: more than %d seeds\n", SEEDS_MAX);
@@ -279,7 +280,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 			break;
 		case OPT_VERSION:
 			printf("tcppeer %s\n", TCPDIST_VERSION);
-			exit(fclose(stdout) == 0 ? 0 : 2);
+			exit(close_stdout() == 0 ? 0 : 2);
 		case OPT_POOL:
 			c->pool_path = optarg;
 			break;
@@ -551,5 +552,5 @@ int main(int argc, char **argv)
 	peer_free(p);
 	ev_loop_destroy(p->loop);
 	/* Event lines that could not be written make the exit status say so. */
-	return fclose(stdout) == 0 ? 0 : 2;
+	return close_stdout() == 0 ? 0 : 2;
 }

@@ -139,7 +139,7 @@ int run_state(const struct command *c, enum backend_state state)
 /* What init writes: every [pool] key at its default, with a word on each,
  * so that the file documents itself. */
 static const char init_template[] =
-	"; %s: a tcpdist pool, made by tcppool init. Format: tcpdist.pool(5).\n"
+	"; A tcpdist pool, made by tcppool init. Format: tcpdist.pool(5).\n"
 	"; Edit it with tcppool(1); check it with tcppool check.\n"
 	"\n"
 	"[pool]\n"
@@ -157,27 +157,19 @@ static const char init_template[] =
 int run_init(const struct command *c)
 {
 	struct edit e = {c, NULL, c->argv, c->argc, NULL};
-	const char *slash = strrchr(c->pool_path, '/');
-	const char *base = slash ? slash + 1 : c->pool_path;
 	struct pool_doc *doc = NULL;
-	char err[ERR_LEN], *text = NULL, *data = NULL;
+	char err[ERR_LEN], *data = NULL;
 	size_t len;
-	int n, rc = 2;
+	int rc = 2;
 
-	n = snprintf(NULL, 0, init_template, base);
-	if ((text = malloc((size_t)n + 1)) == NULL) {
-		fputs("tcppool: out of memory\n", stderr);
-		return 2;
-	}
-	snprintf(text, (size_t)n + 1, init_template, base);
-	if ((doc = pool_doc_parse(text, (size_t)n, err)) == NULL ||
+	/* The template names no file: any name a file system takes must do. */
+	if ((doc = pool_doc_parse(init_template, sizeof(init_template) - 1, err)) == NULL ||
 	    apply_settings(doc, &e, err) < 0 || (data = pool_doc_render(doc, &len, err)) == NULL ||
 	    pool_create(c->pool_path, data, len, err) < 0)
 		fprintf(stderr, "tcppool: %s\n", err);
 	else
 		rc = 0;
 	free(data);
-	free(text);
 	pool_doc_free(doc);
 	return rc;
 }

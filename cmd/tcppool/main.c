@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "closeout.h"
 #include "tcppool.h"
 
 static const char usage_text[] = "usage: tcppool [-f POOL] init [KEY=VALUE...]\n"
@@ -139,10 +140,10 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(usage_text, stdout);
 			fputs(help_text, stdout);
-			return fclose(stdout) == 0 ? 0 : 2;
+			return close_stdout() == 0 ? 0 : 2;
 		case OPT_VERSION:
 			printf("tcppool %s\n", TCPDIST_VERSION);
-			return fclose(stdout) == 0 ? 0 : 2;
+			return close_stdout() == 0 ? 0 : 2;
 		default:
 			usage();
 		}
@@ -160,7 +161,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rc = command_run(spec->name, &c);
-	if (fclose(stdout) != 0) { /* what it said is lost: that outranks its verdict */
+	if (close_stdout() != 0) { /* what it said is lost: that outranks its verdict */
 		perror("tcppool: stdout");
 		rc = 2;
 	}
