@@ -79,8 +79,8 @@ int addr_parse(const char *text, int flags, struct addr *out, char *err)
 	if (addr_split(text, host, sizeof(host), &portstr, err) < 0)
 		return -1;
 	if (num_parse(portstr, (flags & ADDR_ALLOW_PORT0) ? 0 : 1, 65535, &port, numerr) < 0)
-		return err_set(err, "'%s': bad port '%s' (1-65535)", quote(text, q),
-			       quote(portstr, qp));
+		return err_set(err, "'%s': bad port '%s' (%d-65535)", quote(text, q),
+			       quote(portstr, qp), (flags & ADDR_ALLOW_PORT0) ? 0 : 1);
 	if (host[0] == '\0')
 		return err_set(err, "'%s' has no host", quote(text, q));
 

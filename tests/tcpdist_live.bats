@@ -277,6 +277,47 @@ fd_count() {
 	run ! grep -q closed-by-peer "$T/held.out"
 }
 
+@test "reload: a listen address moved within its port (127.0.0.1:P to 0.0.0.0:P and back) is taken with -j 2, and clients meanwhile are served" {
+	TCPDIST_ARGS=(-j 2)
+	start_ab
+	# Clients one after another for the whole time: none may be refused.
+	start_bg clients "$HELPERS/names" --timeout 2000 "127.0.0.1:$P" 3000
+	local listen n=0
+	for listen in "0.0.0.0:$P" "127.0.0.1:$P" "0.0.0.0:$P"; do
+		sed "s/^listen = .*/listen = $listen/" "$T/web.pool" >"$T/next"
+		mv "$T/next" "$T/web.pool"
+		n=$((n + 1))
+		wait_for_line_count "$TCPDIST_LOG" "reloaded: 1 backend" "$n" 2
+		grep -q "no longer listening on" "$TCPDIST_LOG"
+	done
+	run ! grep -q "reload failed" "$TCPDIST_LOG"
+	[ "$(grep -c "^tcpdist: listening on 0.0.0.0:$P\$" "$TCPDIST_LOG")" -eq 2 ]
+	[ "$(ss -Hltn "sport = :$P" | awk '{ print $4 }' | sort -u)" = "0.0.0.0:$P" ]
+	wait_for_exit clients 30
+	run ! grep -v '^a$' "$T/clients.out"
+	[ "$EXIT_STATUS" -eq 0 ]
+	[ "$(ask "$P")" = a ]
+}
+
+@test "listen = [::]:P takes IPv4 clients as well; beside 0.0.0.0:P each family has a socket of its own" {
+	free_port 1 -6 >/dev/null 2>&1 || skip "::1 is not available"
+	ports P PA
+	start_namesrv a "127.0.0.1:$PA"
+	printf '[pool]\nlisten = [::]:%s\n[backend a]\naddress = 127.0.0.1:%s\n' "$P" "$PA" >"$T/web.pool"
+	start_tcpdist "$T/web.pool"
+	[ "$(ask "$P")" = a ]
+	[ "$("$HELPERS/names" --timeout 2000 "[::1]:$P" 1)" = a ]
+	printf '[pool]\nlisten = [::]:%s\nlisten = 0.0.0.0:%s\n[backend a]\naddress = 127.0.0.1:%s\n' \
+		"$P" "$P" "$PA" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" "listening on 0.0.0.0:$P\$" 2
+	run ! grep -q "reload failed" "$TCPDIST_LOG"
+	[ "$(ask "$P")" = a ]
+	[ "$("$HELPERS/names" --timeout 2000 "[::1]:$P" 1)" = a ]
+	[ "$(ss -Hltn "sport = :$P" | wc -l)" -eq 2 ]
+	# The same two listen lines from the start.
+	run -0 "$TCPDIST" -n "$T/web.pool"
+}
+
 @test "reload: a listen address already in use refuses the reload and keeps everything" {
 	start_ab
 	ports PX

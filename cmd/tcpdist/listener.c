@@ -17,7 +17,7 @@
 
 static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
 
-static int listen_socket(const struct addr *a, int reuseport, char *err)
+static int listen_socket(const struct addr *a, int reuseport, int v6only, char *err)
 {
 	int fd, one = 1;
 
@@ -29,12 +29,14 @@ static int listen_socket(const struct addr *a, int reuseport, char *err)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* Accepted sockets inherit it: one setsockopt per listener, not per client. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* So 0.0.0.0:P and [::]:P can both be listed. */
 	if (a->ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
-		err_set(err, "%s", strerror(errno));
+		int error = errno;
+
+		err_set(err, "%s", strerror(error));
 		close(fd);
+		errno = error;
 		return -1;
 	}
 	return fd;
@@ -42,9 +44,9 @@ static int listen_socket(const struct addr *a, int reuseport, char *err)
 
 /* SO_REUSEPORT would let a second tcpdist silently share our port; a plain
  * bind first turns that mistake into "address already in use". */
-static int listen_probe(const struct addr *a, char *err)
+static int listen_probe(const struct addr *a, int v6only, char *err)
 {
-	int fd = listen_socket(a, 0, err);
+	int fd = listen_socket(a, 0, v6only, err);
 
 	if (fd < 0)
 		return -1;
@@ -58,19 +60,44 @@ static uint16_t addr_port(const struct addr *a)
 						: ((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 }
 
+static int addr_is_any6(const struct addr *a)
+{
+	return a->ss.ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
+/* [::]:P takes IPv4 clients too (dual stack), unless an IPv4 address with
+ * port P is listed beside it: then each family has its own socket. Other
+ * IPv6 addresses are IPv6 only. */
+static int listen_v6only(const struct addr *a, const struct pool_listen *addrs, size_t n)
+{
+	if (a->ss.ss_family != AF_INET6)
+		return 0;
+	if (!addr_is_any6(a) || addr_port(a) == 0)
+		return !addr_is_any6(a);
+	for (size_t i = 0; i < n; i++)
+		if (addrs[i].addr.ss.ss_family == AF_INET && addr_port(&addrs[i].addr) == addr_port(a))
+			return 1;
+	return 0;
+}
+
 /* One socket per worker for address a, in fds[]; text gets the address
- * actually bound (the kernel's choice for port 0). */
-static int listen_open_all(const struct pool_listen *l, int nworkers, int *fds, char *text,
-			   char *err)
+ * actually bound (the kernel's choice for port 0). With our own listener
+ * already on the port (a reload that moves 127.0.0.1:P to 0.0.0.0:P), the
+ * probe meets that one: the SO_REUSEPORT binds, which our sockets allow,
+ * decide then. */
+static int listen_open_all(const struct pool_listen *l, int v6only, int port_is_ours,
+			   int nworkers, int *fds, char *text, char *err)
 {
 	struct addr a = l->addr;
 	char e[ERR_LEN];
 	int k;
 
-	if (addr_port(&a) != 0 && listen_probe(&a, e) < 0)
+	if (addr_port(&a) != 0 && listen_probe(&a, v6only, e) < 0 &&
+	    !(errno == EADDRINUSE && port_is_ours))
 		return err_set(err, "listen %s: %s", l->text, e);
 	for (k = 0; k < nworkers; k++) {
-		fds[k] = listen_socket(&a, 1, e);
+		fds[k] = listen_socket(&a, 1, v6only, e);
 		if (fds[k] < 0)
 			break;
 		if (listen(fds[k], SOMAXCONN) < 0) {
@@ -96,17 +123,32 @@ static int listen_open_all(const struct pool_listen *l, int nworkers, int *fds, 
 static int listen_wanted(const struct listen_entry *e, const struct pool_listen *addrs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (addr_equal(&e->addr, &addrs[i].addr))
+		if (addr_equal(&e->addr, &addrs[i].addr) &&
+		    e->v6only == listen_v6only(&addrs[i].addr, addrs, n))
 			return 1;
 	return 0;
 }
 
-static const struct listen_entry *listen_find(const struct proc *p, const struct addr *a)
+static const struct listen_entry *listen_find(const struct proc *p, const struct addr *a,
+					      int v6only)
 {
 	for (const struct listen_entry *e = p->listens; e; e = e->next)
-		if (addr_equal(&e->addr, a))
+		if (addr_equal(&e->addr, a) && e->v6only == v6only)
 			return e;
 	return NULL;
+}
+
+/* Whether one of our listeners, old or just opened, has port. */
+static int listen_port_ours(const struct proc *p, struct listen_entry *const *fresh,
+			    size_t nfresh, uint16_t port)
+{
+	for (const struct listen_entry *e = p->listens; e; e = e->next)
+		if (addr_port(&e->addr) == port)
+			return 1;
+	for (size_t i = 0; i < nfresh; i++)
+		if (addr_port(&fresh[i]->addr) == port)
+			return 1;
+	return 0;
 }
 
 static void ops_free(struct listener_op *op)
@@ -166,11 +208,11 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		int dup = 0;
+		int dup = 0, v6only = listen_v6only(&addrs[i].addr, addrs, n);
 
 		for (size_t j = 0; j < i; j++)
 			dup |= addr_equal(&addrs[j].addr, &addrs[i].addr);
-		if (dup || listen_find(p, &addrs[i].addr))
+		if (dup || listen_find(p, &addrs[i].addr, v6only))
 			continue;
 		fresh[nfresh] = calloc(1, sizeof(**fresh));
 		fds[nfresh] = calloc((size_t)p->nworkers, sizeof(int));
@@ -180,13 +222,15 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 			err_set(err, "out of memory");
 			goto out;
 		}
-		if (listen_open_all(&addrs[i], p->nworkers, fds[nfresh], fresh[nfresh]->text,
-				    err) < 0) {
+		if (listen_open_all(&addrs[i], v6only,
+				    listen_port_ours(p, fresh, nfresh, addr_port(&addrs[i].addr)),
+				    p->nworkers, fds[nfresh], fresh[nfresh]->text, err) < 0) {
 			free(fresh[nfresh]);
 			free(fds[nfresh]);
 			goto out;
 		}
 		fresh[nfresh]->addr = addrs[i].addr;
+		fresh[nfresh]->v6only = v6only;
 		fresh[nfresh]->id = ++p->next_listen_id;
 		nfresh++;
 	}
@@ -292,6 +336,10 @@ void listeners_apply(struct worker *w, struct listener_op *ops)
 
 				if (l->id != op->id)
 					continue;
+				/* Clients already in its backlog would be reset by
+				 * the close: take them first. */
+				if (worker_watching(w))
+					listener_accept_cb(w->loop, &l->io, EV_READ);
 				ev_io_stop(w->loop, &l->io);
 				close(l->fd);
 				*pl = l->next;

@@ -291,8 +291,9 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	log_info("pool %s: %zu backends, balance %s, %d thread%s", opt.pool_path, farm->n,
-		 balance_name(pool->balance), opt.threads, opt.threads == 1 ? "" : "s");
+	log_info("pool %s: %zu backend%s, balance %s, %d thread%s", opt.pool_path, farm->n,
+		 farm->n == 1 ? "" : "s", balance_name(pool->balance), opt.threads,
+		 opt.threads == 1 ? "" : "s");
 	health_sync(&proc, farm, NULL);
 	health_availability(&proc);
 	if (reload_init(&proc, err) < 0)

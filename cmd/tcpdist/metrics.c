@@ -214,10 +214,11 @@ static void client_respond(struct ev_loop *loop, struct mclient *c, const char *
 {
 	sb_printf(&c->out,
 		  "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		  "Connection: close\r\n\r\n",
+		  "%sConnection: close\r\n\r\n",
 		  status, body == NULL ? "text/plain; charset=utf-8"
 				       : "text/plain; version=0.0.4; charset=utf-8",
-		  body ? body->len : strlen(status) + 1);
+		  body ? body->len : strlen(status) + 1,
+		  strncmp(status, "405", 3) == 0 ? "Allow: GET, HEAD\r\n" : "");
 	if (!head && body)
 		sb_printf(&c->out, "%.*s", (int)body->len, body->p);
 	else if (!head)

@@ -181,6 +181,7 @@ struct listen_entry {
 	struct listen_entry *next;
 	uint64_t id;
 	struct addr addr;    /* as configured (port 0 stays 0) */
+	int v6only;          /* [::]:P beside an IPv4 address with port P */
 	char text[ADDR_TEXT_LEN];
 };
 
