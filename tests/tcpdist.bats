@@ -717,6 +717,30 @@ ineligible_never_chosen() {
 	grep -Eq '^tcpdist: client 127\.0\.0\.1:[0-9]+: idle for 500ms, closing$' "$TCPDIST_LOG"
 }
 
+@test "idle_timeout with bytes held for a backend that stopped reading resets it: the cut stream is not passed off as whole" {
+	local pt pb
+	ports pt pb
+	start_namesrv stuck "127.0.0.1:$pb" --stall 1500
+	write_pool pool <<-EOF
+		[pool]
+		listen = 127.0.0.1:$pt
+		idle_timeout = 500ms
+		check_interval = 0
+		[backend stuck]
+		address = 127.0.0.1:$pb
+	EOF
+	start_tcpdist "$T/pool" -v
+	# 16 MiB: far more than the socket buffers on the way hold, so the
+	# upload stalls with bytes in tcpdist's hands.
+	start_bg upload "$HELPERS/blast" client "127.0.0.1:$pt" --conns 1 --bytes 16M
+	wait_for_file_line "$T/stuck.out" '^got ' 5
+	grep -qx 'got [0-9]* reset' "$T/stuck.out"
+	wait_for_exit upload 5
+	[ "$EXIT_STATUS" -ne 0 ]
+	grep -Eq 'idle for 500ms, closing$' "$TCPDIST_LOG"
+	grep -Eq 'closed with reset' "$TCPDIST_LOG"
+}
+
 @test "-j 4: 200 connections, 20 at a time, all answered" {
 	local pt p1 p2
 	ports pt p1 p2

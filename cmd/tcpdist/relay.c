@@ -179,6 +179,12 @@ static ssize_t half_splice_in(struct conn *c, struct half *h, int src)
 	return n;
 }
 
+/* Read from its source and not yet taken by its destination. */
+static int half_holds_data(const struct half *h)
+{
+	return h->blocked || h->pipe_bytes > 0 || h->buf != NULL;
+}
+
 /* Everything is passed on in both directions: the pair is done. */
 static int conn_finished(struct conn *c)
 {
@@ -322,7 +328,9 @@ static void relay_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		log_debug("client %s: idle for %s, closing", conn_client_text(c, ct, sizeof(ct)),
 			  d);
 	}
-	conn_close(c, 0, END_IDLE);
+	/* Bytes still held for a side that stopped reading would be lost: a
+	 * FIN would pass the cut stream off as whole, a reset says it is not. */
+	conn_close(c, half_holds_data(&c->c2b) || half_holds_data(&c->b2c), END_IDLE);
 }
 
 void relay_start(struct conn *c)
