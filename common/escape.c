@@ -50,6 +50,20 @@ void utf8_cut(char *s, size_t max)
 	s[max] = '\0';
 }
 
+void utf8_drop_partial(char *s)
+{
+	size_t n = strlen(s), start = n;
+
+	while (start > 0 && n - start < 4 && is_continuation((unsigned char)s[start - 1]))
+		start--;
+	if (start > 0 && n - start < 4 && (unsigned char)s[start - 1] >= 0xc0)
+		start--; /* the lead byte of the last character */
+	else if (start == n)
+		return; /* ends in ASCII */
+	if (utf8_char_len((const unsigned char *)s + start) != n - start)
+		s[start] = '\0';
+}
+
 const char *text_clip(char out[TEXT_CLIP_LEN], const char *in)
 {
 	size_t n = strlen(in);

@@ -19,6 +19,10 @@ size_t escape_controls(char *out, size_t outlen, const char *in, const char **re
  * UTF-8 character. */
 void utf8_cut(char *s, size_t max);
 
+/* Drops the incomplete UTF-8 character at the end of s, as left by a cut
+ * such as snprintf's. */
+void utf8_drop_partial(char *s);
+
 /* User text short enough to quote in a message: at most TEXT_CLIP_MAX bytes
  * of in, cut between UTF-8 characters, followed by "..." when it was longer.
  * Returns out. */

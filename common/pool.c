@@ -62,9 +62,9 @@ static void problem(struct loader *ld, int line, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) >= (int)sizeof(msg))
+		utf8_drop_partial(msg); /* a long message is cut between characters */
 	va_end(ap);
-	utf8_cut(msg, sizeof(msg) - 1); /* a long message is cut between characters */
 	if (ld->problems++ == 0) {
 		if (line > 0)
 			snprintf(ld->first, sizeof(ld->first), "%s:%d: %s", ld->path, line, msg);

@@ -301,8 +301,10 @@ static void metrics_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct mclient *c;
 
 		if (fd < 0) {
-			if (accept_pause(loop, &ms.pause, errno) == ACCEPT_PAUSED)
-				log_err("metrics: %s: pausing accept", accept_pause_reason(errno));
+			int error = errno;
+
+			if (accept_pause(loop, &ms.pause, error) == ACCEPT_PAUSED)
+				log_err("metrics: %s: pausing accept", accept_pause_reason(error));
 			return; /* else EAGAIN: the next event brings the next */
 		}
 		if ((c = calloc(1, sizeof(*c))) == NULL) {

@@ -302,8 +302,10 @@ static void control_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (accept_pause(loop, &ctl->pause, errno) == ACCEPT_PAUSED)
-			log_warn("control: %s: pausing accept", accept_pause_reason(errno));
+		int error = errno;
+
+		if (accept_pause(loop, &ctl->pause, error) == ACCEPT_PAUSED)
+			log_warn("control: %s: pausing accept", accept_pause_reason(error));
 		return;
 	}
 	if (ctl->nclients >= CONTROL_CLIENTS_MAX || (cl = calloc(1, sizeof(*cl))) == NULL) {

@@ -330,8 +330,10 @@ void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		sl = sizeof(ss);
 		fd = accept4(p->tcp_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (accept_pause(loop, &p->tcp_pause, errno) == ACCEPT_PAUSED)
-				log_warn("accept: %s: pausing accept", accept_pause_reason(errno));
+			int error = errno;
+
+			if (accept_pause(loop, &p->tcp_pause, error) == ACCEPT_PAUSED)
+				log_warn("accept: %s: pausing accept", accept_pause_reason(error));
 			return;
 		}
 		p->stats.streams_in++;

@@ -51,6 +51,27 @@ TEST(utf8_is_cut_between_characters)
 	CHECK_STR(s, "abc");
 }
 
+TEST(a_partial_character_at_the_end_is_dropped)
+{
+	char s[16];
+
+	strcpy(s, "ab\xc3\xa9");
+	utf8_drop_partial(s);
+	CHECK_STR(s, "ab\xc3\xa9"); /* whole: kept */
+	strcpy(s, "ab\xc3");
+	utf8_drop_partial(s);
+	CHECK_STR(s, "ab");
+	strcpy(s, "ab\xe2\x82");
+	utf8_drop_partial(s);
+	CHECK_STR(s, "ab");
+	strcpy(s, "abc");
+	utf8_drop_partial(s);
+	CHECK_STR(s, "abc");
+	strcpy(s, "");
+	utf8_drop_partial(s);
+	CHECK_STR(s, "");
+}
+
 TEST(long_text_is_clipped_with_an_ellipsis)
 {
 	char out[TEXT_CLIP_LEN], in[200];
@@ -95,6 +116,7 @@ TEST(json_strings_stay_valid_whatever_the_bytes)
 }
 
 UNIT_MAIN(T(controls_become_hex_and_the_rest_passes), T(what_does_not_fit_is_left_whole),
-	  T(utf8_is_cut_between_characters), T(long_text_is_clipped_with_an_ellipsis),
+	  T(utf8_is_cut_between_characters), T(a_partial_character_at_the_end_is_dropped),
+	  T(long_text_is_clipped_with_an_ellipsis),
 	  T(utf8_characters_are_measured_and_bad_ones_refused),
 	  T(json_strings_stay_valid_whatever_the_bytes))
