@@ -39,17 +39,6 @@ static int is_continuation(unsigned char c)
 	return (c & 0xc0) == 0x80;
 }
 
-void utf8_cut(char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return;
-	while (max > 0 && is_continuation((unsigned char)s[max]))
-		max--;
-	s[max] = '\0';
-}
-
 void utf8_drop_partial(char *s)
 {
 	size_t n = strlen(s), start = n;
@@ -64,6 +53,14 @@ void utf8_drop_partial(char *s)
 		s[start] = '\0';
 }
 
+void utf8_cut(char *s, size_t max)
+{
+	if (strlen(s) <= max)
+		return;
+	s[max] = '\0';
+	utf8_drop_partial(s);
+}
+
 const char *text_clip(char out[TEXT_CLIP_LEN], const char *in)
 {
 	size_t n = strlen(in);
@@ -71,9 +68,8 @@ const char *text_clip(char out[TEXT_CLIP_LEN], const char *in)
 	if (n <= TEXT_CLIP_MAX)
 		return memcpy(out, in, n + 1);
 	memcpy(out, in, TEXT_CLIP_MAX);
-	out[TEXT_CLIP_MAX] = in[TEXT_CLIP_MAX]; /* so that utf8_cut sees where it cuts */
-	out[TEXT_CLIP_MAX + 1] = '\0';
-	utf8_cut(out, TEXT_CLIP_MAX);
+	out[TEXT_CLIP_MAX] = '\0';
+	utf8_drop_partial(out);
 	strcat(out, "...");
 	return out;
 }
