@@ -463,6 +463,26 @@ fd_count() {
 	for _ in 1 2 3; do [ "$(ask "$P")" = "$other" ]; done
 }
 
+@test "limits: every available backend at its max_conns is refused as max_conns, not as none up" {
+	ports PM
+	TCPDIST_ARGS=(--metrics "127.0.0.1:$PM")
+	start_ab
+	pool_text "$P" -- "a:$PA:max_conns=1" "b:$PB:max_conns=1" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded' 1
+	start_bg h1 "$HELPERS/hold" "127.0.0.1:$P" 30
+	start_bg h2 "$HELPERS/hold" "127.0.0.1:$P" 30
+	wait_for_file_line "$T/h1.out" '^line [ab]$'
+	wait_for_file_line "$T/h2.out" '^line [ab]$'
+	run ask "$P"
+	[ "$status" -ne 0 ]
+	wait_for_file_line "$TCPDIST_LOG" 'no backend available \(every available backend is at its max_conns\)' 2
+	run grep -c 'none is up' "$TCPDIST_LOG"
+	[ "$output" = 0 ]
+	curl -sf "http://127.0.0.1:$PM/metrics" >"$T/metrics"
+	grep -qx 'tcpdist_connections_failed_total{reason="max_conns"} 1' "$T/metrics"
+	grep -qx 'tcpdist_connections_failed_total{reason="no_backend"} 0' "$T/metrics"
+}
+
 @test "limits: under ulimit -n 64 (and 65), 300 clients at once are all served; accept pauses and resumes without spinning" {
 	ports P PA
 	start_namesrv a "127.0.0.1:$PA"

@@ -169,22 +169,27 @@ const char *connect_error_text(int error)
 	}
 }
 
-/* Every try failed, or nothing is eligible: refuse the client at once. */
+/* Every try failed, or nothing is eligible: refuse the client at once. The
+ * reason tells a pool that is down from one that is full. */
 static void conn_fail(struct conn *c)
 {
-	stat_add(&c->w->stats.failed[c->attempts && c->attempts->n ? FAIL_CONNECT
-								   : FAIL_NO_BACKEND], 1);
 	char ct[ADDR_TEXT_LEN], why[ERR_LEN * 2] = "none is up";
 	struct attempts *a = c->attempts;
+	enum fail_reason reason = FAIL_NO_BACKEND;
 
 	if (a && a->n) {
 		size_t off = 0;
 
+		reason = FAIL_CONNECT;
 		for (size_t i = 0; i < a->n && off < sizeof(why); i++)
 			off += (size_t)snprintf(why + off, sizeof(why) - off, "%s%s: %s",
 						i ? "; " : "", c->farm->b[a->tried[i]].up->name,
 						connect_error_text(a->error[i]));
+	} else if (farm_count_available(c->farm) > 0) {
+		reason = FAIL_FULL;
+		snprintf(why, sizeof(why), "every available backend is at its max_conns");
 	}
+	stat_add(&c->w->stats.failed[reason], 1);
 	log_warn("client %s: no backend available (%s)", conn_client_text(c, ct, sizeof(ct)),
 		 why);
 	conn_close(c, 1, END_NO_BACKEND);

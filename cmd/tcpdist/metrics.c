@@ -88,7 +88,7 @@ static unsigned long long load(const atomic_ullong *v)
 
 static void metrics_render(struct sbuf *b)
 {
-	static const char *const fail_names[] = {"no_backend", "connect", "resources"};
+	static const char *const fail_names[] = {"no_backend", "connect", "resources", "max_conns"};
 	static const char *const error_names[] = {"refused", "timeout", "other"};
 	struct proc *p = ms.p;
 	const struct farm *f = p->farm;
@@ -109,7 +109,7 @@ static void metrics_render(struct sbuf *b)
 	sb_printf(b, "tcpdist_connections_active %zu\n", proc_connections(p));
 	header(b, "tcpdist_connections_failed_total", "counter",
 	       "Client connections refused: no backend available, every connect failed, "
-	       "or out of resources.");
+	       "out of resources, or every available backend at its max_conns.");
 	for (int r = 0; r < FAIL_REASONS; r++)
 		sb_printf(b, "tcpdist_connections_failed_total{reason=\"%s\"} %llu\n", fail_names[r],
 			  failed[r]);

@@ -41,7 +41,7 @@ struct options {
 };
 
 /* Why a client was refused, for the metrics. */
-enum fail_reason { FAIL_NO_BACKEND, FAIL_CONNECT, FAIL_RESOURCES, FAIL_REASONS };
+enum fail_reason { FAIL_NO_BACKEND, FAIL_CONNECT, FAIL_RESOURCES, FAIL_FULL, FAIL_REASONS };
 /* Why a backend connect failed. */
 enum connect_error { CONNECT_REFUSED, CONNECT_TIMEOUT, CONNECT_OTHER, CONNECT_ERRORS };
 
