@@ -80,7 +80,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	n = proc_connections(&proc);
 	log_info("shutting down: waiting up to %s for %zu connection%s", d, n, n == 1 ? "" : "s");
 	reload_close();
-	metrics_close();
+	metrics_close(&proc);
 	for (int i = 0; i < proc.nworkers; i++)
 		ev_async_send(proc.workers[i].loop, &proc.workers[i].stop);
 	ev_timer_init(&run.drain, drain_timeout_cb, (ev_tstamp)run.drain_ms / 1000.0, 0.0);
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 	log_info("stopped");
 out:
 	reload_close();
-	metrics_close();
+	metrics_close(&proc);
 	health_stop_all(proc.farm);
 	for (int i = 0; i < initialized; i++)
 		worker_destroy(&proc.workers[i]);

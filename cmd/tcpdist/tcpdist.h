@@ -201,6 +201,7 @@ struct proc {
 	/* reloads */
 	unsigned long long reloads, reload_failures;
 	double last_reload; /* Unix time of the last successful load */
+	struct metrics_server *metrics; /* --metrics, or NULL: metrics.c's */
 };
 
 int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm);
@@ -240,9 +241,9 @@ int reload_init(struct proc *p, char *err);
 void reload_now(struct proc *p, int force);
 void reload_close(void);
 
-/* metrics.c */
+/* metrics.c: the server lives in p->metrics; closing twice is harmless. */
 int metrics_init(struct proc *p, const char *addr, char *err);
-void metrics_close(void);
+void metrics_close(struct proc *p);
 
 /* One direction of a relay. */
 struct half {
