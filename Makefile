@@ -78,6 +78,14 @@ $(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(COMMON_LIB) | $(B)/unit/.dir
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS) \
 	    -lsodium -lpthread
 
+# tcppeer's unit tests (tests/unit/test_tcppeer_*.c) link tcppeer's own
+# objects as well, all but main.o; the rule with the longer prefix wins.
+TCPPEER_UNIT_OBJ = $(filter-out $(B)/tcppeer/main.o,$(call tool_objs,tcppeer))
+$(B)/unit/test_tcppeer_%: tests/unit/test_tcppeer_%.c tests/unit/unit.h $(TCPPEER_UNIT_OBJ) \
+		$(COMMON_LIB) | $(B)/unit/.dir
+	$(CC) $(ALL_CFLAGS) -Itests/unit -Icmd/tcppeer -o $@ $< $(TCPPEER_UNIT_OBJ) $(COMMON_LIB) \
+	    $(ALL_LDFLAGS) $(tcppeer_LIBS)
+
 # Test helpers are plain programs: never sanitized, never -Werror'd by flavour.
 build/helpers/%: tests/helpers/%.c tests/helpers/helper.h | build/helpers/.dir
 	$(CC) -O2 -g -Wall -Wextra -D_GNU_SOURCE -pthread -o $@ $< -lcrypto
@@ -105,7 +113,7 @@ $(B)/reloadbench: bench/reloadbench.c
 	$(CC) -O2 -g -Wall -Wextra -D_GNU_SOURCE -pthread -o $@ $<
 
 $(B)/hashbench: bench/hashbench.c $(COMMON_LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS)
 
 deps-build:
 	@scripts/deps.sh build

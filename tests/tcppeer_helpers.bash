@@ -114,3 +114,24 @@ serf_cluster() {
 	wait_until 5 serf_has "$R1" s3 alive
 	wait_until 5 serf_has "$R3" s2 alive
 }
+
+# stat_of NAME COUNTER: one counter of members --json.
+stat_of() {
+	peer_members "$1" --json | grep -oE "\"$2\":[0-9]+" | cut -d: -f2
+}
+
+stat_at_least() { # NAME COUNTER MIN
+	local v
+	v=$(stat_of "$1" "$2")
+	((${v:-0} >= $3))
+}
+
+# serf_knows RPC_PORT NODE: the agent lists NODE, whatever its status.
+serf_knows() {
+	"$SERF" members -rpc-addr "127.0.0.1:$1" 2>/dev/null | awk -v n="$2" '$1 == n { f = 1 } END { exit !f }'
+}
+
+# udp_file PORT FILE: FILE as one datagram to 127.0.0.1:PORT (NUL bytes kept).
+udp_file() {
+	cat "$2" >/dev/udp/127.0.0.1/"$1"
+}

@@ -7,17 +7,6 @@ bats_require_minimum_version 1.5.0
 load 'helpers'
 load 'tcppeer_helpers'
 
-# stat_of NAME COUNTER: one counter of members --json.
-stat_of() {
-	peer_members "$1" --json | grep -oE "\"$2\":[0-9]+" | cut -d: -f2
-}
-
-stat_at_least() { # NAME COUNTER MIN
-	local v
-	v=$(stat_of "$1" "$2")
-	((${v:-0} >= $3))
-}
-
 # all_alive RPC_PORTS... -- PEERS... -- NAMES...: every serf agent and every
 # tcppeer node lists every name alive.
 all_alive() {

@@ -127,8 +127,7 @@ static struct node *node_add(struct peer *p, const struct msg_alive *a)
 	n->port = a->port;
 	memcpy(n->meta, a->meta, a->metalen);
 	n->metalen = a->metalen;
-	if (a->vsnlen >= 6)
-		memcpy(n->vsn, a->vsn, 6);
+	memcpy(n->vsn, a->vsn, 6);
 	n->state = STATE_DEAD; /* becomes alive below, which is a join */
 	/* A random place, so probing order differs between members. */
 	off = p->nnodes ? (size_t)random() % (p->nnodes + 1) : 0;
@@ -151,7 +150,7 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 	is_local = strcmp(a->node, p->cfg.name) == 0;
 	if (p->leaving && is_local)
 		return;
-	if (a->vsnlen >= 3 && (a->vsn[0] == 0 || a->vsn[1] == 0 || a->vsn[0] > a->vsn[1])) {
+	if (a->vsnlen != 6 || !wire_vsn_ok(a->vsn)) {
 		log_debug("ignoring alive for '%s': bad protocol versions", a->node);
 		return;
 	}
@@ -194,8 +193,7 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 		log_debug("refuting an alive message for ourselves");
 	} else {
 		broadcast_alive(p, a);
-		if (a->vsnlen >= 6)
-			memcpy(n->vsn, a->vsn, 6);
+		memcpy(n->vsn, a->vsn, 6);
 		n->inc = a->inc;
 		memcpy(n->meta, a->meta, a->metalen);
 		n->metalen = a->metalen;
@@ -344,12 +342,18 @@ void members_dead(struct peer *p, const struct msg_accuse *d)
 	events_emit(p, n->state == STATE_LEFT ? "member-leave" : "member-failed", n);
 }
 
-void members_merge(struct peer *p, const struct msg_alive *states, size_t count)
+void members_merge(struct peer *p, struct msg_alive *states, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		const struct msg_alive *r = &states[i];
+		struct msg_alive *r = &states[i];
 		struct msg_accuse m;
 
+		/* One entry we would not have sent is left out, not the whole state. */
+		if (wire_validate(&DESC_NODE_STATE, r) < 0) {
+			p->stats.msgs_bad++;
+			log_debug("push-pull: left out the state of '%s': not valid", r->node);
+			continue;
+		}
 		memset(&m, 0, sizeof(m));
 		m.inc = r->inc;
 		memcpy(m.node, r->node, sizeof(m.node));

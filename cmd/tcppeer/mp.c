@@ -174,12 +174,58 @@ int mp_read_bool(struct mp_reader *r, int *v)
 
 	if (mp_byte(r, &b) < 0)
 		return -1;
-	if (b != 0xc2 && b != 0xc3 && b != 0xc0) {
+	if (b != 0xc2 && b != 0xc3 && b != 0xc0 && b != 0x00 && b != 0x01) {
 		r->off--;
 		return mp_bad(r);
 	}
-	*v = b == 0xc3;
+	*v = b == 0xc3 || b == 0x01;
 	return 0;
+}
+
+int mp_read_int(struct mp_reader *r, int64_t *v)
+{
+	uint8_t b;
+	uint64_t x;
+
+	if (mp_byte(r, &b) < 0)
+		return -1;
+	if (b < 0x80) {
+		*v = b;
+		return 0;
+	}
+	if (b >= 0xe0) {
+		*v = (int8_t)b;
+		return 0;
+	}
+	if (b == 0xc0) {
+		*v = 0;
+		return 0;
+	}
+	if (b >= 0xcc && b <= 0xcf) {
+		if (mp_be(r, 1u << (b - 0xcc), &x) < 0)
+			return -1;
+		if (x > INT64_MAX)
+			return mp_bad(r);
+		*v = (int64_t)x;
+		return 0;
+	}
+	if (b >= 0xd0 && b <= 0xd3) {
+		unsigned n = 1u << (b - 0xd0);
+
+		if (mp_be(r, n, &x) < 0)
+			return -1;
+		if (n == 1)
+			*v = (int8_t)x;
+		else if (n == 2)
+			*v = (int16_t)x;
+		else if (n == 4)
+			*v = (int32_t)x;
+		else
+			*v = (int64_t)x;
+		return 0;
+	}
+	r->off--;
+	return mp_bad(r);
 }
 
 /* Skips one value; nested containers are followed up to MP_DEPTH_MAX levels
@@ -336,6 +382,21 @@ void mp_put_str(struct wbuf *w, const char *s)
 void mp_put_uint(struct wbuf *w, uint64_t v)
 {
 	msgpack_pack_uint64(&w->pk, v);
+}
+
+void mp_put_int(struct wbuf *w, int64_t v)
+{
+	msgpack_pack_int64(&w->pk, v);
+}
+
+void mp_put_double(struct wbuf *w, double v)
+{
+	msgpack_pack_double(&w->pk, v);
+}
+
+void mp_put_nil(struct wbuf *w)
+{
+	msgpack_pack_nil(&w->pk);
 }
 
 void mp_put_bool(struct wbuf *w, int v)

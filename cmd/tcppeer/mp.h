@@ -29,6 +29,9 @@ int mp_read_map(struct mp_reader *r, uint32_t *n);
 int mp_read_array(struct mp_reader *r, uint32_t *n);
 int mp_read_raw(struct mp_reader *r, const uint8_t **p, uint32_t *len);
 int mp_read_uint(struct mp_reader *r, uint64_t max, uint64_t *v);
+/* A signed integer of any family (int64 range), or nil as 0. */
+int mp_read_int(struct mp_reader *r, int64_t *v);
+/* A bool as go-msgpack takes one: true, false, nil, or the integers 0 and 1. */
 int mp_read_bool(struct mp_reader *r, int *v);
 int mp_skip(struct mp_reader *r);
 /* Reads a map key and tells whether it equals name. */
@@ -52,6 +55,9 @@ int wbuf_byte(struct wbuf *w, uint8_t b);
 void mp_put_raw(struct wbuf *w, const void *p, size_t len);
 void mp_put_str(struct wbuf *w, const char *s);
 void mp_put_uint(struct wbuf *w, uint64_t v);
+void mp_put_int(struct wbuf *w, int64_t v);
+void mp_put_double(struct wbuf *w, double v);
+void mp_put_nil(struct wbuf *w);
 void mp_put_bool(struct wbuf *w, int v);
 void mp_put_map(struct wbuf *w, uint32_t n);
 void mp_put_array(struct wbuf *w, uint32_t n);

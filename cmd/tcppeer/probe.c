@@ -227,8 +227,9 @@ static void ack_remove(struct peer *p, struct ack_handler *h)
 	free(h);
 }
 
-void probe_handle_ack(struct peer *p, uint32_t seq)
+void probe_handle_ack(struct peer *p, const struct msg_seq *ack)
 {
+	uint32_t seq = ack->seq;
 	struct wbuf buf;
 
 	if (p->probe.active && seq == p->probe.seq) {
@@ -240,7 +241,7 @@ void probe_handle_ack(struct peer *p, uint32_t seq)
 			continue;
 		/* An indirect ping we relayed was answered: pass the ack back. */
 		wbuf_init(&buf, UDP_SEND_MAX);
-		wire_encode_ack(&buf, h->orig_seq);
+		wire_encode_ack(&buf, h->orig_seq, NULL, 0);
 		net_send_msg(p, (struct sockaddr *)&h->to, h->tolen, buf.p, buf.len, NULL);
 		wbuf_free(&buf);
 		ack_remove(p, h);
@@ -294,7 +295,7 @@ void probe_handle_ping(struct peer *p, const struct msg_ping *m, const struct so
 	}
 	reply_addr(&m->src, m->src_port, from, fromlen, &to, &tolen);
 	wbuf_init(&buf, UDP_SEND_MAX);
-	wire_encode_ack(&buf, m->seq);
+	wire_encode_ack(&buf, m->seq, NULL, 0);
 	net_send_msg(p, (struct sockaddr *)&to, tolen, buf.p, buf.len,
 		     m->src_node[0] ? members_find(p, m->src_node) : NULL);
 	wbuf_free(&buf);

@@ -161,7 +161,7 @@ static int stream_message(struct stream *s)
 		if (d->type == MSG_PING) {
 			if (d->ping.node[0] != '\0' && strcmp(d->ping.node, p->cfg.name) != 0)
 				return -1;
-			wire_encode_ack(&s->out, d->ping.seq);
+			wire_encode_ack(&s->out, d->ping.seq, NULL, 0);
 			return 1;
 		}
 		if (d->type == MSG_USER) {
@@ -184,7 +184,7 @@ static int stream_message(struct stream *s)
 			serf_merge_state(p, user, d->user_len, s->join);
 		return 0;
 	case K_PING:
-		return d->type == MSG_ACK && d->seq == s->ping_seq ? 0 : -1;
+		return d->type == MSG_ACK && d->ack.seq == s->ping_seq ? 0 : -1;
 	}
 	return -1;
 }

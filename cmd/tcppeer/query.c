@@ -36,74 +36,14 @@ enum {
 /* serf's Member status values. */
 enum { MEMBER_ALIVE = 1, MEMBER_LEFT = 3, MEMBER_FAILED = 4 };
 
-static int read_name(struct mp_reader *r, const uint8_t **p, uint32_t *len, uint32_t max)
-{
-	if (mp_read_raw(r, p, len) < 0)
-		return -1;
-	return *len > max || memchr(*p, 0, *len) ? -1 : 0;
-}
-
-int query_decode(const uint8_t *buf, size_t len, struct query_msg *q)
+int query_decode(const uint8_t *buf, size_t len, struct msg_query *q)
 {
 	struct mp_reader r;
-	uint32_t nkeys, keylen, alen;
-	const uint8_t *key, *a;
-	uint64_t v;
-	int have_name = 0;
 
-	memset(q, 0, sizeof(*q));
-	/* Absent fields are empty, never NULL (memcpy and memcmp want a pointer). */
-	q->source = q->name = q->payload = (const uint8_t *)"";
 	mp_reader_init(&r, buf, len);
-	if (mp_read_map(&r, &nkeys) < 0)
+	if (wire_decode(&DESC_QUERY, &r, q) < 0)
 		return -1;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		int rc = 0;
-
-		if (mp_read_raw(&r, &key, &keylen) < 0)
-			return -1;
-		if (mp_key_is(key, keylen, "LTime")) {
-			rc = mp_read_uint(&r, UINT64_MAX, &q->ltime);
-		} else if (mp_key_is(key, keylen, "ID")) {
-			rc = mp_read_uint(&r, UINT32_MAX, &v);
-			q->id = (uint32_t)v;
-		} else if (mp_key_is(key, keylen, "Addr")) {
-			rc = mp_read_raw(&r, &a, &alen);
-			if (rc == 0 && alen != 0 && alen != 4 && alen != 16)
-				return -1;
-			if (rc == 0) {
-				memcpy(q->addr.b, a, alen);
-				q->addr.len = (uint8_t)alen;
-			}
-		} else if (mp_key_is(key, keylen, "Port")) {
-			rc = mp_read_uint(&r, UINT16_MAX, &v);
-			q->port = (uint16_t)v;
-		} else if (mp_key_is(key, keylen, "SourceNode")) {
-			rc = read_name(&r, &q->source, &q->sourcelen, PEER_NAME_MAX);
-		} else if (mp_key_is(key, keylen, "Filters")) {
-			size_t off = r.off;
-
-			rc = mp_skip(&r);
-			q->filters = r.p + off;
-			q->filterslen = r.off - off;
-		} else if (mp_key_is(key, keylen, "Flags")) {
-			rc = mp_read_uint(&r, UINT32_MAX, &v);
-			q->flags = (uint32_t)v;
-		} else if (mp_key_is(key, keylen, "RelayFactor")) {
-			rc = mp_read_uint(&r, UINT8_MAX, &v);
-			q->relay_factor = (uint8_t)v;
-		} else if (mp_key_is(key, keylen, "Name")) {
-			rc = mp_read_raw(&r, &q->name, &q->namelen);
-			have_name = 1;
-		} else if (mp_key_is(key, keylen, "Payload")) {
-			rc = mp_read_raw(&r, &q->payload, &q->payloadlen);
-		} else {
-			rc = mp_skip(&r); /* Timeout: we answer at once */
-		}
-		if (rc < 0)
-			return -1;
-	}
-	return have_name ? 0 : -1;
+	return wire_validate(&DESC_QUERY, q);
 }
 
 void query_witness(struct peer *p, uint64_t ltime)
@@ -113,7 +53,7 @@ void query_witness(struct peer *p, uint64_t ltime)
 }
 
 /* serf's handleQuery bookkeeping: 1 for a query seen for the first time. */
-static int query_accept(struct peer *p, const struct query_msg *q)
+static int query_accept(struct peer *p, const struct msg_query *q)
 {
 	struct query_slot *slot;
 
@@ -195,14 +135,14 @@ static int filter_tag_ok(const struct peer *p, struct mp_reader *r)
 }
 
 /* serf's shouldProcessQuery: every filter must select us; one we cannot read rejects. */
-static int filters_select_us(const struct peer *p, const struct query_msg *q)
+static int filters_select_us(const struct peer *p, const struct msg_query *q)
 {
 	struct mp_reader r;
 	uint32_t n, len, nnodes, nlen;
 	const uint8_t *f, *name;
 
 	if (q->filterslen == 0 || q->filters[0] == 0xc0)
-		return 1;
+		return 1; /* the list was checked when the query was decoded */
 	mp_reader_init(&r, q->filters, q->filterslen);
 	if (mp_read_array(&r, &n) < 0)
 		return 0;
@@ -237,30 +177,24 @@ static int filters_select_us(const struct peer *p, const struct query_msg *q)
 	return 1;
 }
 
-static void encode_response(struct wbuf *w, const struct peer *p, const struct query_msg *q,
+static void encode_response(struct wbuf *w, const struct peer *p, const struct msg_query *q,
 			    uint32_t flags, const uint8_t *payload, size_t payloadlen)
 {
-	wbuf_byte(w, SERF_QUERY_RESPONSE);
-	mp_put_map(w, 5);
-	mp_put_str(w, "LTime");
-	mp_put_uint(w, q->ltime);
-	mp_put_str(w, "ID");
-	mp_put_uint(w, q->id);
-	mp_put_str(w, "From");
-	mp_put_str(w, p->cfg.name);
-	mp_put_str(w, "Flags");
-	mp_put_uint(w, flags);
-	mp_put_str(w, "Payload");
-	mp_put_raw(w, payload, payloadlen);
+	struct msg_response m;
+
+	memset(&m, 0, sizeof(m));
+	m.ltime = q->ltime;
+	m.id = q->id;
+	snprintf(m.from, sizeof(m.from), "%s", p->cfg.name);
+	m.flags = flags;
+	m.payload = payload;
+	m.payloadlen = (uint32_t)payloadlen;
+	wire_encode(&DESC_RESPONSE, w, &m);
 }
 
-static struct node *source_node(struct peer *p, const struct query_msg *q)
+static struct node *source_node(struct peer *p, const struct msg_query *q)
 {
-	char name[PEER_NAME_MAX + 1];
-
-	memcpy(name, q->source, q->sourcelen);
-	name[q->sourcelen] = '\0';
-	return members_find(p, name);
+	return members_find(p, q->source);
 }
 
 static int relay_exclude(struct peer *p, const struct node *n, const void *ctx)
@@ -271,29 +205,23 @@ static int relay_exclude(struct peer *p, const struct node *n, const void *ctx)
 
 /* serf's relayResponse: copies through relay_factor other members, for
  * askers whose direct path loses packets. */
-static void relay_response(struct peer *p, const struct query_msg *q, const uint8_t *resp,
+static void relay_response(struct peer *p, const struct msg_query *q, const uint8_t *resp,
 			   size_t len)
 {
 	struct node *via[UINT8_MAX];
+	struct msg_relay h;
 	struct wbuf w;
 	int n;
 
 	if (q->relay_factor == 0 || members_alive_others(p) < q->relay_factor)
 		return;
+	memset(&h, 0, sizeof(h));
+	h.dest.ip = q->addr;
+	h.dest.port = q->port;
+	snprintf(h.dest_name, sizeof(h.dest_name), "%s", q->source);
 	wbuf_init(&w, 1 + QUERY_RESPONSE_MAX);
 	wbuf_byte(&w, MSG_USER);
-	wbuf_byte(&w, SERF_RELAY);
-	mp_put_map(&w, 2);
-	mp_put_str(&w, "DestAddr");
-	mp_put_map(&w, 3);
-	mp_put_str(&w, "IP");
-	mp_put_raw(&w, q->addr.b, q->addr.len);
-	mp_put_str(&w, "Port");
-	mp_put_uint(&w, q->port);
-	mp_put_str(&w, "Zone");
-	mp_put_str(&w, "");
-	mp_put_str(&w, "DestName");
-	mp_put_raw(&w, q->source, q->sourcelen);
+	wire_encode(&DESC_RELAY, &w, &h);
 	wbuf_put(&w, resp, len);
 	if (w.overflow) {
 		p->stats.queries_dropped++;
@@ -308,7 +236,7 @@ static void relay_response(struct peer *p, const struct query_msg *q, const uint
 
 /* Sends a response (an ack when flags say so) to the asker, as a memberlist
  * user message in a UDP packet, and through relays when it asks for them. */
-static void respond(struct peer *p, const struct query_msg *q, uint32_t flags,
+static void respond(struct peer *p, const struct msg_query *q, uint32_t flags,
 		    const uint8_t *payload, size_t payloadlen)
 {
 	struct sockaddr_storage ss;
@@ -339,7 +267,7 @@ static void respond(struct peer *p, const struct query_msg *q, uint32_t flags,
 }
 
 /* The answer to _serf_conflict: serf's Member for the named node, or nil. */
-static void answer_conflict(struct peer *p, const struct query_msg *q)
+static void answer_conflict(struct peer *p, const struct msg_query *q)
 {
 	char name[PEER_NAME_MAX + 1], keys[TAGS_MAX][128], vals[TAGS_MAX][256];
 	const struct node *n;
@@ -394,7 +322,7 @@ static void answer_conflict(struct peer *p, const struct query_msg *q)
 
 /* nodeKeyResponse {Result, Message, Keys, PrimaryKey}; list-keys gives the
  * keys, cut to fit serf's response limit as serf cuts them. */
-static void answer_key(struct peer *p, const struct query_msg *q, int ok, const char *message,
+static void answer_key(struct peer *p, const struct msg_query *q, int ok, const char *message,
 		       int list)
 {
 	char text[KEYRING_MAX][48], msg[ERR_LEN + 64];
@@ -440,7 +368,7 @@ static void answer_key(struct peer *p, const struct query_msg *q, int ok, const 
 }
 
 /* keyRequest {Key}, after its type byte. */
-static int decode_key_request(const struct query_msg *q, const uint8_t **key, uint32_t *len)
+static int decode_key_request(const struct msg_query *q, const uint8_t **key, uint32_t *len)
 {
 	struct mp_reader r;
 	uint32_t nkeys, keylen;
@@ -471,7 +399,7 @@ enum key_op { KEY_INSTALL, KEY_USE, KEY_REMOVE, KEY_LIST };
 /* serf's handleInstallKey, handleUseKey, handleRemoveKey, handleListKeys.
  * A change that cannot be written to the --keyring file is undone and
  * reported as a failure, so the running keys stay what the file says. */
-static void answer_key_query(struct peer *p, const struct query_msg *q, enum key_op op)
+static void answer_key_query(struct peer *p, const struct msg_query *q, enum key_op op)
 {
 	static const char *const verb[] = {"install", "use", "remove"};
 	char err[ERR_LEN] = "";
@@ -517,7 +445,7 @@ static void answer_key_query(struct peer *p, const struct query_msg *q, enum key
 	answer_key(p, q, rc == 0, rc == 0 ? "" : err, 0);
 }
 
-static void answer_internal(struct peer *p, const struct query_msg *q)
+static void answer_internal(struct peer *p, const struct msg_query *q)
 {
 	static const struct {
 		const char *name;
@@ -541,113 +469,95 @@ static void answer_internal(struct peer *p, const struct query_msg *q)
 	log_debug("unhandled internal query '%.*s'", (int)len, (const char *)name);
 }
 
-int query_handle(struct peer *p, const uint8_t *msg, size_t len)
+/* The query as we pass it on: written again from what we decoded. */
+static void query_rebroadcast(struct peer *p, const struct msg_query *q)
 {
-	struct query_msg q;
+	struct wbuf w;
+
+	wbuf_init(&w, 1 + QUERY_SIZE_MAX);
+	wbuf_byte(&w, MSG_USER);
+	wire_encode(&DESC_QUERY, &w, q);
+	if (!w.overflow)
+		gossip_queue(p, "", w.p, w.len, 0);
+	else
+		p->stats.queries_dropped++;
+	wbuf_free(&w);
+}
+
+void query_handle(struct peer *p, const uint8_t *msg, size_t len)
+{
+	struct msg_query q;
 
 	if (len > QUERY_SIZE_MAX) {
 		p->stats.queries_dropped++;
 		log_debug("dropped a query of %zu bytes, over serf's limit of %d", len,
 			  QUERY_SIZE_MAX);
-		return 0;
+		return;
 	}
 	if (len < 1 || query_decode(msg + 1, len - 1, &q) < 0) {
 		p->stats.msgs_bad++;
 		log_debug("dropped a malformed query");
-		return 0;
+		return;
 	}
 	if (!query_accept(p, &q))
-		return 0;
+		return;
+	if (!(q.flags & QUERY_FLAG_NO_BROADCAST))
+		query_rebroadcast(p, &q);
 	if (!filters_select_us(p, &q)) {
 		p->stats.queries_filtered++;
-		return !(q.flags & QUERY_FLAG_NO_BROADCAST);
+		return;
 	}
 	if (q.flags & QUERY_FLAG_ACK)
 		respond(p, &q, QUERY_FLAG_ACK, (const uint8_t *)"", 0);
 	if (q.namelen >= strlen(INTERNAL_PREFIX) &&
 	    memcmp(q.name, INTERNAL_PREFIX, strlen(INTERNAL_PREFIX)) == 0)
 		answer_internal(p, &q);
-	return !(q.flags & QUERY_FLAG_NO_BROADCAST);
 }
 
 /* relayHeader {DestAddr {IP, Port, Zone}, DestName} then a query response,
  * which we send on to DestAddr as serf does; only to a member we know by
- * that name and address, and only a response, so a stranger cannot make us
- * send packets anywhere else. */
+ * that name and address, and only a response, written again from what we
+ * decoded, so a stranger cannot make us send anything else anywhere. */
 void query_relay(struct peer *p, const uint8_t *msg, size_t len)
 {
-	struct mp_reader r, ar;
-	uint32_t nkeys, n2, keylen, iplen = 0, namelen = 0;
-	const uint8_t *key, *ip = NULL, *name = NULL;
-	char dest[PEER_NAME_MAX + 1];
-	uint64_t port = 0;
+	struct mp_reader r;
+	struct msg_relay h;
+	struct msg_response resp;
+	const struct ipbytes *ip;
 	struct node *to;
+	struct wbuf w;
 
 	if (len > 1 + QUERY_RESPONSE_MAX + 512) {
 		p->stats.queries_dropped++;
 		return;
 	}
 	mp_reader_init(&r, msg + 1, len - 1);
-	if (mp_read_map(&r, &nkeys) < 0)
+	if (wire_decode(&DESC_RELAY, &r, &h) < 0 || wire_validate(&DESC_RELAY, &h) < 0 ||
+	    r.off >= r.len || r.p[r.off] != SERF_QUERY_RESPONSE)
 		goto bad;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		if (mp_read_raw(&r, &key, &keylen) < 0)
-			goto bad;
-		if (mp_key_is(key, keylen, "DestName")) {
-			if (read_name(&r, &name, &namelen, PEER_NAME_MAX) < 0)
-				goto bad;
-		} else if (mp_key_is(key, keylen, "DestAddr")) {
-			size_t off = r.off;
-
-			if (mp_skip(&r) < 0)
-				goto bad;
-			mp_reader_init(&ar, r.p + off, r.off - off);
-			if (mp_read_map(&ar, &n2) < 0)
-				goto bad;
-			for (uint32_t j = 0; j < n2; j++) {
-				if (mp_read_raw(&ar, &key, &keylen) < 0)
-					goto bad;
-				if (mp_key_is(key, keylen, "IP")) {
-					if (mp_read_raw(&ar, &ip, &iplen) < 0)
-						goto bad;
-				} else if (mp_key_is(key, keylen, "Port")) {
-					if (mp_read_uint(&ar, UINT16_MAX, &port) < 0)
-						goto bad;
-				} else if (mp_skip(&ar) < 0) {
-					goto bad;
-				}
-			}
-		} else if (mp_skip(&r) < 0) {
-			goto bad;
-		}
-	}
-	if (r.off >= r.len || r.p[r.off] != SERF_QUERY_RESPONSE || name == NULL)
+	r.off++;
+	if (wire_decode(&DESC_RESPONSE, &r, &resp) < 0 || wire_validate(&DESC_RESPONSE, &resp) < 0)
 		goto bad;
-	memcpy(dest, name, namelen);
-	dest[namelen] = '\0';
-	to = members_find(p, dest);
-	if (to == NULL || to->port != port ||
-	    !((iplen == to->addr.len && memcmp(ip, to->addr.b, iplen) == 0) ||
-	      (iplen == 16 && to->addr.len == 4 && memcmp(ip + 12, to->addr.b, 4) == 0 &&
-	       memcmp(ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0))) {
+	to = members_find(p, h.dest_name);
+	ip = &h.dest.ip;
+	if (to == NULL || to->port != h.dest.port ||
+	    !((ip->len == to->addr.len && memcmp(ip->b, to->addr.b, ip->len) == 0) ||
+	      (ip->len == 16 && to->addr.len == 4 && memcmp(ip->b + 12, to->addr.b, 4) == 0 &&
+	       memcmp(ip->b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0))) {
 		p->stats.queries_dropped++;
-		log_debug("relay for %s: not a member at that address", dest);
+		log_debug("relay for %s: not a member at that address", h.dest_name);
 		return;
 	}
-	{
-		struct wbuf w;
-
-		wbuf_init(&w, 1 + QUERY_RESPONSE_MAX);
-		wbuf_byte(&w, MSG_USER);
-		wbuf_put(&w, r.p + r.off, r.len - r.off);
-		if (!w.overflow) {
-			net_send_node(p, to, w.p, w.len);
-			p->stats.query_relayed++;
-		} else {
-			p->stats.queries_dropped++;
-		}
-		wbuf_free(&w);
+	wbuf_init(&w, 1 + QUERY_RESPONSE_MAX);
+	wbuf_byte(&w, MSG_USER);
+	wire_encode(&DESC_RESPONSE, &w, &resp);
+	if (!w.overflow) {
+		net_send_node(p, to, w.p, w.len);
+		p->stats.query_relayed++;
+	} else {
+		p->stats.queries_dropped++;
 	}
+	wbuf_free(&w);
 	return;
 bad:
 	p->stats.msgs_bad++;

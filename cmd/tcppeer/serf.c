@@ -4,6 +4,7 @@
  * delivered once: serf's event clock and its buffer of recent events (64
  * LTimes, each with the events seen at that time) tell a repeat from a new
  * one, and events older than the buffer are dropped, as serf does. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,79 +51,17 @@ void serf_witness(struct peer *p, uint64_t ltime)
 		p->ltime = ltime + 1;
 }
 
-/* messageLeave and messageJoin: {LTime, Node[, Prune]}. */
-static int decode_intent(struct mp_reader *r, uint64_t *ltime, char node[PEER_NAME_MAX + 1])
+/* A serf message (type byte first) decoded by its table and checked; 0 or -1. */
+static int serf_decode(const struct msg_desc *d, const uint8_t *msg, size_t len, void *out)
 {
-	uint32_t nkeys, keylen, nlen;
-	const uint8_t *key, *name;
+	struct mp_reader r;
 
-	*ltime = 0;
-	node[0] = '\0';
-	if (mp_read_map(r, &nkeys) < 0)
+	if (len < 1)
 		return -1;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		int rc;
-
-		if (mp_read_raw(r, &key, &keylen) < 0)
-			return -1;
-		if (mp_key_is(key, keylen, "LTime")) {
-			rc = mp_read_uint(r, UINT64_MAX, ltime);
-		} else if (mp_key_is(key, keylen, "Node")) {
-			rc = mp_read_raw(r, &name, &nlen);
-			if (rc == 0 && (nlen > PEER_NAME_MAX || memchr(name, 0, nlen)))
-				return -1;
-			if (rc == 0) {
-				memcpy(node, name, nlen);
-				node[nlen] = '\0';
-			}
-		} else {
-			rc = mp_skip(r);
-		}
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
-
-struct event_msg {
-	uint64_t ltime;
-	const uint8_t *name, *payload;
-	uint32_t namelen, payloadlen;
-};
-
-/* messageUserEvent {LTime, Name, Payload, CC}, and userEvent {Name, Payload}. */
-static int decode_event(struct mp_reader *r, struct event_msg *e, int with_ltime)
-{
-	uint32_t nkeys, keylen;
-	const uint8_t *key;
-	int have_name = 0;
-
-	memset(e, 0, sizeof(*e));
-	e->payload = (const uint8_t *)""; /* absent is empty, never NULL */
-	if (mp_read_map(r, &nkeys) < 0)
+	mp_reader_init(&r, msg + 1, len - 1);
+	if (wire_decode(d, &r, out) < 0)
 		return -1;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		int rc;
-
-		if (mp_read_raw(r, &key, &keylen) < 0)
-			return -1;
-		if (with_ltime && mp_key_is(key, keylen, "LTime")) {
-			rc = mp_read_uint(r, UINT64_MAX, &e->ltime);
-		} else if (mp_key_is(key, keylen, "Name")) {
-			rc = mp_read_raw(r, &e->name, &e->namelen);
-			have_name = 1;
-		} else if (mp_key_is(key, keylen, "Payload")) {
-			rc = mp_read_raw(r, &e->payload, &e->payloadlen);
-		} else {
-			rc = mp_skip(r);
-		}
-		if (rc < 0)
-			return -1;
-	}
-	if (!have_name || e->namelen == 0 || e->namelen > EVENT_SIZE_MAX ||
-	    e->payloadlen > EVENT_SIZE_MAX)
-		return -1;
-	return 0;
+	return wire_validate(d, out);
 }
 
 static void event_witness(struct peer *p, uint64_t ltime)
@@ -133,7 +72,7 @@ static void event_witness(struct peer *p, uint64_t ltime)
 
 /* serf's handleUserEvent: 1 when the event is new (delivered, to be passed
  * on), 0 when it is a repeat or too old. */
-static int event_accept(struct peer *p, const struct event_msg *e)
+static int event_accept(struct peer *p, const struct msg_event *e)
 {
 	struct event_slot *slot;
 	struct user_event *ue;
@@ -190,28 +129,15 @@ static int event_accept(struct peer *p, const struct event_msg *e)
 	return 1;
 }
 
-static void encode_event(struct wbuf *w, uint64_t ltime, const uint8_t *name, size_t namelen,
-			 const uint8_t *payload, size_t payloadlen)
-{
-	wbuf_byte(w, SERF_USER_EVENT);
-	mp_put_map(w, 4);
-	mp_put_str(w, "LTime");
-	mp_put_uint(w, ltime);
-	mp_put_str(w, "Name");
-	mp_put_raw(w, name, namelen);
-	mp_put_str(w, "Payload");
-	mp_put_raw(w, payload, payloadlen);
-	mp_put_str(w, "CC");
-	mp_put_bool(w, 0);
-}
-
-static void event_broadcast(struct peer *p, const uint8_t *msg, size_t len)
+/* A serf message passed on by gossip: written from its table, never the
+ * bytes we were sent. */
+static void serf_broadcast(struct peer *p, const struct msg_desc *d, const void *msg)
 {
 	struct wbuf w;
 
 	wbuf_init(&w, UDP_SEND_MAX);
 	wbuf_byte(&w, MSG_USER);
-	wbuf_put(&w, msg, len);
+	wire_encode(d, &w, msg);
 	if (!w.overflow)
 		gossip_queue(p, "", w.p, w.len, 0);
 	wbuf_free(&w);
@@ -220,7 +146,7 @@ static void event_broadcast(struct peer *p, const uint8_t *msg, size_t len)
 int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const uint8_t *payload,
 		    size_t payloadlen, char *err)
 {
-	struct event_msg e;
+	struct msg_event e;
 	struct wbuf w;
 
 	if (namelen == 0)
@@ -228,21 +154,23 @@ int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const u
 	if (namelen + payloadlen > EVENT_SIZE_MAX)
 		return err_set(err, "event name and payload take %zu bytes, over serf's limit of %d",
 			       namelen + payloadlen, EVENT_SIZE_MAX);
-	wbuf_init(&w, EVENT_SIZE_MAX);
-	encode_event(&w, p->event_ltime, name, namelen, payload, payloadlen);
-	if (w.overflow) {
-		wbuf_free(&w);
-		return err_set(err, "encoded event over serf's limit of %d bytes", EVENT_SIZE_MAX);
-	}
-	e.ltime = p->event_ltime++;
+	memset(&e, 0, sizeof(e));
+	e.ltime = p->event_ltime;
 	e.name = name;
 	e.namelen = (uint32_t)namelen;
 	e.payload = payload;
 	e.payloadlen = (uint32_t)payloadlen;
-	event_accept(p, &e);
-	event_broadcast(p, w.p, w.len);
-	p->stats.events_sent++;
+	wbuf_init(&w, EVENT_SIZE_MAX);
+	wire_encode(&DESC_EVENT, &w, &e);
+	if (w.overflow) {
+		wbuf_free(&w);
+		return err_set(err, "encoded event over serf's limit of %d bytes", EVENT_SIZE_MAX);
+	}
 	wbuf_free(&w);
+	p->event_ltime++;
+	event_accept(p, &e);
+	serf_broadcast(p, &DESC_EVENT, &e);
+	p->stats.events_sent++;
 	return 0;
 }
 
@@ -256,28 +184,25 @@ void serf_events_free(struct peer *p)
 
 void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len)
 {
-	struct mp_reader r;
-	char node[PEER_NAME_MAX + 1];
-	uint64_t ltime;
+	struct msg_intent in;
 
 	if (len < 1)
 		return;
 	if (msg[0] == SERF_USER_EVENT) {
-		struct event_msg e;
+		struct msg_event e;
 
-		mp_reader_init(&r, msg + 1, len - 1);
-		if (decode_event(&r, &e, 1) < 0) {
+		/* What serf could not decode is neither printed nor passed on. */
+		if (serf_decode(&DESC_EVENT, msg, len, &e) < 0) {
 			p->stats.msgs_bad++;
 			log_debug("dropped a malformed user event");
 			return;
 		}
 		if (event_accept(p, &e))
-			event_broadcast(p, msg, len);
+			serf_broadcast(p, &DESC_EVENT, &e);
 		return;
 	}
 	if (msg[0] == SERF_QUERY) {
-		if (query_handle(p, msg, len))
-			event_broadcast(p, msg, len);
+		query_handle(p, msg, len);
 		return;
 	}
 	if (msg[0] == SERF_RELAY) {
@@ -286,32 +211,27 @@ void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len)
 	}
 	if (msg[0] != SERF_LEAVE && msg[0] != SERF_JOIN)
 		return; /* responses to queries we never sent, and the unknown */
-	mp_reader_init(&r, msg + 1, len - 1);
-	if (decode_intent(&r, &ltime, node) < 0) {
+	if (serf_decode(msg[0] == SERF_LEAVE ? &DESC_LEAVE : &DESC_JOIN, msg, len, &in) < 0) {
 		p->stats.msgs_bad++;
 		log_debug("dropped a malformed serf intent");
 		return;
 	}
-	serf_witness(p, ltime);
+	serf_witness(p, in.ltime);
 	/* A stale leave intent about us, while we stay: say we are here. */
-	if (msg[0] == SERF_LEAVE && strcmp(node, p->cfg.name) == 0 && !p->leaving &&
-	    ltime > p->join_ltime)
+	if (msg[0] == SERF_LEAVE && strcmp(in.node, p->cfg.name) == 0 && !p->leaving &&
+	    in.ltime > p->join_ltime)
 		serf_join_intent(p);
 }
 
 static void encode_intent(struct peer *p, struct wbuf *w, enum serf_type type, uint64_t ltime)
 {
+	struct msg_intent in;
+
+	memset(&in, 0, sizeof(in));
+	in.ltime = ltime;
+	snprintf(in.node, sizeof(in.node), "%s", p->cfg.name);
 	wbuf_byte(w, MSG_USER);
-	wbuf_byte(w, (uint8_t)type);
-	mp_put_map(w, type == SERF_LEAVE ? 3 : 2);
-	mp_put_str(w, "LTime");
-	mp_put_uint(w, ltime);
-	mp_put_str(w, "Node");
-	mp_put_str(w, p->cfg.name);
-	if (type == SERF_LEAVE) {
-		mp_put_str(w, "Prune");
-		mp_put_bool(w, 0);
-	}
+	wire_encode(type == SERF_LEAVE ? &DESC_LEAVE : &DESC_JOIN, w, &in);
 }
 
 void serf_join_intent(struct peer *p)
@@ -373,11 +293,12 @@ void serf_local_state(struct peer *p, struct wbuf *w)
 		mp_put_str(w, "Events");
 		mp_put_array(w, (uint32_t)slot->n);
 		for (int j = 0; j < slot->n; j++) {
-			mp_put_map(w, 2);
-			mp_put_str(w, "Name");
-			mp_put_raw(w, slot->ev[j].name, slot->ev[j].namelen);
-			mp_put_str(w, "Payload");
-			mp_put_raw(w, slot->ev[j].payload, slot->ev[j].payloadlen);
+			struct msg_event e = {.name = slot->ev[j].name,
+					      .namelen = slot->ev[j].namelen,
+					      .payload = slot->ev[j].payload,
+					      .payloadlen = slot->ev[j].payloadlen};
+
+			wire_encode(&DESC_PP_EVENT, w, &e);
 		}
 	}
 	mp_put_str(w, "QueryLTime");
@@ -421,10 +342,12 @@ static int merge_event_slot(struct peer *p, struct mp_reader *r)
 	if (mp_read_array(&er, &n) < 0)
 		return -1;
 	for (uint32_t j = 0; j < n; j++) {
-		struct event_msg e;
+		struct msg_event e;
 
-		if (decode_event(&er, &e, 0) < 0)
+		if (wire_decode(&DESC_PP_EVENT, &er, &e) < 0)
 			return -1;
+		if (wire_validate(&DESC_PP_EVENT, &e) < 0)
+			continue;
 		e.ltime = ltime;
 		event_accept(p, &e);
 	}

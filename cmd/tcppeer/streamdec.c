@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +48,10 @@ static int parse_plain(struct streamdec *d, const uint8_t *p, size_t len, uint32
 	case MSG_PUSHPULL:
 		if (!d->have_header) {
 			mp_reader_init(&r, p + d->consumed, len - d->consumed);
-			if (wire_decode_pp_header(&r, max_nodes, STREAM_MAX, &d->hdr) < 0)
+			if (wire_decode(&DESC_PP_HEADER, &r, &d->hdr) < 0)
 				return short_value(d, &r, d->consumed, 256);
+			if (d->hdr.nodes > max_nodes || d->hdr.user_len > STREAM_MAX)
+				return fail(d, "push-pull over its limits");
 			d->consumed += r.off;
 			d->have_header = 1;
 		}
@@ -88,19 +91,30 @@ static int parse_plain(struct streamdec *d, const uint8_t *p, size_t len, uint32
 		return 1;
 	case MSG_ACK:
 		mp_reader_init(&r, p + 1, len - 1);
-		if (wire_decode_seq(&r, &d->seq) < 0)
+		if (wire_decode(&DESC_ACK, &r, &d->ack) < 0)
 			return short_value(d, &r, 1, 2048);
 		return 1;
 	case MSG_ERR:
 		mp_reader_init(&r, p + 1, len - 1);
-		if (wire_decode_err(&r, d->errmsg, sizeof(d->errmsg)) < 0)
+	{
+		struct msg_err e;
+
+		if (wire_decode(&DESC_ERR, &r, &e) < 0)
 			return short_value(d, &r, 1, 2048);
+		snprintf(d->errmsg, sizeof(d->errmsg), "%.*s", (int)(e.textlen < 200 ? e.textlen : 200),
+			 (const char *)e.text);
 		return 1;
+	}
 	case MSG_USER:
 		if (!d->have_header) {
 			mp_reader_init(&r, p + 1, len - 1);
-			if (wire_decode_user_header(&r, STREAM_MAX, &d->user_len) < 0)
+			struct msg_user_header h;
+
+			if (wire_decode(&DESC_USER_HEADER, &r, &h) < 0)
 				return short_value(d, &r, 1, 256);
+			if (h.len > STREAM_MAX)
+				return fail(d, "user message over its size limit");
+			d->user_len = h.len;
 			d->consumed = 1 + r.off;
 			d->have_header = 1;
 		}
@@ -118,8 +132,7 @@ static int parse_plain(struct streamdec *d, const uint8_t *p, size_t len, uint32
 int streamdec_feed(struct streamdec *d, const uint8_t *buf, size_t len, uint32_t max_nodes)
 {
 	struct mp_reader r;
-	const uint8_t *cbuf;
-	uint32_t clen;
+	struct msg_compress c;
 	int rc;
 
 	if (len == 0 || len < d->need)
@@ -137,10 +150,12 @@ int streamdec_feed(struct streamdec *d, const uint8_t *buf, size_t len, uint32_t
 	}
 
 	mp_reader_init(&r, buf + 1, len - 1);
-	if (wire_decode_compress(&r, &cbuf, &clen) < 0)
+	if (wire_decode(&DESC_COMPRESS, &r, &c) < 0)
 		return short_value(d, &r, 1, STREAM_MAX);
+	if (c.algo != 0) /* 0 is LZW, the only algorithm */
+		return fail(d, "unknown compression");
 	d->compressed = 1;
-	if (lzw_decode(cbuf, clen, &d->plain) < 0)
+	if (lzw_decode(c.buf, c.buflen, &d->plain) < 0)
 		return fail(d, "bad compressed data");
 	if (d->plain.len == 0 || d->plain.p[0] == MSG_COMPRESS)
 		return fail(d, "bad compressed message");

@@ -24,7 +24,7 @@ struct streamdec {
 	size_t user_off;     /* push-pull user state or user message: offset and length */
 	uint32_t user_len;
 	struct msg_ping ping;
-	uint32_t seq;        /* of an ack */
+	struct msg_seq ack;  /* an ack; its payload points into the buffer fed */
 	char errmsg[256];
 	const char *why;     /* what was wrong, for the log */
 };

@@ -138,18 +138,6 @@ struct query_slot {
 	uint32_t id[QUERY_IDS_PER_LTIME];
 };
 
-/* serf's messageQuery, pointing into the message it was decoded from. */
-struct query_msg {
-	uint64_t ltime;
-	uint32_t id, flags;
-	struct ipbytes addr;
-	uint16_t port;
-	uint8_t relay_factor;
-	const uint8_t *source, *name, *payload, *filters; /* filters: the raw msgpack array */
-	uint32_t sourcelen, namelen, payloadlen;
-	size_t filterslen;
-};
-
 /* One LTime's user events in serf's recent-event buffer. */
 struct user_event {
 	uint8_t name[EVENT_SIZE_MAX], payload[EVENT_SIZE_MAX];
@@ -288,7 +276,7 @@ struct node *members_find(struct peer *p, const char *name);
 void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap);
 void members_suspect(struct peer *p, const struct msg_accuse *s);
 void members_dead(struct peer *p, const struct msg_accuse *d);
-void members_merge(struct peer *p, const struct msg_alive *states, size_t n);
+void members_merge(struct peer *p, struct msg_alive *states, size_t n);
 void members_self_alive(struct peer *p);
 void members_refute(struct peer *p, struct node *self, uint32_t accused);
 void members_fill_state(const struct node *n, struct msg_alive *a);
@@ -321,7 +309,7 @@ int gossip_leave_pending(struct peer *p);
 
 /* probe.c: failure detection. */
 void probe_tick(struct ev_loop *loop, ev_timer *w, int revents);
-void probe_handle_ack(struct peer *p, uint32_t seq);
+void probe_handle_ack(struct peer *p, const struct msg_seq *ack);
 void probe_handle_nack(struct peer *p, uint32_t seq);
 void probe_handle_ping(struct peer *p, const struct msg_ping *m, const struct sockaddr *from,
 		       socklen_t fromlen);
@@ -356,10 +344,11 @@ int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const u
 void serf_events_free(struct peer *p);
 
 /* query.c: serf queries (dedup, filters, rebroadcast, acks, internal queries). */
-/* Decodes messageQuery (the serf message after its type byte); 0 or -1. */
-int query_decode(const uint8_t *buf, size_t len, struct query_msg *q);
-/* A serf query message (type byte included); returns 1 when it should be rebroadcast. */
-int query_handle(struct peer *p, const uint8_t *msg, size_t len);
+/* Decodes and checks messageQuery (the serf message after its type byte); 0 or -1. */
+int query_decode(const uint8_t *buf, size_t len, struct msg_query *q);
+/* A serf query message (type byte included): taken once, passed on as we
+ * write it unless it says not to, answered when its filters select us. */
+void query_handle(struct peer *p, const uint8_t *msg, size_t len);
 /* A serf relay message (type byte included): a response passed on to its asker. */
 void query_relay(struct peer *p, const uint8_t *msg, size_t len);
 void query_witness(struct peer *p, uint64_t ltime);

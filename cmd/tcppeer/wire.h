@@ -90,22 +90,177 @@ struct msg_pp_header {
 	int join;
 };
 
-/* Decoders: 0 on success; -1 with r->st saying short (MP_SHORT) or bad. */
+/* An ack's Payload, our ping-reply coordinate or serf's: up to this much. */
+#define ACK_PAYLOAD_MAX 1024
+#define COORD_DIM_MAX 8 /* serf's coordinate Dimensionality */
+
+struct msg_seq { /* ack (with Payload) and nack */
+	uint32_t seq;
+	const uint8_t *payload;
+	uint32_t payloadlen;
+};
+
+struct msg_user_header {
+	uint32_t len;
+};
+
+struct msg_compress {
+	uint8_t algo;
+	const uint8_t *buf;
+	uint32_t buflen;
+};
+
+struct msg_err {
+	const uint8_t *text;
+	uint32_t textlen;
+};
+
+/* serf's messageJoin and messageLeave (Prune: leave only). */
+struct msg_intent {
+	uint64_t ltime;
+	char node[PEER_NAME_MAX + 1];
+	int prune;
+};
+
+/* serf's messageUserEvent; in a push-pull's event list only Name and Payload. */
+struct msg_event {
+	uint64_t ltime;
+	const uint8_t *name, *payload;
+	uint32_t namelen, payloadlen;
+	int cc;
+};
+
+/* serf's messageQuery. Filters are kept as the msgpack array they came in,
+ * checked when decoded and written again filter by filter. */
+struct msg_query {
+	uint64_t ltime;
+	uint32_t id;
+	struct ipbytes addr;
+	uint16_t port;
+	char source[PEER_NAME_MAX + 1];
+	const uint8_t *filters;
+	uint32_t filterslen;
+	uint32_t flags;
+	uint8_t relay_factor;
+	int64_t timeout; /* Go's time.Duration, nanoseconds */
+	const uint8_t *name, *payload;
+	uint32_t namelen, payloadlen;
+};
+
+/* serf's messageQueryResponse. */
+struct msg_response {
+	uint64_t ltime;
+	uint32_t id;
+	char from[PEER_NAME_MAX + 1];
+	uint32_t flags;
+	const uint8_t *payload;
+	uint32_t payloadlen;
+};
+
+/* Go's net.UDPAddr, as serf's relay header carries it. */
+struct msg_udpaddr {
+	struct ipbytes ip;
+	uint16_t port;
+	char zone[64];
+};
+
+/* serf's relayHeader; the response it carries follows it. */
+struct msg_relay {
+	struct msg_udpaddr dest;
+	char dest_name[PEER_NAME_MAX + 1];
+};
+
+/* serf's coordinate.Coordinate, as its ping delegate puts it in acks. */
+struct msg_coord {
+	double vec[COORD_DIM_MAX];
+	uint8_t dim;
+	double error, adjustment, height;
+};
+
+/* Every message kind is described once, as a table of its fields (the Go
+ * field name, a type, and where the value lives in the C struct); one
+ * decoder and one encoder read the tables. Decoding is syntax only: types
+ * and sizes as go-msgpack would take them into the Go struct, unknown keys
+ * skipped. wire_validate() adds what a kind must hold to be acted on and
+ * passed on (an alive's six version bytes, its tags...), and puts fields in
+ * the form we write. Whatever tcppeer passes on to others is a message it
+ * decoded, validated and encodes again from these tables. */
+enum field_type {
+	FT_U8 = 1, FT_U16, FT_U32, FT_U64, /* unsigned, range checked */
+	FT_I64,                            /* signed */
+	FT_BOOL,
+	FT_NAME,   /* char[PEER_NAME_MAX + 1]: no NUL byte */
+	FT_STR64,  /* char[64]: no NUL byte */
+	FT_IP,     /* struct ipbytes: 0, 4 or 16 bytes */
+	FT_BUF,    /* bytes copied to uint8_t[max], uint16_t length at len_off */
+	FT_REF,    /* bytes left in the input: const uint8_t *, uint32_t length at len_off */
+	FT_VSN,    /* uint8_t[6], the length seen (up to 255) as uint8_t at len_off */
+	FT_F64,    /* double */
+	FT_F64VEC, /* double[max], the count as uint8_t at len_off */
+	FT_STRUCT, /* a nested map described by sub */
+	FT_FILTERS, /* serf query filters: [][]byte, each a filter type and msgpack */
+};
+
+struct msg_desc;
+
+struct field {
+	const char *key;
+	enum field_type type;
+	size_t off, len_off;
+	uint32_t max;
+	const struct msg_desc *sub;
+};
+
+struct msg_desc {
+	const char *name;
+	int type; /* the type byte written before the map, or -1 */
+	const struct field *fields;
+	size_t nfields, size;
+	/* What the kind must hold beyond its syntax; NULL: nothing. */
+	int (*validate)(void *msg);
+};
+
+extern const struct msg_desc DESC_PING, DESC_INDIRECT, DESC_ACK, DESC_NACK, DESC_SUSPECT,
+	DESC_DEAD, DESC_ALIVE, DESC_PP_HEADER, DESC_NODE_STATE, DESC_COMPRESS, DESC_USER_HEADER,
+	DESC_ERR, DESC_JOIN, DESC_LEAVE, DESC_EVENT, DESC_PP_EVENT, DESC_QUERY, DESC_RESPONSE,
+	DESC_RELAY, DESC_COORD;
+/* Every table above, for tests that go over all kinds. */
+extern const struct msg_desc *const WIRE_KINDS[];
+extern const size_t WIRE_NKINDS;
+
+/* 0, or -1 with r->st saying short (MP_SHORT) or malformed. msg is zeroed first. */
+int wire_decode(const struct msg_desc *d, struct mp_reader *r, void *msg);
+/* Appends the type byte (when the kind has one) and the map. */
+void wire_encode(const struct msg_desc *d, struct wbuf *w, const void *msg);
+/* 0 when msg may be acted on and passed on, else -1. */
+int wire_validate(const struct msg_desc *d, void *msg);
+/* 1 when a and b hold the same message (byte fields compared by content). */
+int wire_equal(const struct msg_desc *d, const void *a, const void *b);
+
+/* serf tags in Meta: 0xFF and a map of string to string, or (serf's old
+ * form) any bytes not starting with 0xFF, the value of a "role" tag. Checks
+ * meta and writes it in go-msgpack's form to out (META_MAX bytes); -1 when
+ * serf could not decode it. */
+int wire_tags_normalize(const uint8_t *meta, size_t len, uint8_t *out, uint16_t *outlen);
+
+/* The versions we speak and accept: memberlist's protocol 1..5 at 2 and
+ * serf's delegate protocol 2..5 at 4 (see PROTOCOL-NOTES.md). */
+#define VSN_PMIN 1
+#define VSN_PMAX 5
+#define VSN_PCUR 2
+#define VSN_DMIN 2
+#define VSN_DMAX 5
+#define VSN_DCUR 4
+int wire_vsn_ok(const uint8_t vsn[6]);
+
+/* The old entry points, thin wrappers over the tables. */
 int wire_decode_ping(struct mp_reader *r, struct msg_ping *m);
 int wire_decode_indirect(struct mp_reader *r, struct msg_indirect *m);
-int wire_decode_seq(struct mp_reader *r, uint32_t *seq); /* ack and nack */
 int wire_decode_accuse(struct mp_reader *r, struct msg_accuse *m);
 int wire_decode_alive(struct mp_reader *r, struct msg_alive *m, int pushpull);
-int wire_decode_pp_header(struct mp_reader *r, uint32_t max_nodes, uint32_t max_user,
-			  struct msg_pp_header *h);
-int wire_decode_compress(struct mp_reader *r, const uint8_t **buf, uint32_t *len);
-int wire_decode_user_header(struct mp_reader *r, uint32_t max, uint32_t *len);
-int wire_decode_err(struct mp_reader *r, char *msg, size_t msglen);
-
-/* Encoders append the type byte and the map to w. */
 void wire_encode_ping(struct wbuf *w, const struct msg_ping *m);
 void wire_encode_indirect(struct wbuf *w, const struct msg_indirect *m);
-void wire_encode_ack(struct wbuf *w, uint32_t seq);
+void wire_encode_ack(struct wbuf *w, uint32_t seq, const uint8_t *payload, size_t len);
 void wire_encode_nack(struct wbuf *w, uint32_t seq);
 void wire_encode_accuse(struct wbuf *w, enum msg_type type, const struct msg_accuse *m);
 void wire_encode_alive(struct wbuf *w, const struct msg_alive *m);
