@@ -62,3 +62,20 @@ alive_msg() {
 	run ! grep -h 'Error decoding user event' "$T/s1.out" "$T/s2.out" "$T/s3.out"
 	stat_at_least tp messages_bad 1
 }
+
+# ---------------------------------------------------------------------------
+# Joining and reconnecting
+
+@test "a seed not up yet is retried until it answers, though another node joined this one meanwhile" {
+	ports PT PU PA
+	start_peer t "$PT" -j "127.0.0.1:$PA"
+	start_peer u "$PU" -j "127.0.0.1:$PT"
+	wait_until 5 peer_has t u alive
+	start_peer a "$PA"
+	# t retries its seed at 1, 2, 4... s: the next try after a is up joins them.
+	wait_until 10 peer_has a t alive
+	wait_until 3 peer_has a u alive
+	wait_until 3 peer_has t a alive
+	wait_until 3 peer_has u a alive
+	grep -q "joined the cluster through 127.0.0.1:$PA" "$T/t.err"
+}

@@ -1,6 +1,9 @@
-/* Joining through the seeds by push-pull, retried with backoff until one
- * answers; later, whenever no other member is alive, the seeds and the lost
- * members are tried again, so a partitioned node finds its way back. */
+/* Joining through the seeds by push-pull, retried with backoff (1 s to 30 s)
+ * until a seed answers. Being joined by another node is not joining: that
+ * node may be as cut off as we are, and the seed never hears of either of
+ * us. Later, whenever no other member is alive, the seeds and the lost
+ * members are tried again the same way; failed members are also tried every
+ * reconnect interval (reconnect.c), however many others are alive. */
 #include <string.h>
 
 #include "log.h"
@@ -42,8 +45,7 @@ void join_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (p->leaving || p->join_busy)
 		return;
-	if (members_alive_others(p) > 0) {
-		p->joined = 1;
+	if (p->joined && members_alive_others(p) > 0) {
 		p->join_backoff = 1.0;
 		join_schedule(p, JOIN_CHECK);
 		return;
@@ -53,7 +55,8 @@ void join_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		memcpy(&p->join_cand[p->join_ncand], &p->cfg.seeds[i].ss, p->cfg.seeds[i].len);
 		p->join_cand_len[p->join_ncand++] = p->cfg.seeds[i].len;
 	}
-	for (size_t i = 0; i < p->nnodes && p->join_ncand < SEEDS_MAX + 16; i++) {
+	/* Until a seed answered, only seeds count. */
+	for (size_t i = 0; p->joined && i < p->nnodes && p->join_ncand < SEEDS_MAX + 16; i++) {
 		struct node *n = p->nodes[i];
 
 		if (strcmp(n->name, p->cfg.name) == 0)
@@ -63,7 +66,8 @@ void join_tick(struct ev_loop *loop, ev_timer *w, int revents)
 			p->join_ncand++;
 	}
 	if (p->join_ncand == 0) {
-		join_schedule(p, JOIN_CHECK); /* alone and nobody to ask: the first node */
+		p->joined = 1; /* no seed: the first node */
+		join_schedule(p, JOIN_CHECK);
 		return;
 	}
 	p->join_next = 0;
