@@ -95,18 +95,23 @@ static void conn_log_end(const struct conn *c, enum conn_end end)
 		 (unsigned long long)c->b2c.bytes, secs < 0 ? 0.0 : secs, end_names[end]);
 }
 
-/* A connection ended: descriptors are free again, and maybe the pool is
- * below its max_conns. */
+/* A connection ended: its descriptors are free again, and maybe the pool
+ * is below its max_conns. Whichever worker waits for either is woken. */
 static void conn_wake_accept(struct worker *w)
 {
 	struct proc *p = w->proc;
+	int waits = 0;
 
 	if (atomic_load_explicit(&w->paused, memory_order_relaxed) & PAUSE_FDS)
 		worker_unpause(w, PAUSE_FDS);
-	if (atomic_load_explicit(&p->paused_for_limit, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&p->fds.waiting, memory_order_relaxed) > 0)
+		waits |= PAUSE_FDS;
+	if (atomic_load_explicit(&p->paused_for_limit, memory_order_relaxed) > 0)
+		waits |= PAUSE_LIMIT;
+	if (waits == 0)
 		return;
 	for (int i = 0; i < p->nworkers; i++)
-		if (atomic_load(&p->workers[i].paused) & PAUSE_LIMIT)
+		if (atomic_load(&p->workers[i].paused) & waits)
 			ev_async_send(p->workers[i].loop, &p->workers[i].resume);
 }
 
@@ -135,6 +140,7 @@ void conn_close(struct conn *c, int reset, enum conn_end end)
 		if (c->bio.fd >= 0)
 			close(c->bio.fd);
 	}
+	fd_give(&w->proc->fds, CONN_FDS);
 	relay_release(w, &c->c2b);
 	relay_release(w, &c->b2c);
 	backend_release(c);
@@ -285,21 +291,6 @@ static void conn_connect_timeout_cb(struct ev_loop *loop, ev_timer *t, int reven
 	conn_connect_failed(c, ETIMEDOUT);
 }
 
-/* A socket for a backend. Out of descriptors, the spare one kept for this
- * makes room, and accepting pauses until connections end. */
-static int backend_socket(struct worker *w, int family)
-{
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
-		close(w->spare_fd);
-		w->spare_fd = -1;
-		worker_out_of_fds(w, NULL);
-		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
-	return fd;
-}
-
 static void conn_connect_next(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -320,13 +311,18 @@ static void conn_connect_next(struct conn *c)
 	if (a)
 		a->tried[a->n++] = (uint32_t)idx;
 
-	fd = backend_socket(w, up->addr.ss.ss_family);
+	/* Its descriptor was counted at accept (listener.c): only the
+	 * kernel's own limits, or the main thread past its reserve, fail it. */
+	fd = socket(up->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		char ct[ADDR_TEXT_LEN];
+		int error = errno;
 
 		log_warn("client %s: cannot open a socket to %s: %s",
-			 conn_client_text(c, ct, sizeof(ct)), up->name, strerror(errno));
+			 conn_client_text(c, ct, sizeof(ct)), up->name, strerror(error));
 		stat_add(&w->stats.failed[FAIL_RESOURCES], 1);
+		if (error == EMFILE || error == ENFILE)
+			worker_out_of_fds(w, NULL);
 		conn_close(c, 1, END_ERROR);
 		return;
 	}
@@ -364,17 +360,21 @@ static void half_init(struct half *h)
 	h->pipe[0] = h->pipe[1] = -1;
 }
 
+/* fd and its backend's socket are counted in the budget (CONN_FDS); the
+ * connection gives them back at its close. */
 void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct conn *c;
 
 	if (atomic_load_explicit(&w->stopping, memory_order_relaxed)) {
 		close(fd);
+		fd_give(&w->proc->fds, CONN_FDS);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close_reset(fd);
+		fd_give(&w->proc->fds, CONN_FDS);
 		log_warn("out of memory: dropping a new connection");
 		return;
 	}

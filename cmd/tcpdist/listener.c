@@ -1,9 +1,24 @@
 /* Listening sockets: one per address per worker, joined with SO_REUSEPORT
  * so the kernel spreads new connections over the worker threads. The main
  * thread opens and tracks them (listen_entry); each worker watches its own
- * (listener), told of changes through its queue of listener_ops. */
+ * (listener), told of changes through its queue of listener_ops.
+ *
+ * Closing a listening socket resets every client in its backlog, and the
+ * kernel completes handshakes into it until the close. So a removed one is
+ * drained first: a socket filter drops new SYNs (their clients send them
+ * again a second later and reach the remaining sockets, or a refusal); the
+ * handshakes already under way, which sock_diag lists, may complete for up
+ * to LISTENER_DRAIN_MAX; then a second filter drops everything, the backlog
+ * is accepted, and only then is the socket closed. A draining listener is
+ * accepted from even at max_conns, but not past the descriptor budget: it
+ * waits for descriptors instead, its clients in its backlog. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/filter.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -14,6 +29,15 @@
 
 #include "log.h"
 #include "tcpdist.h"
+
+#define LISTENER_DRAIN_FIRST 0.001 /* seconds before the first look at handshakes under way */
+#define LISTENER_DRAIN_POLL 0.01   /* between the next ones */
+#define LISTENER_DRAIN_MAX 0.5     /* at most: under the 1 s before a dropped SYN comes again */
+#define LISTENER_DRAIN_RETRY 0.1   /* the last accepts, while out of descriptors */
+#define DIAG_NEW_SYN_RECV 12       /* the kernel's TCP_NEW_SYN_RECV: a handshake under way */
+
+enum { DRAIN_NONE, DRAIN_SYNS, DRAIN_ALL }; /* struct listener's draining */
+enum { ACCEPT_EMPTY, ACCEPT_MORE, ACCEPT_STOPPED };
 
 static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
 
@@ -81,13 +105,20 @@ static int listen_v6only(const struct addr *a, const struct pool_listen *addrs, 
 	return 0;
 }
 
+/* Listening sockets count against the workers' descriptor budget. */
+static void listen_fd_close(struct fd_budget *fdb, int fd)
+{
+	close(fd);
+	fd_other_add(fdb, -1);
+}
+
 /* One socket per worker for address a, in fds[]; text gets the address
  * actually bound (the kernel's choice for port 0). With our own listener
  * already on the port (a reload that moves 127.0.0.1:P to 0.0.0.0:P), the
  * probe meets that one: the SO_REUSEPORT binds, which our sockets allow,
  * decide then. */
-static int listen_open_all(const struct pool_listen *l, int v6only, int port_is_ours,
-			   int nworkers, int *fds, char *text, char *err)
+static int listen_open_all(struct fd_budget *fdb, const struct pool_listen *l, int v6only,
+			   int port_is_ours, int nworkers, int *fds, char *text, char *err)
 {
 	struct addr a = l->addr;
 	char e[ERR_LEN];
@@ -100,9 +131,10 @@ static int listen_open_all(const struct pool_listen *l, int v6only, int port_is_
 		fds[k] = listen_socket(&a, 1, v6only, e);
 		if (fds[k] < 0)
 			break;
+		fd_other_add(fdb, 1);
 		if (listen(fds[k], SOMAXCONN) < 0) {
 			snprintf(e, sizeof(e), "%s", strerror(errno));
-			close(fds[k]);
+			listen_fd_close(fdb, fds[k]);
 			break;
 		}
 		if (addr_port(&a) == 0) {
@@ -113,7 +145,7 @@ static int listen_open_all(const struct pool_listen *l, int v6only, int port_is_
 	}
 	if (k < nworkers) {
 		while (k-- > 0)
-			close(fds[k]);
+			listen_fd_close(fdb, fds[k]);
 		return err_set(err, "listen %s: %s", l->text, e);
 	}
 	addr_format((const struct sockaddr *)&a.ss, text, ADDR_TEXT_LEN);
@@ -138,17 +170,48 @@ static const struct listen_entry *listen_find(const struct proc *p, const struct
 	return NULL;
 }
 
-/* Whether one of our listeners, old or just opened, has port. */
-static int listen_port_ours(const struct proc *p, struct listen_entry *const *fresh,
-			    size_t nfresh, uint16_t port)
+/* Whether one of our listeners, old, just opened or still draining, has port. */
+static int listen_port_ours(struct proc *p, struct listen_entry *const *fresh, size_t nfresh,
+			    uint16_t port)
 {
+	int ours = 0;
+
 	for (const struct listen_entry *e = p->listens; e; e = e->next)
-		if (addr_port(&e->addr) == port)
-			return 1;
+		ours |= addr_port(&e->addr) == port;
 	for (size_t i = 0; i < nfresh; i++)
-		if (addr_port(&fresh[i]->addr) == port)
-			return 1;
-	return 0;
+		ours |= addr_port(&fresh[i]->addr) == port;
+	pthread_mutex_lock(&p->lock);
+	for (const struct listen_entry *e = p->closing; e; e = e->next)
+		ours |= e->sockets > 0 && addr_port(&e->addr) == port;
+	pthread_mutex_unlock(&p->lock);
+	return ours;
+}
+
+/* Removed entries whose sockets are all closed. */
+static void listen_closing_reap(struct proc *p, int all)
+{
+	pthread_mutex_lock(&p->lock);
+	for (struct listen_entry **pe = &p->closing; *pe;) {
+		struct listen_entry *e = *pe;
+
+		if (e->sockets > 0 && !all) {
+			pe = &e->next;
+			continue;
+		}
+		*pe = e->next;
+		free(e);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* On a worker: its socket of entry id is closed. */
+static void listen_socket_closed(struct proc *p, uint64_t id)
+{
+	pthread_mutex_lock(&p->lock);
+	for (struct listen_entry *e = p->closing; e; e = e->next)
+		if (e->id == id)
+			e->sockets--;
+	pthread_mutex_unlock(&p->lock);
 }
 
 static void ops_free(struct listener_op *op)
@@ -207,6 +270,10 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 		err_set(err, "out of memory");
 		goto out;
 	}
+	/* The first call comes before the workers run: count what is open. */
+	if (p->fds.nofile == 0)
+		fd_budget_init(&p->fds, p->nworkers);
+	listen_closing_reap(p, 0);
 	for (size_t i = 0; i < n; i++) {
 		int dup = 0, v6only = listen_v6only(&addrs[i].addr, addrs, n);
 
@@ -222,7 +289,7 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 			err_set(err, "out of memory");
 			goto out;
 		}
-		if (listen_open_all(&addrs[i], v6only,
+		if (listen_open_all(&p->fds, &addrs[i], v6only,
 				    listen_port_ours(p, fresh, nfresh, addr_port(&addrs[i].addr)),
 				    p->nworkers, fds[nfresh], fresh[nfresh]->text, err) < 0) {
 			free(fresh[nfresh]);
@@ -242,6 +309,7 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 	}
 
 	/* Commit: nothing below can fail. */
+	pthread_mutex_lock(&p->lock);
 	for (struct listen_entry **pe = &p->listens; *pe;) {
 		struct listen_entry *e = *pe;
 
@@ -251,8 +319,11 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 		}
 		log_info("no longer listening on %s", e->text);
 		*pe = e->next;
-		free(e);
+		e->sockets = p->nworkers; /* until each worker has drained its own */
+		e->next = p->closing;
+		p->closing = e;
 	}
+	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < nfresh; i++) {
 		fresh[i]->next = p->listens;
 		p->listens = fresh[i];
@@ -276,7 +347,7 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 out:
 	for (size_t i = 0; i < nfresh; i++) {
 		for (int k = 0; k < p->nworkers; k++)
-			close(fds[i][k]);
+			listen_fd_close(&p->fds, fds[i][k]);
 		free(fds[i]);
 		free(fresh[i]);
 	}
@@ -296,81 +367,62 @@ void listen_entries_free(struct proc *p)
 		p->listens = e->next;
 		free(e);
 	}
+	listen_closing_reap(p, 1);
 }
 
-static int worker_watching(const struct worker *w)
+/* --- on the worker's thread ------------------------------------------------ */
+
+/* A SYN without ACK: dropped. Anything else, the ACKs that complete
+ * handshakes under way included, passes whole. The offsets are the TCP
+ * header's: a TCP socket's filter sees the segment from there. */
+static struct sock_filter filter_syns[] = {
+	BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13), /* the flags */
+	BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, 0),
+	BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+};
+static struct sock_filter filter_all[] = {
+	BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+static int listener_filter(const struct listener *l, struct sock_filter *code, size_t len)
 {
-	return !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
-	       !atomic_load_explicit(&w->paused, memory_order_relaxed);
+	struct sock_fprog prog = {(unsigned short)len, code};
+
+	return setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
 }
 
-/* On the worker's thread: takes over new sockets, closes removed ones. */
-void listeners_apply(struct worker *w, struct listener_op *ops)
+/* Which listeners the worker watches: all while it accepts; at max_conns
+ * only those draining; none while out of descriptors or stopping. */
+void listeners_watch(struct worker *w)
 {
-	while (ops) {
-		struct listener_op *op = ops;
+	int paused = atomic_load_explicit(&w->paused, memory_order_relaxed);
+	int stopping = atomic_load_explicit(&w->stopping, memory_order_relaxed);
 
-		ops = op->next;
-		if (op->fd >= 0) {
-			struct listener *l = calloc(1, sizeof(*l));
-
-			if (l == NULL || atomic_load(&w->stopping)) {
-				if (l == NULL)
-					log_err("out of memory: cannot listen on %s", op->text);
-				close(op->fd);
-				free(l);
-			} else {
-				l->worker = w;
-				l->id = op->id;
-				l->fd = op->fd;
-				memcpy(l->text, op->text, sizeof(l->text));
-				ev_io_init(&l->io, listener_accept_cb, l->fd, EV_READ);
-				l->next = w->listeners;
-				w->listeners = l;
-				if (worker_watching(w))
-					ev_io_start(w->loop, &l->io);
-			}
-		} else {
-			for (struct listener **pl = &w->listeners; *pl; pl = &(*pl)->next) {
-				struct listener *l = *pl;
-
-				if (l->id != op->id)
-					continue;
-				/* Clients already in its backlog would be reset by
-				 * the close: take them first. */
-				if (worker_watching(w))
-					listener_accept_cb(w->loop, &l->io, EV_READ);
-				ev_io_stop(w->loop, &l->io);
-				close(l->fd);
-				*pl = l->next;
-				free(l);
-				break;
-			}
-		}
-		free(op);
-	}
-}
-
-void listeners_watch(struct worker *w, int on)
-{
 	for (struct listener *l = w->listeners; l; l = l->next) {
-		if (on)
+		if (!stopping && !(paused & PAUSE_FDS) && (l->draining || !(paused & PAUSE_LIMIT)))
 			ev_io_start(w->loop, &l->io);
 		else
 			ev_io_stop(w->loop, &l->io);
 	}
 }
 
-void listeners_close(struct worker *w)
+static void listener_free(struct listener *l)
 {
-	while (w->listeners) {
-		struct listener *l = w->listeners;
+	struct worker *w = l->worker;
 
-		ev_io_stop(w->loop, &l->io);
-		close(l->fd);
-		w->listeners = l->next;
-		free(l);
+	for (struct listener **pl = &w->listeners; *pl; pl = &(*pl)->next) {
+		if (*pl == l) {
+			*pl = l->next;
+			break;
+		}
 	}
+	ev_io_stop(w->loop, &l->io);
+	ev_timer_stop(w->loop, &l->drain);
+	listen_fd_close(&w->proc->fds, l->fd);
+	listen_socket_closed(w->proc, l->id);
+	free(l);
 }
 
 /* The pool's max_conns reached: stop accepting until a connection ends.
@@ -392,28 +444,38 @@ static int accept_limit(struct worker *w)
 	return 1;
 }
 
-static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* Takes clients from l's backlog: ACCEPT_EMPTY when there are none left. */
+static int listener_accept(struct listener *l)
 {
-	struct listener *l = container_of(io, struct listener, io);
 	struct worker *w = l->worker;
+	struct fd_budget *fdb = &w->proc->fds;
+	int stop = l->draining ? PAUSE_FDS : PAUSE_FDS | PAUSE_LIMIT;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd;
+	int fd, error, none = 0;
 
-	(void)loop;
-	(void)revents;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		if (accept_limit(w))
-			return;
+		/* A draining backlog goes past max_conns: the close would reset it. */
+		if (!l->draining && accept_limit(w))
+			return ACCEPT_STOPPED;
+		/* The backend's socket is counted now, so it cannot be missing later. */
+		if (fd_take(fdb, CONN_FDS) < 0) {
+			worker_out_of_fds(w, l->text);
+			return ACCEPT_STOPPED;
+		}
 		len = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
+			if (l->draining) /* inherited from the listener */
+				setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof(none));
 			conn_accepted(w, fd, (struct sockaddr *)&ss, len);
-			if (atomic_load_explicit(&w->paused, memory_order_relaxed))
-				return;
+			if (atomic_load_explicit(&w->paused, memory_order_relaxed) & stop)
+				return ACCEPT_STOPPED;
 			continue;
 		}
-		switch (errno) {
+		error = errno;
+		fd_give(fdb, CONN_FDS);
+		switch (error) {
 		case EINTR:
 		case ECONNABORTED:
 		case EPROTO:
@@ -426,12 +488,299 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			 * spin on a readable listener; a connection closing,
 			 * or a short timer, starts accepting again. */
 			worker_out_of_fds(w, l->text);
-			return;
+			return ACCEPT_STOPPED;
 		case EAGAIN:
-			return;
+			return ACCEPT_EMPTY;
 		default:
-			log_warn("accept on %s: %s", l->text, strerror(errno));
-			return;
+			log_warn("accept on %s: %s", l->text, strerror(error));
+			return ACCEPT_STOPPED;
 		}
 	}
+	return ACCEPT_MORE;
+}
+
+static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct listener *l = container_of(io, struct listener, io);
+
+	(void)loop;
+	(void)revents;
+	if (listener_accept(l) == ACCEPT_EMPTY && l->draining == DRAIN_ALL)
+		listener_free(l);
+}
+
+/* Counts the handshakes under way to l's address (SYN answered, last ACK
+ * not in yet), through sock_diag: -1 if they cannot be counted. Those of
+ * our other sockets with the same port count too, unless l's address is a
+ * particular IPv4 one: the answer may be too high, never too low. */
+static int listener_handshakes(const struct listener *l)
+{
+	struct fd_budget *fdb = &l->worker->proc->fds;
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	uint32_t v4 = 0;
+	char buf[8192];
+	int fd, n = -1, done = 0;
+	ssize_t len;
+
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sslen) < 0 || fd_take(fdb, 1) < 0)
+		return -1;
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		goto out;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.r.sdiag_family = ss.ss_family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = 1u << DIAG_NEW_SYN_RECV;
+	if (ss.ss_family == AF_INET) {
+		req.r.id.idiag_sport = ((struct sockaddr_in *)&ss)->sin_port;
+		v4 = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+	} else {
+		req.r.id.idiag_sport = ((struct sockaddr_in6 *)&ss)->sin6_port;
+	}
+	if (send(fd, &req, sizeof(req), 0) < 0)
+		goto out;
+	n = 0;
+	while (!done && (len = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		     h = NLMSG_NEXT(h, len)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				n = -1;
+				done = 1;
+			}
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = 1;
+				break;
+			}
+			if (m->id.idiag_sport == req.r.id.idiag_sport &&
+			    (v4 == INADDR_ANY || m->id.idiag_src[0] == v4))
+				n++;
+		}
+	}
+	if (!done)
+		n = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	fd_give(fdb, 1);
+	return n;
+}
+
+/* Polls the handshakes under way; when none is left, or their time is up,
+ * nothing more gets in, and once the backlog is accepted the socket closes.
+ * Out of descriptors, the timer repeats until then. */
+static void listener_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct listener *l = container_of(t, struct listener, drain);
+
+	(void)revents;
+	if (l->draining == DRAIN_SYNS) {
+		if (ev_now(loop) < l->drain_end && listener_handshakes(l) != 0)
+			return;
+		listener_filter(l, filter_all, sizeof(filter_all) / sizeof(filter_all[0]));
+		l->draining = DRAIN_ALL;
+		t->repeat = LISTENER_DRAIN_RETRY;
+		ev_timer_again(loop, t);
+	}
+	if (!(atomic_load_explicit(&l->worker->paused, memory_order_relaxed) & PAUSE_FDS) &&
+	    listener_accept(l) == ACCEPT_EMPTY)
+		listener_free(l);
+}
+
+static void listener_add(struct worker *w, const struct listener_op *op)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+
+	if (l == NULL || atomic_load(&w->stopping)) {
+		if (l == NULL)
+			log_err("out of memory: cannot listen on %s", op->text);
+		listen_fd_close(&w->proc->fds, op->fd);
+		free(l);
+		return;
+	}
+	l->worker = w;
+	l->id = op->id;
+	l->fd = op->fd;
+	memcpy(l->text, op->text, sizeof(l->text));
+	ev_io_init(&l->io, listener_accept_cb, l->fd, EV_READ);
+	ev_init(&l->drain, listener_drain_cb);
+	l->next = w->listeners;
+	w->listeners = l;
+	listeners_watch(w);
+}
+
+/* Drains the listener of entry id (see the top of this file). */
+static void listener_remove(struct worker *w, uint64_t id)
+{
+	struct listener *l = w->listeners;
+
+	while (l && (l->id != id || l->draining))
+		l = l->next;
+	if (l == NULL) { /* never taken over, or closed by a stop */
+		listen_socket_closed(w->proc, id);
+		return;
+	}
+	if (listener_filter(l, filter_syns, sizeof(filter_syns) / sizeof(filter_syns[0])) < 0)
+		log_warn("%s: new clients may still arrive while its backlog is drained: %s",
+			 l->text, strerror(errno));
+	l->draining = DRAIN_SYNS;
+	l->drain_end = ev_now(w->loop) + LISTENER_DRAIN_MAX;
+	/* Not at once: a SYN that passed just before the filter may be
+	 * making its request socket on another CPU still. */
+	ev_timer_set(&l->drain, LISTENER_DRAIN_FIRST, LISTENER_DRAIN_POLL);
+	ev_timer_start(w->loop, &l->drain);
+	listeners_watch(w);
+}
+
+/* Takes over new sockets, drains removed ones. */
+void listeners_apply(struct worker *w, struct listener_op *ops)
+{
+	while (ops) {
+		struct listener_op *op = ops;
+
+		ops = op->next;
+		if (op->fd >= 0)
+			listener_add(w, op);
+		else
+			listener_remove(w, op->id);
+		free(op);
+	}
+}
+
+/* Stopping: every socket closes now, draining or not. */
+void listeners_close(struct worker *w)
+{
+	while (w->listeners)
+		listener_free(w->listeners);
+}
+
+/* --- loops ------------------------------------------------------------------ */
+
+/* The IPv4 address of a, if it is one (IPv4-mapped IPv6 included). */
+static int addr_v4(const struct addr *a, struct in_addr *v4)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET) {
+		*v4 = ((const struct sockaddr_in *)&a->ss)->sin_addr;
+		return 1;
+	}
+	if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return 0;
+	memcpy(&v4->s_addr, &s6->sin6_addr.s6_addr[12], 4);
+	return 1;
+}
+
+/* Whether a connect to a stays on this host: loopback, 0.0.0.0 and :: (the
+ * kernel takes them for loopback), or an address of one of its interfaces. */
+static int addr_is_own(const struct addr *a, struct ifaddrs **ifs, int *looked)
+{
+	const struct in6_addr *v6 = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+	struct in_addr v4;
+	int is_v4 = addr_v4(a, &v4);
+
+	if (is_v4 ? (ntohl(v4.s_addr) >> 24 == 127 || v4.s_addr == INADDR_ANY)
+		  : (IN6_IS_ADDR_LOOPBACK(v6) || IN6_IS_ADDR_UNSPECIFIED(v6)))
+		return 1;
+	if (!*looked) {
+		*looked = 1;
+		if (getifaddrs(ifs) < 0)
+			*ifs = NULL;
+	}
+	for (const struct ifaddrs *i = *ifs; i; i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
+			continue;
+		if (is_v4 && i->ifa_addr->sa_family == AF_INET &&
+		    ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == v4.s_addr)
+			return 1;
+		if (!is_v4 && i->ifa_addr->sa_family == AF_INET6 &&
+		    IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, v6))
+			return 1;
+	}
+	return 0;
+}
+
+static int addr_is_any(const struct addr *a)
+{
+	struct in_addr v4;
+
+	if (addr_v4(a, &v4))
+		return v4.s_addr == INADDR_ANY;
+	return addr_is_any6(a);
+}
+
+/* Whether the listener takes connections made to a backend's address b. */
+static int listen_reaches(const struct pool *pool, const struct pool_listen *l,
+			  const struct addr *b, struct ifaddrs **ifs, int *looked)
+{
+	struct in_addr v4;
+	int b_is_v4 = addr_v4(b, &v4);
+
+	if (addr_port(&l->addr) == 0 || addr_port(&l->addr) != addr_port(b))
+		return 0;
+	if (addr_equal(&l->addr, b))
+		return 1;
+	/* 0.0.0.0 and :: as a backend mean loopback, which 127.0.0.1 and ::1 take. */
+	if (addr_is_any(b) && !addr_is_any(&l->addr)) {
+		struct addr lo = *b;
+
+		if (b->ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&lo.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		else
+			((struct sockaddr_in6 *)&lo.ss)->sin6_addr = in6addr_loopback;
+		return addr_equal(&l->addr, &lo);
+	}
+	if (!addr_is_any(&l->addr))
+		return 0;
+	/* A wildcard: every address of this host in its family, and IPv4 too
+	 * for a dual-stack [::]. */
+	if (l->addr.ss.ss_family == AF_INET ? !b_is_v4
+					     : b_is_v4 && listen_v6only(&l->addr, pool->listen,
+									pool->nlisten))
+		return 0;
+	return addr_is_own(b, ifs, looked);
+}
+
+/* The listener that connections to backend b would reach, or NULL. */
+static const struct pool_listen *backend_listener(const struct pool *pool,
+						  const struct pool_backend *b,
+						  struct ifaddrs **ifs, int *looked)
+{
+	/* A host name not looked up yet has no address to compare. */
+	if (b->addr.ss.ss_family != AF_INET && b->addr.ss.ss_family != AF_INET6)
+		return NULL;
+	for (size_t j = 0; j < pool->nlisten; j++) {
+		const struct pool_listen *l = &pool->listen[j];
+
+		if ((l->addr.ss.ss_family == AF_INET || l->addr.ss.ss_family == AF_INET6) &&
+		    listen_reaches(pool, l, &b->addr, ifs, looked))
+			return l;
+	}
+	return NULL;
+}
+
+int listen_loop_check(const struct pool *pool, char *err)
+{
+	const struct pool_listen *l = NULL;
+	struct ifaddrs *ifs = NULL;
+	int looked = 0;
+	size_t i;
+
+	for (i = 0; i < pool->nbackends && l == NULL; i++)
+		l = backend_listener(pool, &pool->backends[i], &ifs, &looked);
+	if (ifs)
+		freeifaddrs(ifs);
+	if (l == NULL)
+		return 0;
+	return err_set(err, "backend %s: address %s is tcpdist's own listener %s (a loop)",
+		       pool->backends[i - 1].name, pool->backends[i - 1].addr_text, l->text);
 }

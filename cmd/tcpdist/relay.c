@@ -7,6 +7,9 @@
  * the worker's scratch buffer; once a read is large, the direction switches
  * to splice(2) through a pipe. Buffers and pipes are borrowed from the
  * worker only while bytes are in flight, so idle connections hold neither.
+ * A pipe's descriptors come out of the workers' budget (fdbudget.c) when it
+ * has room; when not, the direction copies: a relay never fails for want of
+ * a pipe, and idle pipes are kept only while descriptors are plentiful.
  * A FIN is passed on with shutdown(SHUT_WR) and the other direction goes on;
  * a reset on either side resets the other. */
 #include <errno.h>
@@ -19,6 +22,9 @@
 #include "log.h"
 #include "num.h"
 #include "tcpdist.h"
+
+#define PIPE_FDS 2
+#define PIPE_KEEP_ROOM (4 * CACHE_MAX) /* descriptors still free when a pipe is kept idle */
 
 enum { FLUSH_ERROR = -1, FLUSH_BLOCKED = 0, FLUSH_DONE = 1 };
 enum { HALF_COPY = 0, HALF_SPLICE = 1, HALF_NO_SPLICE = 2 }; /* struct half's splice */
@@ -40,13 +46,28 @@ static void buf_put(struct worker *w, char *buf)
 
 static int pipe_get(struct worker *w, struct half *h)
 {
+	struct fd_budget *fdb = &w->proc->fds;
+
 	if (w->npipe_cache > 0) {
 		w->npipe_cache--;
 		h->pipe[0] = w->pipe_cache[w->npipe_cache][0];
 		h->pipe[1] = w->pipe_cache[w->npipe_cache][1];
 		return 0;
 	}
-	return pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC);
+	if (fd_take(fdb, PIPE_FDS) < 0)
+		return -1;
+	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		fd_give(fdb, PIPE_FDS);
+		return -1;
+	}
+	return 0;
+}
+
+static void pipe_close(struct worker *w, int fds[2])
+{
+	close(fds[0]);
+	close(fds[1]);
+	fd_give(&w->proc->fds, PIPE_FDS);
 }
 
 /* Returns an empty pipe to the worker; a pipe still holding bytes is closed. */
@@ -54,13 +75,14 @@ static void pipe_put(struct worker *w, struct half *h)
 {
 	if (h->pipe[0] < 0)
 		return;
-	if (h->pipe_bytes == 0 && w->npipe_cache < CACHE_MAX) {
+	if (h->pipe_bytes == 0 && w->npipe_cache < CACHE_MAX &&
+	    fd_room(&w->proc->fds) >= PIPE_KEEP_ROOM &&
+	    !(atomic_load_explicit(&w->paused, memory_order_relaxed) & PAUSE_FDS)) {
 		w->pipe_cache[w->npipe_cache][0] = h->pipe[0];
 		w->pipe_cache[w->npipe_cache][1] = h->pipe[1];
 		w->npipe_cache++;
 	} else {
-		close(h->pipe[0]);
-		close(h->pipe[1]);
+		pipe_close(w, h->pipe);
 	}
 	h->pipe[0] = h->pipe[1] = -1;
 	h->pipe_bytes = 0;
@@ -75,15 +97,19 @@ void relay_release(struct worker *w, struct half *h)
 	pipe_put(w, h);
 }
 
+void relay_pipes_drop(struct worker *w)
+{
+	while (w->npipe_cache > 0) {
+		w->npipe_cache--;
+		pipe_close(w, w->pipe_cache[w->npipe_cache]);
+	}
+}
+
 void relay_cache_free(struct worker *w)
 {
 	while (w->nbuf_cache > 0)
 		free(w->buf_cache[--w->nbuf_cache]);
-	while (w->npipe_cache > 0) {
-		w->npipe_cache--;
-		close(w->pipe_cache[w->npipe_cache][0]);
-		close(w->pipe_cache[w->npipe_cache][1]);
-	}
+	relay_pipes_drop(w);
 }
 
 static int would_block(void)

@@ -71,7 +71,7 @@ static struct pool *config_parse(const struct options *opt, const char *data, si
 
 	if (pool == NULL)
 		return NULL;
-	if (apply_listen_options(opt, pool, err) < 0) {
+	if (apply_listen_options(opt, pool, err) < 0 || listen_loop_check(pool, err) < 0) {
 		pool_free(pool);
 		return NULL;
 	}

@@ -110,6 +110,9 @@ struct listener {
 	struct listener *next;
 	uint64_t id;
 	int fd;
+	int draining;   /* removed: its backlog is being accepted (listener.c) */
+	ev_timer drain; /* the handshakes under way when it was removed */
+	ev_tstamp drain_end; /* when those no longer hold the close back */
 	char text[ADDR_TEXT_LEN];
 };
 
@@ -150,13 +153,12 @@ struct worker {
 	ev_async stop;  /* stop accepting, finish connections */
 	ev_async force; /* close everything now */
 	ev_async reconfig; /* a new farm or listener changes are waiting */
-	ev_async resume;   /* the pool is below max_conns again */
+	ev_async resume;   /* descriptors given back, or the pool below max_conns */
 	ev_timer fd_retry; /* out of descriptors: try accepting again */
 	atomic_int stopping;
 	atomic_int paused; /* PAUSE_ bits */
 	atomic_size_t nconns;
 	struct conn *conns; /* all open connections, for a forced close */
-	int spare_fd;       /* kept free for a backend socket when out of fds */
 	ev_tstamp emfile_logged;
 	struct worker_stats stats;
 
@@ -182,8 +184,26 @@ struct listen_entry {
 	uint64_t id;
 	struct addr addr;    /* as configured (port 0 stays 0) */
 	int v6only;          /* [::]:P beside an IPv4 address with port P */
+	int sockets;         /* removed: how many are still open, under proc->lock */
 	char text[ADDR_TEXT_LEN];
 };
+
+/* fdbudget.c: the descriptors worker threads may hold for connections. */
+struct fd_budget {
+	atomic_long held;   /* clients, backends, relay pipes */
+	atomic_long other;  /* the rest of the process: stdio, loops, listeners */
+	atomic_int waiting; /* workers paused until some are given back */
+	long nofile;        /* soft RLIMIT_NOFILE; 0: no budget yet */
+	long reserve;       /* never taken by the workers */
+};
+
+#define CONN_FDS 2 /* a client's socket and its backend's */
+
+void fd_budget_init(struct fd_budget *b, int nworkers);
+int fd_take(struct fd_budget *b, long n); /* -1: past the budget */
+void fd_give(struct fd_budget *b, long n);
+long fd_room(const struct fd_budget *b);
+void fd_other_add(struct fd_budget *b, long n);
 
 /* The process: what the main thread owns and the workers share. */
 struct proc {
@@ -193,7 +213,9 @@ struct proc {
 	pthread_mutex_t lock; /* guards farm and every worker's ops */
 	struct farm *farm;    /* the configuration in force */
 	struct listen_entry *listens;
+	struct listen_entry *closing; /* removed, some sockets still draining */
 	uint64_t next_listen_id;
+	struct fd_budget fds;
 	struct ev_loop *loop; /* the main thread's */
 	ev_async health_changed;
 	size_t available;     /* backends able to take connections, last seen */
@@ -218,8 +240,10 @@ void proc_publish(struct proc *p, struct farm *f);
 int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, char *err);
 void listeners_apply(struct worker *w, struct listener_op *ops);
 void listeners_close(struct worker *w);
-void listeners_watch(struct worker *w, int on);
+void listeners_watch(struct worker *w); /* after the worker's pause changed */
 void listen_entries_free(struct proc *p);
+/* -1 if a backend's address is one of pool's listeners: a loop. */
+int listen_loop_check(const struct pool *pool, char *err);
 
 /* farm.c: pick a backend for a connection, skipping the ones in tried[]. */
 int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash,
@@ -300,5 +324,6 @@ const char *connect_error_text(int error);
 void relay_start(struct conn *c);
 void relay_release(struct worker *w, struct half *h);
 void relay_cache_free(struct worker *w);
+void relay_pipes_drop(struct worker *w); /* idle pipes given back to the budget */
 
 #endif

@@ -1,5 +1,4 @@
 /* A worker thread: its own libev loop, listeners and connections. */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,14 +37,17 @@ void worker_pause(struct worker *w, int why)
 {
 	int was = atomic_fetch_or(&w->paused, why);
 
-	if (was == 0)
-		listeners_watch(w, 0);
-	if (why == PAUSE_FDS)
+	listeners_watch(w);
+	if (why == PAUSE_FDS && !(was & PAUSE_FDS)) {
+		atomic_fetch_add(&w->proc->fds.waiting, 1);
+		relay_pipes_drop(w);
 		ev_timer_again(w->loop, &w->fd_retry);
+	}
 }
 
-/* Out of file descriptors, at accept on listener (its text) or, with NULL,
- * at a backend's socket: stop accepting and say so, once a second at most. */
+/* Out of file descriptors (the budget's, or the kernel's), at accept on
+ * listener (its text) or, with NULL, at a backend's socket: stop accepting
+ * and say so, once a second at most. */
 void worker_out_of_fds(struct worker *w, const char *listener)
 {
 	worker_pause(w, PAUSE_FDS);
@@ -55,7 +57,7 @@ void worker_out_of_fds(struct worker *w, const char *listener)
 	if (listener)
 		log_warn("out of file descriptors: pausing accept on %s", listener);
 	else
-		log_warn("out of file descriptors: pausing accept (a backend socket took the spare descriptor)");
+		log_warn("out of file descriptors: pausing accept (no socket for a backend)");
 }
 
 void worker_unpause(struct worker *w, int why)
@@ -65,16 +67,16 @@ void worker_unpause(struct worker *w, int why)
 	if (!(was & why))
 		return;
 	if (why == PAUSE_FDS) {
-		/* Keep one descriptor back for a backend socket (conn.c). */
-		if (w->spare_fd < 0 && (w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-			return; /* still out: fd_retry tries again */
+		/* Room for a client and its backend, or fd_retry tries again. */
+		if (fd_room(&w->proc->fds) < CONN_FDS)
+			return;
 		ev_timer_stop(w->loop, &w->fd_retry);
+		atomic_fetch_sub(&w->proc->fds.waiting, 1);
 	}
 	if (why == PAUSE_LIMIT)
 		atomic_fetch_sub(&w->proc->paused_for_limit, 1);
 	atomic_fetch_and(&w->paused, ~why);
-	if ((was & ~why) == 0 && !atomic_load(&w->stopping))
-		listeners_watch(w, 1);
+	listeners_watch(w);
 }
 
 static void worker_stop_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -99,6 +101,7 @@ static void worker_force_cb(struct ev_loop *loop, ev_async *a, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Descriptors were given back, or the pool is below its max_conns. */
 static void worker_resume_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = container_of(a, struct worker, resume);
@@ -106,6 +109,7 @@ static void worker_resume_cb(struct ev_loop *loop, ev_async *a, int revents)
 
 	(void)loop;
 	(void)revents;
+	worker_unpause(w, PAUSE_FDS);
 	if (max == 0 || proc_connections(w->proc) < max)
 		worker_unpause(w, PAUSE_LIMIT);
 }
@@ -177,7 +181,6 @@ int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm)
 	w->id = id;
 	w->proc = proc;
 	w->opt = proc->opt;
-	w->spare_fd = -1;
 	w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 	if (w->loop == NULL)
 		w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
@@ -190,7 +193,6 @@ int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm)
 		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	w->rng = seed | 1;
 	w->lc_cursor = (size_t)id;
-	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	atomic_init(&w->stopping, 0);
 	atomic_init(&w->paused, 0);
 	atomic_init(&w->nconns, 0);
@@ -242,12 +244,12 @@ void worker_destroy(struct worker *w)
 		struct listener_op *op = w->ops;
 
 		w->ops = op->next;
-		if (op->fd >= 0)
+		if (op->fd >= 0) {
 			close(op->fd);
+			fd_other_add(&w->proc->fds, -1);
+		}
 		free(op);
 	}
-	if (w->spare_fd >= 0)
-		close(w->spare_fd);
 	farm_unref(w->farm);
 	free(w->scratch);
 	free(w->cand);
