@@ -10,13 +10,15 @@ setup() {
 	T=$BATS_TEST_TMPDIR
 }
 
-# NETNS: a network namespace a test made, deleted with it.
+# NETNS: the network namespaces a test made (blank-separated), deleted
+# with it (and the veth pairs in them).
 teardown() {
 	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
 	bg_teardown
-	if [[ -n ${NETNS:-} ]]; then
-		ip netns del "$NETNS" 2>/dev/null || true
-	fi
+	local ns
+	for ns in ${NETNS:-}; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
 }
 
 # never_within SECONDS CMD...: CMD stays false for the whole period (polled).

@@ -131,6 +131,7 @@ static void write_members(struct peer *p, FILE *f, int json)
 	json_stat(f, "streams_out", c->streams_out, 0);
 	json_stat(f, "streams_bad", c->streams_bad, 0);
 	json_stat(f, "streams_rejected", c->streams_rejected, 0);
+	json_stat(f, "streams_evicted", c->streams_evicted, 0);
 	json_stat(f, "pushpull_ok", c->pushpull_ok, 0);
 	json_stat(f, "pushpull_failed", c->pushpull_failed, 0);
 	json_stat(f, "members_dropped", c->members_dropped, 0);

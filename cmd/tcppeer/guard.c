@@ -78,6 +78,15 @@ static int source_of(const struct sockaddr *sa, struct ipbytes *ip, uint16_t *po
 	return -1;
 }
 
+void guard_source(const struct peer *p, const struct sockaddr *sa, struct ipbytes *ip)
+{
+	uint16_t port;
+
+	(void)p;
+	memset(ip, 0, sizeof(*ip));
+	source_of(sa, ip, &port);
+}
+
 static int cidr_match(const struct cidr *c, const struct ipbytes *ip)
 {
 	int full = c->bits / 8, rest = c->bits % 8;

@@ -24,7 +24,8 @@ static void join_try_next(struct peer *p)
 	while (p->join_next < p->join_ncand) {
 		int i = p->join_next++;
 
-		if (stream_pushpull(p, (struct sockaddr *)&p->join_cand[i], p->join_cand_len[i], 1) == 0) {
+		if (stream_pushpull(p, (struct sockaddr *)&p->join_cand[i], p->join_cand_len[i],
+				    PP_JOIN) == 0) {
 			p->join_busy = 1;
 			return;
 		}

@@ -55,12 +55,17 @@ static const char help_text[] =
 	"      --pushpull-interval D (30s) --gossip-to-dead D (30s)\n"
 	"      --tcp-timeout D (10s)       --leave-timeout D (3s)\n"
 	"      --pool-delay D (150ms)\n"
+	"      --reconnect-interval D (30s) how often a failed member is tried again\n"
+	"      --reconnect-timeout D (24h)  how long a failed member is kept and tried\n"
+	"      --tombstone-timeout D (24h)  how long a left member is kept\n"
 	"\n"
 	"  tcppeer members    list a running node's members: NAME, ADDR:PORT, STATUS\n"
 	"                     (alive, suspect, failed, left) and TAGS, tab-separated\n"
 	"      --json         the same as JSON, with the node's counters\n"
 	"  tcppeer event NAME [PAYLOAD]\n"
 	"                     send a serf user event to the cluster through the node\n";
+
+#define REAP_INTERVAL 1.0 /* how often failed and left members are checked for their timeouts */
 
 static void usage(void)
 {
@@ -138,16 +143,23 @@ static int run_event(int argc, char **argv)
 			     argv[optind], optind + 1 < argc ? argv[optind + 1] : "");
 }
 
-static void opt_duration(const char *name, const char *arg, double *out)
+#define DAY_MS (24ull * 3600 * 1000)
+
+static void opt_duration_max(const char *name, const char *arg, uint64_t max_ms, double *out)
 {
 	char err[ERR_LEN];
 	uint64_t ms;
 
-	if (duration_parse(arg, 1, 24ull * 3600 * 1000, &ms, err) < 0) {
+	if (duration_parse(arg, 1, max_ms, &ms, err) < 0) {
 		fprintf(stderr, "tcppeer: --%s: %s\n", name, err);
 		exit(2);
 	}
 	*out = (double)ms / 1000.0;
+}
+
+static void opt_duration(const char *name, const char *arg, double *out)
+{
+	opt_duration_max(name, arg, DAY_MS, out);
 }
 
 static int opt_int(const char *name, const char *arg, long long min, long long max)
@@ -188,6 +200,9 @@ static void config_defaults(struct config *c)
 	c->tcp_timeout = 10.0;
 	c->leave_timeout = 3.0;
 	c->pool_delay = 0.15;
+	c->reconnect_interval = 30.0;       /* serf's ReconnectInterval */
+	c->reconnect_timeout = 24 * 3600.0; /* serf's ReconnectTimeout */
+	c->tombstone_timeout = 24 * 3600.0; /* serf's TombstoneTimeout */
 	c->awareness_max = 8;
 }
 
@@ -220,6 +235,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 		OPT_PROBE_TIMEOUT, OPT_GOSSIP_INTERVAL, OPT_GOSSIP_NODES, OPT_INDIRECT,
 		OPT_RETRANSMIT, OPT_SUSPICION, OPT_SUSPICION_MAX, OPT_PUSHPULL, OPT_TO_DEAD,
 		OPT_TCP_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_POOL_DELAY, OPT_KEYRING, OPT_ALLOW,
+		OPT_RECONNECT_INTERVAL, OPT_RECONNECT_TIMEOUT, OPT_TOMBSTONE_TIMEOUT,
 	};
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -242,6 +258,9 @@ static void parse_options(struct config *c, int argc, char **argv)
 		{"tcp-timeout", required_argument, NULL, OPT_TCP_TIMEOUT},
 		{"leave-timeout", required_argument, NULL, OPT_LEAVE_TIMEOUT},
 		{"pool-delay", required_argument, NULL, OPT_POOL_DELAY},
+		{"reconnect-interval", required_argument, NULL, OPT_RECONNECT_INTERVAL},
+		{"reconnect-timeout", required_argument, NULL, OPT_RECONNECT_TIMEOUT},
+		{"tombstone-timeout", required_argument, NULL, OPT_TOMBSTONE_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, have_bind = 0, verbose = 0;
@@ -344,6 +363,17 @@ static void parse_options(struct config *c, int argc, char **argv)
 			break;
 		case OPT_POOL_DELAY:
 			opt_duration("pool-delay", optarg, &c->pool_delay);
+			break;
+		case OPT_RECONNECT_INTERVAL:
+			opt_duration("reconnect-interval", optarg, &c->reconnect_interval);
+			break;
+		case OPT_RECONNECT_TIMEOUT:
+			opt_duration_max("reconnect-timeout", optarg, 3650 * DAY_MS,
+					 &c->reconnect_timeout);
+			break;
+		case OPT_TOMBSTONE_TIMEOUT:
+			opt_duration_max("tombstone-timeout", optarg, 3650 * DAY_MS,
+					 &c->tombstone_timeout);
 			break;
 		default:
 			usage();
@@ -472,6 +502,8 @@ static void peer_free(struct peer *p)
 	ev_timer_stop(p->loop, &p->gossip_t);
 	ev_timer_stop(p->loop, &p->pushpull_t);
 	ev_timer_stop(p->loop, &p->join_t);
+	ev_timer_stop(p->loop, &p->reconnect_t);
+	ev_timer_stop(p->loop, &p->reap_t);
 	ev_timer_stop(p->loop, &p->leave_t);
 	ev_signal_stop(p->loop, &p->sigint_w);
 	ev_signal_stop(p->loop, &p->sigterm_w);
@@ -536,6 +568,10 @@ int main(int argc, char **argv)
 					 : p->cfg.pushpull_interval * (random() % 1000) / 1000.0 + 0.001,
 		    p->cfg.pushpull_interval);
 	timer_start(p, &p->join_t, join_tick, 0.0, 0.0);
+	timer_start(p, &p->reconnect_t, reconnect_tick,
+		    p->cfg.reconnect_interval * (random() % 1000) / 1000.0 + 0.001,
+		    p->cfg.reconnect_interval);
+	timer_start(p, &p->reap_t, reap_tick, REAP_INTERVAL, REAP_INTERVAL);
 	ev_signal_init(&p->sigint_w, signal_cb, SIGINT);
 	ev_signal_init(&p->sigterm_w, signal_cb, SIGTERM);
 	p->sigint_w.data = p->sigterm_w.data = p;

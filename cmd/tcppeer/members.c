@@ -137,6 +137,15 @@ static struct node *node_add(struct peer *p, const struct msg_alive *a)
 	return n;
 }
 
+/* A failed or left member that memberlist would have forgotten by now (it
+ * drops them after the gossip-to-the-dead time; we keep them, as serf does,
+ * for the reconnect and tombstone timeouts): any alive for it is news. */
+int members_forgotten(struct peer *p, const struct node *n)
+{
+	return (n->state == STATE_DEAD || n->state == STATE_LEFT) &&
+	       peer_now(p) - n->state_change > p->cfg.gossip_to_dead;
+}
+
 void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 {
 	struct node *n;
@@ -163,9 +172,7 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 	} else if (n->addr.len != a->addr.len || memcmp(n->addr.b, a->addr.b, a->addr.len) != 0 ||
 		   n->port != a->port) {
 		/* A left node's name is free at once; a failed one's after the dead time. */
-		if (n->state == STATE_LEFT ||
-		    (n->state == STATE_DEAD &&
-		     peer_now(p) - n->state_change > p->cfg.gossip_to_dead)) {
+		if (n->state == STATE_LEFT || members_forgotten(p, n)) {
 			updates = 1;
 		} else {
 			char mine[ADDR_TEXT_LEN];
@@ -175,6 +182,8 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 			return;
 		}
 	}
+	if (!fresh && !is_local && members_forgotten(p, n))
+		updates = 1;
 	if (a->inc <= n->inc && !is_local && !updates && !fresh)
 		return;
 	if (a->inc < n->inc && is_local)
@@ -400,7 +409,9 @@ size_t members_alive_others(struct peer *p)
 	return n;
 }
 
-/* resetNodes: forget dead and left nodes after the gossip-to-the-dead time. */
+/* serf's reap: failed members are kept for the reconnect timeout (and
+ * tried again meanwhile), left ones for the tombstone timeout; then they
+ * are forgotten. */
 void members_reap(struct peer *p)
 {
 	double now = peer_now(p);
@@ -408,16 +419,31 @@ void members_reap(struct peer *p)
 
 	for (size_t i = 0; i < p->nnodes; i++) {
 		struct node *n = p->nodes[i];
+		double keep = n->state == STATE_DEAD   ? p->cfg.reconnect_timeout
+			      : n->state == STATE_LEFT ? p->cfg.tombstone_timeout
+						       : -1;
 
-		if ((n->state == STATE_DEAD || n->state == STATE_LEFT) &&
-		    now - n->state_change > p->cfg.gossip_to_dead) {
+		if (keep >= 0 && now - n->state_change > keep) {
+			log_info("forgetting '%s': %s for %.0fs", n->name, members_status_name(n->state),
+				 now - n->state_change);
 			suspicion_free(p, n);
 			free(n);
 			continue;
 		}
 		p->nodes[j++] = n;
 	}
+	if (p->probe_index > j)
+		p->probe_index = j;
 	p->nnodes = j;
+}
+
+size_t members_count(struct peer *p, enum node_state_type state)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nnodes; i++)
+		n += p->nodes[i]->state == state && strcmp(p->nodes[i]->name, p->cfg.name) != 0;
+	return n;
 }
 
 void members_shuffle(struct peer *p)

@@ -178,7 +178,6 @@ static void probe_next(struct peer *p)
 		struct node *n;
 
 		if (p->probe_index >= p->nnodes) {
-			members_reap(p);
 			members_shuffle(p);
 			p->probe_index = 0;
 			checked++;

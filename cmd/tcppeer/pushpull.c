@@ -1,8 +1,14 @@
 /* TCP streams: push-pull state exchange (join and anti-entropy), the
  * fallback ping, and user messages. Every stream has a deadline and a size
  * limit; inbound streams are limited in number, as memberlist does, and in
- * rate per source address. With a keyring, every stream is one encrypted
- * frame each way. */
+ * rate per source address. The inbound slots are shared: one source address
+ * holds at most a quarter of them, and a stream must bring its whole first
+ * message within a short deadline, so that idle or slow connections cannot
+ * keep the node from being joined. A source at its share that connects
+ * again takes the slot of its own oldest stream that has sent nothing yet;
+ * with every slot taken, a newcomer takes the slot of the oldest such
+ * stream of the source holding the most. With a keyring, every stream is
+ * one encrypted frame each way. */
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -24,7 +30,12 @@ struct stream {
 	struct stream *next;
 	int fd;
 	enum stream_kind kind;
-	int join, connected, done_reading, sealed;
+	enum pushpull_why why; /* K_PUSHPULL */
+	int connected, done_reading, sealed;
+	struct sockaddr_storage to; /* K_PUSHPULL: where we connected */
+	socklen_t tolen;
+	struct ipbytes src; /* K_IN: the source address */
+	double opened;
 	uint32_t ping_seq;
 	struct wbuf in, out, plain;
 	size_t out_off;
@@ -51,9 +62,9 @@ static void stream_close(struct stream *s, int ok)
 	else
 		p->nstreams_out--;
 	if (s->kind == K_PUSHPULL) {
-		if (s->join)
+		if (s->why == PP_JOIN)
 			join_result(p, ok);
-		else
+		else if (s->why == PP_SYNC)
 			p->pushpull_busy = 0;
 		if (ok)
 			p->stats.pushpull_ok++;
@@ -100,6 +111,7 @@ static struct stream *stream_new(struct peer *p, int fd, enum stream_kind kind, 
 	ev_timer_init(&s->timer, stream_timeout_cb, timeout, 0);
 	s->timer.data = s;
 	ev_timer_start(p->loop, &s->timer);
+	s->opened = peer_now(p);
 	s->next = p->streams;
 	p->streams = s;
 	if (kind == K_IN)
@@ -109,7 +121,8 @@ static struct stream *stream_new(struct peer *p, int fd, enum stream_kind kind, 
 	return s;
 }
 
-/* Our push-pull: header, every node we know (the dead too), serf's state. */
+/* Our push-pull: header, every node memberlist would still hold (the
+ * failed and left ones for the gossip-to-the-dead time), serf's state. */
 static void local_state(struct peer *p, struct wbuf *w, int join)
 {
 	struct msg_pp_header h;
@@ -118,12 +131,16 @@ static void local_state(struct peer *p, struct wbuf *w, int join)
 
 	wbuf_init(&user, 4u << 20); /* recent events: up to 64 x 32 x 512 bytes */
 	serf_local_state(p, &user);
-	h.nodes = (uint32_t)p->nnodes;
+	h.nodes = 0;
+	for (size_t i = 0; i < p->nnodes; i++)
+		h.nodes += !members_forgotten(p, p->nodes[i]);
 	h.user_len = user.overflow ? 0 : (uint32_t)user.len;
 	h.join = join;
 	wbuf_byte(w, MSG_PUSHPULL);
 	wire_encode_pp_header(w, &h);
 	for (size_t i = 0; i < p->nnodes; i++) {
+		if (members_forgotten(p, p->nodes[i]))
+			continue;
 		members_fill_state(p->nodes[i], &a);
 		wire_encode_node_state(w, &a);
 	}
@@ -139,6 +156,22 @@ static void stream_want_write(struct stream *s)
 	ev_io_start(s->peer->loop, &s->io);
 }
 
+static void refute_to(struct peer *p, const struct sockaddr *sa, socklen_t salen)
+{
+	struct node *self = members_find(p, p->cfg.name);
+	struct msg_alive a;
+	struct wbuf w;
+
+	if (self == NULL)
+		return;
+	members_fill_state(self, &a);
+	wbuf_init(&w, UDP_SEND_MAX);
+	wire_encode_alive(&w, &a);
+	if (!w.overflow)
+		net_sendto(p, sa, salen, w.p, w.len, 0);
+	wbuf_free(&w);
+}
+
 /* A whole message arrived: act on it. Returns 1 to keep the stream for a
  * reply we write, 0 to close it (ok), -1 to close it (failed). */
 static int stream_message(struct stream *s)
@@ -150,10 +183,15 @@ static int stream_message(struct stream *s)
 	switch (s->kind) {
 	case K_IN:
 		if (d->type == MSG_PUSHPULL) {
-			local_state(p, &s->out, d->hdr.join);
+			/* Merged before we answer (memberlist answers first): if
+			 * the other side thought us dead, our answer already
+			 * carries the refutation, so a partition heals in one
+			 * exchange rather than waiting for gossip that neither
+			 * side sends to members it thinks dead. */
 			members_merge(p, d->nodes, d->nnodes);
 			if (d->user_len)
 				serf_merge_state(p, user, d->user_len, 0);
+			local_state(p, &s->out, d->hdr.join);
 			if (d->hdr.join)
 				log_debug("push-pull join from %s (%u nodes)", s->who, d->nnodes);
 			return s->out.overflow ? -1 : 1;
@@ -179,10 +217,17 @@ static int stream_message(struct stream *s)
 			d->why = "answer is not a push-pull";
 			return -1;
 		}
+	{
+		uint32_t inc = p->incarnation;
+
 		members_merge(p, d->nodes, d->nnodes);
 		if (d->user_len)
-			serf_merge_state(p, user, d->user_len, s->join);
+			serf_merge_state(p, user, d->user_len, s->why == PP_JOIN);
+		/* It thought us dead or suspect: tell it first, straight away. */
+		if (p->incarnation != inc)
+			refute_to(p, (struct sockaddr *)&s->to, s->tolen);
 		return 0;
+	}
 	case K_PING:
 		return d->type == MSG_ACK && d->ack.seq == s->ping_seq ? 0 : -1;
 	}
@@ -249,6 +294,11 @@ static void stream_read(struct stream *s)
 			stream_close(s, 1);
 		} else {
 			s->done_reading = 1;
+			if (s->kind == K_IN) { /* the first message is in: the reply has the full deadline */
+				ev_timer_stop(p->loop, &s->timer);
+				ev_timer_set(&s->timer, p->cfg.tcp_timeout, 0);
+				ev_timer_start(p->loop, &s->timer);
+			}
 			stream_want_write(s);
 		}
 		return;
@@ -317,15 +367,80 @@ static void stream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		stream_read(s);
 }
 
+static int same_ip(const struct ipbytes *a, const struct ipbytes *b)
+{
+	return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
+}
+
+/* The oldest inbound stream of src (any source when NULL) that has not sent
+ * a byte, or NULL. */
+static struct stream *oldest_idle(struct peer *p, const struct ipbytes *src)
+{
+	struct stream *best = NULL;
+
+	for (struct stream *s = p->streams; s != NULL; s = s->next)
+		if (s->kind == K_IN && s->in.len == 0 && (src == NULL || same_ip(&s->src, src)) &&
+		    (best == NULL || s->opened < best->opened))
+			best = s;
+	return best;
+}
+
+static int streams_from(struct peer *p, const struct ipbytes *src)
+{
+	int n = 0;
+
+	for (struct stream *s = p->streams; s != NULL; s = s->next)
+		n += s->kind == K_IN && same_ip(&s->src, src);
+	return n;
+}
+
+/* A slot for a stream from src: 1, freeing one if need be, or 0. */
+static int stream_slot(struct peer *p, const struct ipbytes *src)
+{
+	struct stream *victim = NULL;
+
+	if (streams_from(p, src) >= STREAMS_IN_SHARE) {
+		victim = oldest_idle(p, src);
+		if (victim == NULL)
+			return 0;
+	} else if (p->nstreams_in >= STREAMS_IN_MAX) {
+		/* The source that holds the most gives one up. */
+		int most = 0;
+
+		for (struct stream *s = p->streams; s != NULL; s = s->next) {
+			int n;
+
+			if (s->kind != K_IN || s->in.len != 0)
+				continue;
+			n = streams_from(p, &s->src);
+			if (n > most || (n == most && victim != NULL && s->opened < victim->opened)) {
+				most = n;
+				victim = s;
+			}
+		}
+		if (victim == NULL)
+			return 0;
+	}
+	if (victim != NULL) {
+		log_debug("stream slots: closing an idle stream from %s for a new one", victim->who);
+		p->stats.streams_evicted++;
+		stream_close(victim, 0);
+	}
+	return 1;
+}
+
 void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct peer *p = w->data;
 	struct sockaddr_storage ss;
+	struct ipbytes src;
 	socklen_t sl;
 	struct stream *s;
+	double first;
 	int fd;
 
 	(void)revents;
+	first = STREAM_FIRST_MSG < p->cfg.tcp_timeout ? STREAM_FIRST_MSG : p->cfg.tcp_timeout;
 	for (int i = 0; i < 16; i++) {
 		sl = sizeof(ss);
 		fd = accept4(p->tcp_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -347,15 +462,18 @@ void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		if (p->nstreams_in >= STREAMS_IN_MAX) {
+		guard_source(p, (struct sockaddr *)&ss, &src);
+		if (!stream_slot(p, &src)) {
 			p->stats.streams_rejected++;
 			log_debug("too many streams: refused one");
 			close(fd);
 			continue;
 		}
-		s = stream_new(p, fd, K_IN, p->cfg.tcp_timeout);
-		if (s != NULL)
+		s = stream_new(p, fd, K_IN, first);
+		if (s != NULL) {
+			s->src = src;
 			addr_format((struct sockaddr *)&ss, s->who, sizeof(s->who));
+		}
 	}
 }
 
@@ -401,15 +519,19 @@ static struct stream *stream_connect(struct peer *p, const struct sockaddr *sa, 
 	return s;
 }
 
-int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen, int join)
+int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen,
+		    enum pushpull_why why)
 {
 	struct stream *s = stream_connect(p, sa, salen, K_PUSHPULL, p->cfg.tcp_timeout);
 
 	if (s == NULL)
 		return -1;
-	s->join = join;
-	local_state(p, &s->out, join);
-	if (!join)
+	s->why = why;
+	memcpy(&s->to, sa, salen);
+	s->tolen = salen;
+	/* memberlist's Join sets the header's Join; so does serf's reconnect. */
+	local_state(p, &s->out, why != PP_SYNC);
+	if (why == PP_SYNC)
 		p->pushpull_busy = 1;
 	return 0;
 }
@@ -485,5 +607,5 @@ void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	if (members_random(p, 1, pushpull_exclude, NULL, &n) == 1 &&
 	    net_sockaddr(&n->addr, n->port, &ss, &sl) == 0)
-		stream_pushpull(p, (struct sockaddr *)&ss, sl, 0);
+		stream_pushpull(p, (struct sockaddr *)&ss, sl, PP_SYNC);
 }

@@ -19,6 +19,8 @@
 #define BCAST_MAX 4096         /* broadcast queue entries */
 #define ACK_HANDLERS_MAX 4096
 #define STREAMS_IN_MAX 16      /* concurrent inbound streams (push-pull, ping, user) */
+#define STREAMS_IN_SHARE 4     /* of which one source address may hold */
+#define STREAM_FIRST_MSG 2.0   /* s for an inbound stream's first message (at most --tcp-timeout) */
 #define STREAMS_OUT_MAX 16
 #define PUSHPULL_CATCHUP 1.0   /* first anti-entropy after start, s; doubles up to the interval */
 #define SUSPICION_MULT_MAX 10
@@ -62,6 +64,7 @@ struct config {
 	/* Timings in seconds (memberlist's LAN profile by default). */
 	double probe_interval, probe_timeout, gossip_interval, pushpull_interval;
 	double gossip_to_dead, tcp_timeout, leave_timeout, pool_delay;
+	double reconnect_interval, reconnect_timeout, tombstone_timeout;
 	int gossip_nodes, indirect_checks, retransmit_mult, suspicion_mult, suspicion_max_mult;
 	int awareness_max;
 };
@@ -121,7 +124,8 @@ struct probe {
 struct counters {
 	uint64_t packets_in, packets_out, packets_bad, packets_crc, packets_unsupported;
 	uint64_t msgs_in, msgs_bad;
-	uint64_t streams_in, streams_out, streams_bad, streams_rejected, decompress_failed;
+	uint64_t streams_in, streams_out, streams_bad, streams_rejected, streams_evicted;
+	uint64_t decompress_failed;
 	uint64_t members_dropped, queue_dropped, acks_dropped, pushpull_ok, pushpull_failed;
 	uint64_t suspected, failed, refuted;
 	uint64_t packets_undecryptable, streams_unencrypted, streams_undecryptable;
@@ -191,7 +195,7 @@ struct peer {
 	int pushpull_busy; /* an anti-entropy push-pull is under way */
 	double pushpull_ramp; /* catch-up interval after start, doubling up to pushpull_interval */
 
-	ev_timer probe_t, gossip_t, pushpull_t, join_t;
+	ev_timer probe_t, gossip_t, pushpull_t, join_t, reconnect_t, reap_t;
 	/* Joining, and rejoining while no other member is alive: seeds and
 	 * the addresses of lost members, tried in turn with backoff. */
 	struct sockaddr_storage join_cand[SEEDS_MAX + 16];
@@ -252,6 +256,8 @@ enum limit_kind { LIMIT_PROBE = 1, LIMIT_STREAM = 2 };
 int cidr_parse(const char *s, struct cidr *c, char *err);
 int guard_allowed(const struct peer *p, const struct sockaddr *sa);
 int guard_rate_ok(struct peer *p, enum limit_kind kind, const struct sockaddr *sa);
+/* The source address as 4 bytes (IPv4, IPv4-mapped) or 16. */
+void guard_source(const struct peer *p, const struct sockaddr *sa, struct ipbytes *ip);
 void guard_free(struct peer *p);
 
 /* clock.c */
@@ -282,6 +288,9 @@ void members_refute(struct peer *p, struct node *self, uint32_t accused);
 void members_fill_state(const struct node *n, struct msg_alive *a);
 size_t members_alive_others(struct peer *p);
 void members_reap(struct peer *p);
+int members_forgotten(struct peer *p, const struct node *n);
+/* Members other than us in that state. */
+size_t members_count(struct peer *p, enum node_state_type state);
 void members_shuffle(struct peer *p);
 void members_free(struct peer *p);
 int members_random(struct peer *p, int k, int (*exclude)(struct peer *, const struct node *, const void *),
@@ -321,7 +330,9 @@ void acks_free(struct peer *p);
 
 /* pushpull.c: TCP streams (push-pull, fallback ping, user messages). */
 void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
-int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen, int join);
+enum pushpull_why { PP_SYNC, PP_JOIN, PP_RECONNECT };
+int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen,
+		    enum pushpull_why why);
 int stream_ping(struct peer *p, const struct node *n, uint32_t seq, double deadline);
 void streams_free(struct peer *p);
 void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents);
@@ -329,6 +340,10 @@ void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents);
 /* join.c */
 void join_tick(struct ev_loop *loop, ev_timer *w, int revents);
 void join_result(struct peer *p, int ok);
+
+/* reconnect.c: failed members tried again, and the reaper. */
+void reconnect_tick(struct ev_loop *loop, ev_timer *w, int revents);
+void reap_tick(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* serf.c: tags, intents and serf's user state. */
 int serf_encode_tags(struct peer *p, char *err);
