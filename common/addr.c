@@ -125,16 +125,45 @@ int addr_parse(const char *text, int flags, struct addr *out, char *err)
 	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(host, NULL, &hints, &res);
 	if (rc != 0)
-		return err_set(err, "cannot resolve '%s': %s", quote(host, q),
-			       rc == EAI_SYSTEM ? "system error" : gai_strerror(rc));
-	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
-	out->len = res->ai_addrlen;
-	if (out->ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&out->ss)->sin_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in6 *)&out->ss)->sin6_port = htons((uint16_t)port);
+		return addr_resolve_error(err, host, rc);
+	addr_from_lookup(out, res->ai_addr, res->ai_addrlen, (uint16_t)port);
 	freeaddrinfo(res);
 	return 0;
+}
+
+int addr_host_port(const char *text, char *host, size_t hostlen, uint16_t *port, char *err)
+{
+	char numerr[ERR_LEN], q[QUOTE_MAX + 4];
+	const char *portstr = NULL;
+	long long n;
+
+	if (addr_split(text, host, hostlen, &portstr, err) < 0)
+		return -1;
+	if (num_parse(portstr, 0, 65535, &n, numerr) < 0)
+		return err_set(err, "'%s': bad port", quote(text, q));
+	*port = (uint16_t)n;
+	return 0;
+}
+
+void addr_from_lookup(struct addr *out, const struct sockaddr *sa, socklen_t len, uint16_t port)
+{
+	memset(out, 0, sizeof(*out));
+	if (len > sizeof(out->ss))
+		len = sizeof(out->ss);
+	memcpy(&out->ss, sa, len);
+	out->len = len;
+	if (out->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&out->ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&out->ss)->sin6_port = htons(port);
+}
+
+int addr_resolve_error(char *err, const char *host, int eai)
+{
+	char q[QUOTE_MAX + 4];
+
+	return err_set(err, "cannot resolve '%s': %s", quote(host, q),
+		       eai == EAI_SYSTEM ? "system error" : gai_strerror(eai));
 }
 
 int addr_parse_client(const char *text, struct addr *out, int *has_port, char *err)

@@ -2,6 +2,7 @@
 #ifndef TCPDIST_ADDR_H
 #define TCPDIST_ADDR_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "err.h"
@@ -24,6 +25,16 @@ enum {
 
 /* Parses and, for a host name, resolves (getaddrinfo, first answer). */
 int addr_parse(const char *text, int flags, struct addr *out, char *err);
+
+/* The host and port of HOST:PORT text, for a name addr_parse() left
+ * unresolved (ADDR_NAME_UNCHECKED) and looked up elsewhere (getaddrinfo_a). */
+int addr_host_port(const char *text, char *host, size_t hostlen, uint16_t *port, char *err);
+
+/* out from one answer of a lookup, with port. */
+void addr_from_lookup(struct addr *out, const struct sockaddr *sa, socklen_t len, uint16_t port);
+
+/* A failed lookup (an EAI_* code) in words, as addr_parse() puts it; returns -1. */
+int addr_resolve_error(char *err, const char *host, int eai);
 
 /* A client as users write it, numeric only, port optional: 1.2.3.4,
  * 1.2.3.4:5678, ::1, [::1], [::1]:5678. *has_port tells if one was given. */

@@ -1,4 +1,5 @@
 #include "balance.h"
+#include "rng.h"
 
 int balance_roundrobin(const struct balance_candidate *c, size_t n, int64_t *current)
 {
@@ -45,22 +46,11 @@ int balance_leastconn(const struct balance_candidate *c, size_t n, size_t *curso
 	return best;
 }
 
-uint64_t balance_rng_next(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* One backend drawn with probability proportional to its weight. */
 static int weighted_draw(const struct balance_candidate *c, size_t n, uint64_t total,
 			 uint64_t *rng)
 {
-	uint64_t r = balance_rng_next(rng) % total;
+	uint64_t r = rng_next(rng) % total;
 	size_t i;
 
 	for (i = 0; i < n; i++) {

@@ -24,10 +24,7 @@ int balance_roundrobin(const struct balance_candidate *c, size_t n, int64_t *cur
 int balance_leastconn(const struct balance_candidate *c, size_t n, size_t *cursor);
 
 /* Two weighted random choices, the less loaded (per weight) wins.
- * rng is the caller's xorshift state (nonzero). */
+ * rng is the caller's rng_next() state (nonzero). */
 int balance_random(const struct balance_candidate *c, size_t n, uint64_t *rng);
-
-/* A fast per-thread random number generator (xorshift64*). */
-uint64_t balance_rng_next(uint64_t *state);
 
 #endif

@@ -34,6 +34,7 @@ enum pool_key_bit {
 	KEY_STATE = 1 << 11,
 	KEY_HASH_SEED = 1 << 12,
 	KEY_TABLE_SIZE = 1 << 13,
+	KEY_RESOLVE_INTERVAL = 1 << 14,
 };
 
 struct loader {
@@ -449,6 +450,9 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 		key_number(ld, key, value, KEY_CHECK_FALL, 1, 100, &p->check_fall);
 	} else if (strcmp(key, "max_conns") == 0) {
 		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &p->max_conns);
+	} else if (strcmp(key, "resolve_interval") == 0) {
+		key_duration(ld, key, value, KEY_RESOLVE_INTERVAL, 1000, 86400000, 1,
+			     &p->resolve_interval_ms);
 	} else if (strcmp(key, "hash_seed") == 0) {
 		if (key_once(ld, key, KEY_HASH_SEED) == 0 && hash_seed_parse(value, p->hash_seed) < 0)
 			problem(ld, ld->line, "hash_seed: expected %d hexadecimal digits",
@@ -547,6 +551,7 @@ static struct pool *pool_new(void)
 	p->check_rise = 2;
 	p->check_fall = 3;
 	p->max_conns = 0;
+	p->resolve_interval_ms = 30000;
 	return p;
 }
 

@@ -55,6 +55,7 @@ struct pool {
 	unsigned check_rise;
 	unsigned check_fall;
 	unsigned max_conns; /* 0 = unlimited */
+	uint64_t resolve_interval_ms; /* host names looked up again; 0 = never */
 	uint8_t hash_seed[HASH_SEED_LEN];
 	uint32_t table_size; /* Maglev slots, a prime */
 	struct pool_backend *backends;

@@ -57,7 +57,7 @@ _tcppool_settings()
     fi
     if [[ $1 == pool ]]; then
         keys='listen balance hash_key connect_timeout idle_timeout retries check_interval
-            check_rise check_fall max_conns hash_seed table_size'
+            check_rise check_fall max_conns resolve_interval hash_seed table_size'
     else
         keys='address weight state max_conns'
     fi

@@ -7,19 +7,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "rng.h"
 #include "tcpdist.h"
 
-#define upstream_of(ptr, member) container_of(ptr, struct upstream, check.member)
+#define CHECKS_IN_FLIGHT_MAX 64 /* descriptors kept back for checks (worker.c) */
+#define CHECK_WAIT_SLOT 0.05     /* seconds before a check held back tries again */
 
-static struct proc *hproc; /* the active checks run on its loop */
-static uint64_t jitter_state;
-static unsigned sync_generation;
+#define upstream_of(ptr, member) container_of(ptr, struct upstream, check.member)
 
 static void mark_down(struct upstream *u, const char *how, unsigned count, int error)
 {
@@ -76,40 +74,35 @@ void health_connect_failed(struct proc *p, const struct farm *f, struct upstream
 
 /* --- active checks, main thread only ------------------------------------ */
 
-static double jitter(void)
-{
-	jitter_state ^= jitter_state << 13;
-	jitter_state ^= jitter_state >> 7;
-	jitter_state ^= jitter_state << 17;
-	return (double)(jitter_state >> 11) / (double)(1ull << 53); /* [0, 1) */
-}
-
 static void check_schedule(struct upstream *u, double first)
 {
 	struct check *k = &u->check;
+	struct proc *p = k->proc;
 	double every = (double)k->interval_ms / 1000.0;
 
-	ev_timer_stop(hproc->loop, &k->timer);
-	ev_timer_set(&k->timer, first >= 0 ? first : every * (0.9 + 0.2 * jitter()), 0.0);
-	ev_timer_start(hproc->loop, &k->timer);
+	ev_timer_stop(p->loop, &k->timer);
+	ev_timer_set(&k->timer, first >= 0 ? first : every * (0.9 + 0.2 * rng_unit(&p->rng)), 0.0);
+	ev_timer_start(p->loop, &k->timer);
 }
 
 static void check_done(struct upstream *u, int error)
 {
 	struct check *k = &u->check;
-	const struct pool *pool = hproc->farm->pool;
+	struct proc *p = k->proc;
+	const struct pool *pool = p->farm->pool;
 
-	ev_io_stop(hproc->loop, &k->io);
+	ev_io_stop(p->loop, &k->io);
 	if (k->fd >= 0) {
 		close(k->fd);
 		k->fd = -1;
+		p->checks_running--;
 	}
 	if (error == 0) {
 		atomic_store_explicit(&u->fails, 0, memory_order_relaxed);
 		if (atomic_load(&u->down) && ++k->rises >= pool->check_rise) {
 			mark_up(u, k->rises);
 			k->rises = 0;
-			health_availability(hproc);
+			health_availability(p);
 		}
 	} else {
 		unsigned fails = atomic_fetch_add(&u->fails, 1) + 1;
@@ -117,7 +110,7 @@ static void check_done(struct upstream *u, int error)
 		k->rises = 0;
 		if (!atomic_load(&u->down) && fails >= pool->check_fall) {
 			mark_down(u, "checks", fails, error);
-			health_availability(hproc);
+			health_availability(p);
 		}
 	}
 	check_schedule(u, -1);
@@ -149,6 +142,11 @@ static void check_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		check_done(u, ETIMEDOUT);
 		return;
 	}
+	/* Checks use the descriptors kept back from clients: never more at once. */
+	if (k->proc->checks_running >= CHECKS_IN_FLIGHT_MAX) {
+		check_schedule(u, CHECK_WAIT_SLOT * (1.0 + rng_unit(&k->proc->rng)));
+		return;
+	}
 	fd = socket(u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		/* Out of descriptors says nothing about the backend: try later. */
@@ -156,6 +154,7 @@ static void check_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	}
 	k->fd = fd;
+	k->proc->checks_running++;
 	if (connect(fd, (const struct sockaddr *)&u->addr.ss, u->addr.len) == 0) {
 		check_done(u, 0);
 		return;
@@ -166,7 +165,7 @@ static void check_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	ev_io_set(&k->io, fd, EV_WRITE);
 	ev_io_start(loop, &k->io);
-	timeout_ms = hproc->farm->pool->connect_timeout_ms;
+	timeout_ms = k->proc->farm->pool->connect_timeout_ms;
 	if (timeout_ms > k->interval_ms)
 		timeout_ms = k->interval_ms;
 	ev_timer_set(t, (double)timeout_ms / 1000.0, 0.0);
@@ -179,25 +178,28 @@ static void check_stop(struct upstream *u)
 
 	if (k->interval_ms == 0)
 		return;
-	ev_timer_stop(hproc->loop, &k->timer);
-	ev_io_stop(hproc->loop, &k->io);
-	if (k->fd >= 0)
+	ev_timer_stop(k->proc->loop, &k->timer);
+	ev_io_stop(k->proc->loop, &k->io);
+	if (k->fd >= 0) {
 		close(k->fd);
+		k->proc->checks_running--;
+	}
 	k->fd = -1;
 	k->interval_ms = 0;
 	k->rises = 0;
 }
 
-static void check_start(struct upstream *u, uint64_t interval_ms)
+static void check_start(struct proc *p, struct upstream *u, uint64_t interval_ms)
 {
 	struct check *k = &u->check;
 
 	check_stop(u);
+	k->proc = p;
 	k->interval_ms = interval_ms;
 	ev_timer_init(&k->timer, check_timer_cb, 0.0, 0.0);
 	ev_io_init(&k->io, check_io_cb, -1, EV_WRITE);
 	/* The first check somewhere within the first interval. */
-	check_schedule(u, (double)interval_ms / 1000.0 * jitter());
+	check_schedule(u, (double)interval_ms / 1000.0 * rng_unit(&p->rng));
 }
 
 /* With checks off, nothing would ever bring a backend back: up it goes. */
@@ -216,12 +218,8 @@ static void up_without_checks(struct upstream *u)
 void health_sync(struct proc *p, struct farm *next, struct farm *prev)
 {
 	uint64_t interval = next->pool->check_interval_ms;
-	unsigned gen = ++sync_generation;
+	unsigned gen = ++p->health_gen;
 
-	hproc = p;
-	if (jitter_state == 0 && getrandom(&jitter_state, sizeof(jitter_state), 0) < 0)
-		jitter_state = (uint64_t)time(NULL);
-	jitter_state |= 1;
 	for (size_t i = 0; i < next->n; i++) {
 		struct upstream *u = next->b[i].up;
 
@@ -230,7 +228,7 @@ void health_sync(struct proc *p, struct farm *next, struct farm *prev)
 			check_stop(u);
 			up_without_checks(u);
 		} else if (u->check.interval_ms != interval) {
-			check_start(u, interval);
+			check_start(p, u, interval);
 		}
 	}
 	if (prev == NULL)
@@ -245,7 +243,7 @@ void health_sync(struct proc *p, struct farm *next, struct farm *prev)
 
 void health_stop_all(struct farm *f)
 {
-	if (f == NULL || hproc == NULL)
+	if (f == NULL)
 		return;
 	for (size_t i = 0; i < f->n; i++)
 		check_stop(f->b[i].up);

@@ -11,6 +11,7 @@
 #include "closeout.h"
 #include "log.h"
 #include "num.h"
+#include "rng.h"
 #include "tcpdist.h"
 
 #define THREADS_MAX 64
@@ -37,15 +38,15 @@ static const char help_text[] =
 	"  -h, --help            show this help\n"
 	"      --version         show the version\n";
 
-/* The running process, as the signal callbacks see it. */
-static struct proc proc;
-static struct {
+/* What the main loop needs to stop: the process, and its drain. */
+struct run {
+	struct proc *proc;
 	atomic_int workers_left;
 	int signals;
 	ev_async worker_done;
 	ev_timer drain;
 	uint64_t drain_ms;
-} run;
+};
 
 static void usage(void)
 {
@@ -55,71 +56,76 @@ static void usage(void)
 
 static void drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	(void)loop;
-	(void)t;
-	(void)revents;
-	size_t n = proc_connections(&proc);
+	struct run *run = container_of(t, struct run, drain);
+	struct proc *p = run->proc;
+	size_t n = proc_connections(p);
 
+	(void)loop;
+	(void)revents;
 	log_warn("drain timeout: closing %zu connection%s", n, n == 1 ? "" : "s");
-	for (int i = 0; i < proc.nworkers; i++)
-		ev_async_send(proc.workers[i].loop, &proc.workers[i].force);
+	for (int i = 0; i < p->nworkers; i++)
+		ev_async_send(p->workers[i].loop, &p->workers[i].force);
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
+	struct run *run = s->data;
+	struct proc *p = run->proc;
 	char d[32];
 	size_t n;
 
 	(void)revents;
-	(void)s;
-	if (run.signals++ > 0) {
+	if (run->signals++ > 0) {
 		log_warn("second signal: exiting now");
 		_exit(0);
 	}
-	duration_format(run.drain_ms, d, sizeof(d));
-	n = proc_connections(&proc);
+	duration_format(run->drain_ms, d, sizeof(d));
+	n = proc_connections(p);
 	log_info("shutting down: waiting up to %s for %zu connection%s", d, n, n == 1 ? "" : "s");
-	reload_close();
-	metrics_close(&proc);
-	for (int i = 0; i < proc.nworkers; i++)
-		ev_async_send(proc.workers[i].loop, &proc.workers[i].stop);
-	ev_timer_init(&run.drain, drain_timeout_cb, (ev_tstamp)run.drain_ms / 1000.0, 0.0);
-	ev_timer_start(loop, &run.drain);
+	watch_close(p);
+	loader_close(p);
+	metrics_close(p);
+	for (int i = 0; i < p->nworkers; i++)
+		ev_async_send(p->workers[i].loop, &p->workers[i].stop);
+	ev_timer_init(&run->drain, drain_timeout_cb, (ev_tstamp)run->drain_ms / 1000.0, 0.0);
+	ev_timer_start(loop, &run->drain);
 }
 
 static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
+	struct run *run = s->data;
+
 	(void)loop;
-	(void)s;
 	(void)revents;
-	if (run.signals == 0) {
-		log_info("SIGHUP: reloading %s", proc.opt->pool_path);
-		reload_now(&proc, 1);
+	if (run->signals == 0) {
+		log_info("SIGHUP: reloading %s", run->proc->opt->pool_path);
+		watch_reload(run->proc, 1);
 	}
 }
 
 static void health_changed_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	(void)loop;
-	(void)a;
 	(void)revents;
-	health_changed(&proc);
+	health_changed(container_of(a, struct proc, health_changed));
 }
 
 static void worker_done_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
-	(void)a;
+	struct run *run = container_of(a, struct run, worker_done);
+
 	(void)revents;
-	if (atomic_load(&run.workers_left) == 0)
+	if (atomic_load(&run->workers_left) == 0)
 		ev_break(loop, EVBREAK_ALL);
 }
 
 /* Runs on the worker's thread as its loop ends. */
 static void worker_exited(struct worker *w)
 {
-	(void)w;
-	atomic_fetch_sub(&run.workers_left, 1);
-	ev_async_send(EV_DEFAULT, &run.worker_done);
+	struct run *run = w->proc->run;
+
+	atomic_fetch_sub(&run->workers_left, 1);
+	ev_async_send(w->proc->loop, &run->worker_done);
 }
 
 static void parse_options(int argc, char **argv, struct options *opt)
@@ -217,12 +223,12 @@ static void parse_options(int argc, char **argv, struct options *opt)
 }
 
 /* Stops the workers that did start when a later one cannot. */
-static void workers_abort(int started)
+static void workers_abort(struct proc *p, int started)
 {
 	for (int i = 0; i < started; i++)
-		ev_async_send(proc.workers[i].loop, &proc.workers[i].force);
+		ev_async_send(p->workers[i].loop, &p->workers[i].force);
 	for (int i = 0; i < started; i++)
-		pthread_join(proc.workers[i].thread, NULL);
+		pthread_join(p->workers[i].thread, NULL);
 }
 
 int main(int argc, char **argv)
@@ -230,23 +236,38 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	ev_signal sigint_w, sigterm_w, sighup_w;
 	struct options opt;
+	struct proc proc = {0};
+	struct run run = {0};
 	struct farm *farm;
 	struct pool *pool;
 	struct timespec now;
-	char err[ERR_LEN];
+	char err[ERR_LEN * 2];
 	int status = 2, initialized = 0;
 
 	parse_options(argc, argv, &opt);
 	log_init("tcpdist", opt.use_syslog, opt.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);
 
-	pool = config_load(&opt, err);
+	loop = EV_DEFAULT;
+	proc.opt = &opt;
+	proc.loop = loop;
+	proc.run = &run;
+	proc.rng = rng_seed();
+	pthread_mutex_init(&proc.lock, NULL);
+	run.proc = &proc;
+	if (loader_init(&proc, err) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
+	pool = config_load(&proc, err);
 	if (pool == NULL) {
 		log_err("%s", err);
+		loader_close(&proc);
 		return 2;
 	}
 	if (opt.check_only) {
 		pool_free(pool);
+		loader_close(&proc);
 		puts("configuration OK");
 		return close_stdout() == 0 ? 0 : 2;
 	}
@@ -254,16 +275,13 @@ int main(int argc, char **argv)
 	if (farm == NULL) {
 		log_err("%s", err);
 		pool_free(pool);
+		loader_close(&proc);
 		return 2;
 	}
 
-	loop = EV_DEFAULT;
-	proc.opt = &opt;
-	proc.loop = loop;
 	proc.farm = farm;
 	proc.nworkers = opt.threads;
 	proc.available = (size_t)-1;
-	pthread_mutex_init(&proc.lock, NULL);
 	atomic_init(&run.workers_left, opt.threads);
 	run.drain_ms = opt.drain_timeout_ms;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -296,7 +314,11 @@ int main(int argc, char **argv)
 		 opt.threads == 1 ? "" : "s");
 	health_sync(&proc, farm, NULL);
 	health_availability(&proc);
-	if (reload_init(&proc, err) < 0)
+	if (loader_start(&proc, err) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (watch_init(&proc, err) < 0)
 		log_warn("%s: changes to %s take effect only on SIGHUP", err, opt.pool_path);
 
 	ev_async_init(&run.worker_done, worker_done_cb);
@@ -306,6 +328,7 @@ int main(int argc, char **argv)
 	ev_signal_init(&sigint_w, signal_cb, SIGINT);
 	ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
 	ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
+	sigint_w.data = sigterm_w.data = sighup_w.data = &run;
 	ev_signal_start(loop, &sigint_w);
 	ev_signal_start(loop, &sigterm_w);
 	ev_signal_start(loop, &sighup_w);
@@ -313,7 +336,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opt.threads; i++) {
 		if (worker_start(&proc.workers[i]) < 0) {
 			log_err("cannot start worker thread %d: %s", i, strerror(errno));
-			workers_abort(i);
+			workers_abort(&proc, i);
 			goto out;
 		}
 	}
@@ -323,7 +346,8 @@ int main(int argc, char **argv)
 	status = 0;
 	log_info("stopped");
 out:
-	reload_close();
+	watch_close(&proc);
+	loader_close(&proc);
 	metrics_close(&proc);
 	health_stop_all(proc.farm);
 	for (int i = 0; i < initialized; i++)
@@ -331,5 +355,7 @@ out:
 	free(proc.workers);
 	listen_entries_free(&proc);
 	farm_unref(proc.farm);
-	return status;
+	/* exit, not return: a load still running on the loader thread reads
+	 * proc and opt, which live in this frame until the process is gone. */
+	exit(status);
 }

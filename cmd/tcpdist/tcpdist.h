@@ -1,4 +1,19 @@
-/* tcpdist internals shared by its source files. */
+/* tcpdist internals shared by its source files.
+ *
+ * Threads, and what each runs:
+ * - the main thread (main.c's loop): signals and the drain, the pool file's
+ *   watch (watch.c), applying loads (reload.c, listeners_update), active
+ *   health checks (health.c) and the metrics server (metrics.c). Nothing on
+ *   it waits: no DNS, no table build, no file read that can hang.
+ * - the loader thread (loader.c, resolve.c): reads and parses the pool file,
+ *   looks up its host names with a deadline and builds the farm, then hands
+ *   the result to the main loop. One load at a time.
+ * - the workers (worker.c, listener.c's accept side, conn.c, relay.c,
+ *   farm.c's pick): one libev loop each, their own listeners and
+ *   connections; they read farms and upstreams, which are immutable or
+ *   atomic, and talk to the main thread through ev_async and proc->lock.
+ * The process state lives in struct proc; each module keeps its own behind a
+ * pointer there (loader, watch, metrics), none in file-static variables. */
 #ifndef TCPDIST_TCPDIST_H
 #define TCPDIST_TCPDIST_H
 
@@ -53,6 +68,7 @@ struct check {
 	unsigned rises;         /* successes in a row while down */
 	uint64_t interval_ms;   /* 0: not running */
 	unsigned sync_gen;      /* marks the backends of the newest farm */
+	struct proc *proc;      /* whose loop runs the check */
 };
 
 /* A backend as the running proxy knows it: its identity (name and address)
@@ -92,6 +108,7 @@ struct farm {
 	struct pool *pool;
 	struct farm_backend *b;
 	size_t n;
+	uint32_t *by_name; /* indexes of b in name order, for farm_find */
 	struct maglev maglev;
 };
 
@@ -100,6 +117,8 @@ struct farm {
 struct farm *farm_create(struct pool *pool, const struct farm *prev, char *err);
 void farm_ref(struct farm *f);
 void farm_unref(struct farm *f);
+/* The backend named name, or NULL (f may be NULL). */
+const struct farm_backend *farm_find(const struct farm *f, const char *name);
 /* Whether backend i can take a new connection (health included). */
 int farm_available(const struct farm *f, size_t i);
 size_t farm_count_available(const struct farm *f);
@@ -220,9 +239,16 @@ struct proc {
 	ev_async health_changed;
 	size_t available;     /* backends able to take connections, last seen */
 	atomic_int paused_for_limit;
+	struct run *run;               /* main.c's: signals and the drain */
+	struct loader *loader;         /* loads run off the main loop */
+	struct watch *watch;           /* the pool file's inotify watch */
+	uint64_t rng;                  /* the main thread's random numbers (check jitter) */
+	unsigned health_gen;           /* marks the backends of the newest farm */
+	unsigned checks_running;       /* health checks holding a socket */
 	/* reloads */
 	unsigned long long reloads, reload_failures;
 	double last_reload; /* Unix time of the last successful load */
+	char resolve_error[ERR_LEN * 2]; /* the last failure of names looked up again */
 	struct metrics_server *metrics; /* --metrics, or NULL: metrics.c's */
 };
 
@@ -259,11 +285,40 @@ void health_availability(struct proc *p);
  * (and with checks off, takes it up again). */
 void health_changed(struct proc *p);
 
-/* reload.c: the pool file as this process applies it (-l included). */
-struct pool *config_load(const struct options *opt, char *err);
-int reload_init(struct proc *p, char *err);
-void reload_now(struct proc *p, int force);
-void reload_close(void);
+/* loader.c: a load (read, parse, look up names, build the farm) runs on the
+ * loader thread; its result is applied on the main loop (reload.c). */
+enum { LOAD_FILE = 1, LOAD_FORCE = 2, LOAD_RESOLVE = 4 }; /* why a load runs */
+enum load_outcome { LOAD_READY, LOAD_FAILED, LOAD_GONE };
+struct load_result {
+	enum load_outcome outcome;
+	int why;               /* LOAD_ bits */
+	struct farm *farm;     /* LOAD_READY */
+	char err[ERR_LEN * 2]; /* LOAD_FAILED */
+};
+int loader_init(struct proc *p, char *err);
+/* At the start and for -n, on the caller's thread (names looked up too). */
+struct pool *config_load(struct proc *p, char *err);
+int loader_start(struct proc *p, char *err);
+void loader_request(struct proc *p, int why);
+/* The pool in force changed: (re)arms or stops resolve_interval's timer. */
+void loader_names_changed(struct proc *p);
+void loader_close(struct proc *p);
+void load_result_free(struct load_result *r);
+
+/* resolve.c: the pool's host names, looked up with a deadline (loader thread). */
+struct resolver *resolver_new(void);
+int resolver_free(struct resolver *r); /* -1: lookups glibc still owns keep it */
+int pool_has_names(const struct pool *pool);
+int resolve_pool(struct resolver *r, struct pool *pool, const char *path, uint64_t timeout_ms,
+		 const atomic_int *quit, char *err);
+
+/* reload.c: applies a load's result (main thread). */
+void reload_apply(struct proc *p, struct load_result *res);
+
+/* watch.c: inotify on the pool's directory asks for loads (main thread). */
+int watch_init(struct proc *p, char *err);
+void watch_reload(struct proc *p, int force);
+void watch_close(struct proc *p);
 
 /* metrics.c: the server lives in p->metrics; closing twice is harmless. */
 int metrics_init(struct proc *p, const char *addr, char *err);

@@ -2,11 +2,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "rng.h"
 #include "tcpdist.h"
 
 #define FD_RETRY 0.1 /* seconds between accept attempts when out of fds */
@@ -175,8 +174,6 @@ static void worker_reconfig_cb(struct ev_loop *loop, ev_async *a, int revents)
 
 int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm)
 {
-	uint64_t seed;
-
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->proc = proc;
@@ -189,9 +186,7 @@ int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm)
 		return -1;
 	farm_ref(farm);
 	w->farm = farm;
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
-		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	w->rng = seed | 1;
+	w->rng = rng_seed();
 	w->lc_cursor = (size_t)id;
 	atomic_init(&w->stopping, 0);
 	atomic_init(&w->paused, 0);

@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #include "balance.h"
+#include "rng.h"
 #include "unit.h"
 
 #define MAXN 16
@@ -312,11 +313,11 @@ TEST(rng_is_deterministic_and_moves)
 {
 	uint64_t a = 42, b = 42, x = 1;
 
-	CHECK(balance_rng_next(&a) == balance_rng_next(&b));
+	CHECK(rng_next(&a) == rng_next(&b));
 	CHECK(a == b);
 	CHECK(a != 42);
 	for (int i = 0; i < 1000; i++) {
-		balance_rng_next(&x);
+		rng_next(&x);
 		if (!CHECK(x != 0))
 			break;
 	}

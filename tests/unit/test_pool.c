@@ -300,6 +300,7 @@ TEST(defaults_when_keys_are_absent)
 	CHECK_EQ_INT(p->check_rise, 2);
 	CHECK_EQ_INT(p->check_fall, 3);
 	CHECK_EQ_INT(p->max_conns, 0);
+	CHECK_EQ_INT(p->resolve_interval_ms, 30000);
 	REQUIRE(p->nbackends == 1);
 	CHECK_EQ_INT(p->backends[0].weight, 1);
 	CHECK_EQ_INT(p->backends[0].state, BACKEND_UP);
@@ -596,6 +597,26 @@ TEST(longest_line_is_accepted)
 }
 
 /* ---- malformed files: one problem each ---- */
+
+TEST(resolve_interval_bounds)
+{
+	struct pool *p = VALID("[pool]\nresolve_interval = 0\n");
+
+	if (p) {
+		CHECK_EQ_INT(p->resolve_interval_ms, 0);
+		pool_free(p);
+	}
+	p = VALID("[pool]\nresolve_interval = 24h\n");
+	if (p) {
+		CHECK_EQ_INT(p->resolve_interval_ms, 86400000);
+		pool_free(p);
+	}
+	REFUSED("[pool]\nresolve_interval = 500ms\n", 2, "resolve_interval: ",
+		"500ms is too short (0 turns it off, else at least 1000ms)");
+	REFUSED("[pool]\nresolve_interval = 25h\n", 2, "resolve_interval: ", "");
+	REFUSED("[pool]\nresolve_interval = 1s\nresolve_interval = 2s\n", 3, "resolve_interval: ",
+		"");
+}
 
 TEST(unknown_key_in_pool)
 {
@@ -1315,7 +1336,7 @@ UNIT_MAIN(T(full_pool_parses_every_key), T(design_example_parses), T(defaults_wh
 	  T(names_of_enums), T(every_balance_and_state_word), T(range_limits_are_accepted),
 	  T(durations_take_every_unit), T(comments_everywhere), T(crlf_line_ends), T(utf8_bom),
 	  T(indented_keys_and_sections), T(several_listen_lines), T(zero_backends_is_valid),
-	  T(many_backends), T(longest_line_is_accepted), T(unknown_key_in_pool),
+	  T(many_backends), T(longest_line_is_accepted), T(resolve_interval_bounds), T(unknown_key_in_pool),
 	  T(unknown_key_in_backend), T(duplicate_backend), T(bad_port), T(port_out_of_range),
 	  T(weight_out_of_range), T(weight_negative), T(weight_not_a_number),
 	  T(numbers_out_of_range_in_pool), T(durations_out_of_range), T(missing_address),
