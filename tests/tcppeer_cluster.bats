@@ -199,3 +199,35 @@ sees_alive() {
 	((gone >= 12))
 	wait_until 5 bash -c "grep -l closed-by-peer '$T'/h*.out | wc -l | grep -qx 16"
 }
+
+# ---------------------------------------------------------------------------
+# Intents
+
+@test "serf force-leave: member-leave and status left on every tcppeer node; tcppeer force-leave does the same for serf" {
+	serf_cluster
+	ports PA PB
+	local FAST="--probe-interval 500ms --probe-timeout 250ms"
+	start_peer ta "$PA" $FAST -j "127.0.0.1:$G1"
+	start_peer tb "$PB" $FAST -j "127.0.0.1:$G2"
+	wait_until 5 peer_has ta s3 alive
+	wait_until 5 peer_has tb s3 alive
+	kill -KILL "${BG_PID[s3]}"
+	wait_until 10 peer_has ta s3 failed
+	wait_until 3 peer_has tb s3 failed
+	"$SERF" force-leave -rpc-addr "127.0.0.1:$R1" s3
+	wait_for_file_line "$T/ta.out" "^member-leave s3 127\\.0\\.0\\.1:$G3 role=three\$" 3
+	wait_for_file_line "$T/tb.out" "^member-leave s3 127\\.0\\.0\\.1:$G3 role=three\$" 3
+	peer_has ta s3 left
+	peer_has tb s3 left
+	# The other way: a serf agent killed, force-left through a tcppeer node.
+	kill -KILL "${BG_PID[s2]}"
+	wait_until 10 serf_has "$R1" s2 failed
+	wait_until 3 peer_has tb s2 failed
+	run -0 "$TCPPEER" force-leave --control "$T/ta.sock" s2
+	wait_until 3 serf_has "$R1" s2 left
+	wait_for_file_line "$T/tb.out" '^member-leave s2 ' 3
+	peer_has ta s2 left
+	run --separate-stderr "$TCPPEER" force-leave --control "$T/ta.sock" nobody
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"'nobody' is not a member this node knows"* ]]
+}

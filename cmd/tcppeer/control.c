@@ -1,8 +1,10 @@
 /* The local control socket (a unix stream socket) and its clients, `tcppeer
- * members` and `tcppeer event`. A client sends one request line ("members",
- * "members json", or "event NAME PAYLOAD" with both in hex) and reads the
- * answer until the node closes the connection; an event is answered "ok" or
- * "error: WHY". */
+ * members`, `tcppeer event` and `tcppeer force-leave`. A client sends one
+ * request line ("members", "members json", "event NAME PAYLOAD" with both
+ * in hex, "force-leave NAME" in hex) and reads the answer until the node
+ * closes the connection; an event or a force-leave is answered "ok" (a
+ * force-leave of a name the node does not know: "ok unknown") or "error:
+ * WHY". */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +242,24 @@ static void answer_event(struct peer *p, const char *args, FILE *f)
 		fprintf(f, "ok\n");
 }
 
+static void answer_force_leave(struct peer *p, const char *args, FILE *f)
+{
+	uint8_t name[PEER_NAME_MAX + 1];
+	char err[ERR_LEN];
+	int known, n = hex_decode(&args, name, PEER_NAME_MAX);
+
+	if (n <= 0 || *args != '\0' || memchr(name, 0, (size_t)n) != NULL) {
+		fprintf(f, "error: malformed force-leave request\n");
+		return;
+	}
+	name[n] = '\0';
+	known = members_find(p, (const char *)name) != NULL;
+	if (intent_force_leave(p, (const char *)name, 0, err) < 0)
+		fprintf(f, "error: %s\n", err);
+	else
+		fprintf(f, known ? "ok\n" : "ok unknown\n");
+}
+
 static void client_answer(struct control_client *cl)
 {
 	struct peer *p = cl->ctl->peer;
@@ -256,6 +276,8 @@ static void client_answer(struct control_client *cl)
 		write_members(p, f, strcmp(cl->req, "members json") == 0);
 	else if (strncmp(cl->req, "event ", 6) == 0)
 		answer_event(p, cl->req + 6, f);
+	else if (strncmp(cl->req, "force-leave ", 12) == 0)
+		answer_force_leave(p, cl->req + 12, f);
 	else
 		fprintf(f, "error: unknown request\n");
 	fclose(f);
@@ -477,6 +499,35 @@ int control_event(const char *path, const char *name, const char *payload)
 	if (strcmp(answer, "ok") == 0)
 		return 0;
 	fprintf(stderr, "tcppeer: event: %s\n",
+		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
+	return 2;
+}
+
+int control_force_leave(const char *path, const char *name)
+{
+	char req[32 + 2 * PEER_NAME_MAX], answer[ERR_LEN + 16];
+	int rc;
+
+	if (*name == '\0' || strlen(name) > PEER_NAME_MAX) {
+		fprintf(stderr, "tcppeer: force-leave: '%.64s' is not a member name\n", name);
+		return 2;
+	}
+	snprintf(req, sizeof(req), "force-leave ");
+	hex_append(req, name);
+	strcat(req, "\n");
+	rc = control_request(path, req, NULL, answer, sizeof(answer));
+	if (rc != 0)
+		return rc;
+	answer[strcspn(answer, "\n")] = '\0';
+	if (strcmp(answer, "ok") == 0)
+		return 0;
+	if (strcmp(answer, "ok unknown") == 0) {
+		/* serf sends the intent anyway: a member may learn of it later. */
+		fprintf(stderr, "tcppeer: force-leave: '%s' is not a member this node knows; "
+				"the leave intent was sent anyway\n", name);
+		return 0;
+	}
+	fprintf(stderr, "tcppeer: force-leave: %s\n",
 		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
 	return 2;
 }

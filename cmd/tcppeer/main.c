@@ -20,7 +20,8 @@ static const char usage_text[] =
 	"               [--pool FILE --service-tag TAG] [--keyring FILE] [--allow CIDR]...\n"
 	"               [--control PATH]\n"
 	"       tcppeer members [--control PATH] [--json]\n"
-	"       tcppeer event [--control PATH] NAME [PAYLOAD]\n";
+	"       tcppeer event [--control PATH] NAME [PAYLOAD]\n"
+	"       tcppeer force-leave [--control PATH] NAME\n";
 
 static const char help_text[] =
 	"\n"
@@ -63,7 +64,9 @@ static const char help_text[] =
 	"                     (alive, suspect, failed, left) and TAGS, tab-separated\n"
 	"      --json         the same as JSON, with the node's counters\n"
 	"  tcppeer event NAME [PAYLOAD]\n"
-	"                     send a serf user event to the cluster through the node\n";
+	"                     send a serf user event to the cluster through the node\n"
+	"  tcppeer force-leave NAME\n"
+	"                     mark a failed member left everywhere, as serf force-leave\n";
 
 #define REAP_INTERVAL 1.0 /* how often failed and left members are checked for their timeouts */
 
@@ -155,6 +158,37 @@ static void opt_duration_max(const char *name, const char *arg, uint64_t max_ms,
 		exit(2);
 	}
 	*out = (double)ms / 1000.0;
+}
+
+static int run_force_leave(int argc, char **argv)
+{
+	enum { OPT_CONTROL = 256 };
+	static const struct option longopts[] = {
+		{"control", required_argument, NULL, OPT_CONTROL},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char defpath[256];
+	const char *path = NULL;
+	int ch;
+
+	argv[0] = (char *)"tcppeer: force-leave"; /* for getopt's messages */
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_CONTROL:
+			path = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return close_stdout() == 0 ? 0 : 2;
+		default:
+			usage();
+		}
+	}
+	if (argc - optind != 1)
+		usage();
+	return control_force_leave(path ? path : control_default_path(defpath, sizeof(defpath)),
+				   argv[optind]);
 }
 
 static void opt_duration(const char *name, const char *arg, double *out)
@@ -517,6 +551,7 @@ static void peer_free(struct peer *p)
 	gossip_free(p);
 	members_free(p);
 	serf_events_free(p);
+	intents_free(p);
 	guard_free(p);
 	if (p->keyring != NULL) {
 		memset(p->keyring, 0, sizeof(*p->keyring));
@@ -536,6 +571,8 @@ int main(int argc, char **argv)
 		return run_members(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "event") == 0)
 		return run_event(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "force-leave") == 0)
+		return run_force_leave(argc - 1, argv + 1);
 	config_defaults(&p->cfg);
 	parse_options(&p->cfg, argc, argv);
 	signal(SIGPIPE, SIG_IGN);

@@ -129,6 +129,7 @@ static struct node *node_add(struct peer *p, const struct msg_alive *a)
 	n->metalen = a->metalen;
 	memcpy(n->vsn, a->vsn, 6);
 	n->state = STATE_DEAD; /* becomes alive below, which is a join */
+	intent_new_member(p, n);
 	/* A random place, so probing order differs between members. */
 	off = p->nnodes ? (size_t)random() % (p->nnodes + 1) : 0;
 	p->nodes[p->nnodes] = p->nodes[off];
@@ -209,6 +210,8 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 		n->addr = a->addr;
 		n->port = a->port;
 		if (n->state != STATE_ALIVE) {
+			if (n->state == STATE_DEAD || n->state == STATE_LEFT)
+				n->leaving = 0; /* back: serf's handleNodeJoin */
 			n->state = STATE_ALIVE;
 			n->state_change = peer_now(p);
 		}
@@ -344,7 +347,8 @@ void members_dead(struct peer *p, const struct msg_accuse *d)
 		broadcast_accuse(p, MSG_DEAD, d, 0);
 	}
 	n->inc = d->inc;
-	n->state = strcmp(d->node, d->from) == 0 ? STATE_LEFT : STATE_DEAD;
+	/* Its own dead message, or a death after its leave intent, is a leave. */
+	n->state = strcmp(d->node, d->from) == 0 || n->leaving ? STATE_LEFT : STATE_DEAD;
 	n->state_change = peer_now(p);
 	if (n->state == STATE_DEAD)
 		p->stats.failed++;
@@ -396,6 +400,29 @@ void members_self_alive(struct peer *p)
 	memcpy(a.vsn, vsn, 6);
 	a.vsnlen = 6;
 	members_alive(p, &a, 1);
+}
+
+void members_set_left(struct peer *p, struct node *n)
+{
+	if (n->state == STATE_LEFT)
+		return;
+	n->state = STATE_LEFT;
+	events_emit(p, "member-leave", n);
+}
+
+void members_erase(struct peer *p, struct node *n)
+{
+	for (size_t i = 0; i < p->nnodes; i++) {
+		if (p->nodes[i] != n)
+			continue;
+		log_info("forgetting '%s' (pruned)", n->name);
+		suspicion_free(p, n);
+		free(n);
+		p->nodes[i] = p->nodes[--p->nnodes];
+		if (p->probe_index > p->nnodes)
+			p->probe_index = p->nnodes;
+		return;
+	}
 }
 
 size_t members_alive_others(struct peer *p)

@@ -216,11 +216,7 @@ void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len)
 		log_debug("dropped a malformed serf intent");
 		return;
 	}
-	serf_witness(p, in.ltime);
-	/* A stale leave intent about us, while we stay: say we are here. */
-	if (msg[0] == SERF_LEAVE && strcmp(in.node, p->cfg.name) == 0 && !p->leaving &&
-	    in.ltime > p->join_ltime)
-		serf_join_intent(p);
+	intent_handle(p, &in, msg[0] == SERF_LEAVE);
 }
 
 static void encode_intent(struct peer *p, struct wbuf *w, enum serf_type type, uint64_t ltime)
@@ -236,9 +232,12 @@ static void encode_intent(struct peer *p, struct wbuf *w, enum serf_type type, u
 
 void serf_join_intent(struct peer *p)
 {
+	struct node *self = members_find(p, p->cfg.name);
 	struct wbuf w;
 
 	p->join_ltime = ++p->ltime;
+	if (self != NULL)
+		self->status_ltime = p->join_ltime;
 	wbuf_init(&w, UDP_SEND_MAX);
 	encode_intent(p, &w, SERF_JOIN, p->join_ltime);
 	if (!w.overflow)
@@ -272,12 +271,18 @@ void serf_local_state(struct peer *p, struct wbuf *w)
 	mp_put_map(w, 6);
 	mp_put_str(w, "LTime");
 	mp_put_uint(w, p->ltime);
+	/* Every member's status time, and the members that left. */
 	mp_put_str(w, "StatusLTimes");
-	mp_put_map(w, 1);
-	mp_put_str(w, p->cfg.name);
-	mp_put_uint(w, p->join_ltime);
+	mp_put_map(w, (uint32_t)p->nnodes);
+	for (size_t i = 0; i < p->nnodes; i++) {
+		mp_put_str(w, p->nodes[i]->name);
+		mp_put_uint(w, p->nodes[i]->status_ltime);
+	}
 	mp_put_str(w, "LeftMembers");
-	mp_put_array(w, 0);
+	mp_put_array(w, (uint32_t)members_count(p, STATE_LEFT));
+	for (size_t i = 0; i < p->nnodes; i++)
+		if (p->nodes[i]->state == STATE_LEFT && strcmp(p->nodes[i]->name, p->cfg.name) != 0)
+			mp_put_str(w, p->nodes[i]->name);
 	mp_put_str(w, "EventLTime");
 	mp_put_uint(w, p->event_ltime);
 	mp_put_str(w, "Events");
@@ -373,12 +378,92 @@ static int clock_merge(struct peer *p, struct mp_reader *r,
 /* The clocks: our next intent must be newer than any status time the
  * cluster holds; and the recent events, which anti-entropy delivers to a
  * member that missed their gossip. A join of ours ignores older events. */
+/* The status times and left members of a push-pull, as serf's
+ * MergeRemoteState takes them: each left member as a leave intent one past
+ * its status time, every other member as a join intent at its time. */
+static int merge_statuses(struct peer *p, const uint8_t *times, size_t timeslen,
+			  const uint8_t *left, size_t leftlen)
+{
+	struct mp_reader r, lr;
+	struct msg_intent in;
+	uint32_t n, nleft = 0;
+	const uint8_t *name;
+	uint32_t namelen;
+	uint64_t v;
+
+	if (leftlen > 0) {
+		mp_reader_init(&lr, left, leftlen);
+		if (mp_read_array(&lr, &nleft) < 0)
+			return -1;
+	}
+	/* Left members first, as serf does, so their times do not move in the
+	 * wrong order. Each is looked up in the status times: a bound on how
+	 * many keeps a hostile state from costing left x members steps. */
+	if (nleft > 1024)
+		nleft = 1024;
+	for (uint32_t i = 0; i < nleft; i++) {
+		if (mp_read_raw(&lr, &name, &namelen) < 0)
+			return -1;
+		if (namelen == 0 || namelen > PEER_NAME_MAX || memchr(name, 0, namelen))
+			continue;
+		memset(&in, 0, sizeof(in));
+		memcpy(in.node, name, namelen);
+		if (timeslen > 0) {
+			mp_reader_init(&r, times, timeslen);
+			if (mp_read_map(&r, &n) < 0)
+				return -1;
+			for (uint32_t j = 0; j < n; j++) {
+				const uint8_t *k;
+				uint32_t kl;
+
+				if (mp_read_raw(&r, &k, &kl) < 0 || mp_read_uint(&r, UINT64_MAX, &v) < 0)
+					return -1;
+				if (kl == namelen && memcmp(k, name, kl) == 0)
+					in.ltime = v;
+			}
+		}
+		in.ltime++;
+		intent_leave(p, &in);
+	}
+	if (timeslen == 0)
+		return 0;
+	mp_reader_init(&r, times, timeslen);
+	if (mp_read_map(&r, &n) < 0)
+		return -1;
+	for (uint32_t j = 0; j < n; j++) {
+		int is_left = 0;
+
+		if (mp_read_raw(&r, &name, &namelen) < 0 || mp_read_uint(&r, UINT64_MAX, &v) < 0)
+			return -1;
+		if (namelen == 0 || namelen > PEER_NAME_MAX || memchr(name, 0, namelen))
+			continue;
+		if (nleft > 0) {
+			const uint8_t *ln;
+			uint32_t ll, c;
+
+			mp_reader_init(&lr, left, leftlen);
+			mp_read_array(&lr, &c);
+			for (uint32_t i = 0; i < c && !is_left; i++)
+				if (mp_read_raw(&lr, &ln, &ll) == 0 && ll == namelen &&
+				    memcmp(ln, name, ll) == 0)
+					is_left = 1;
+		}
+		if (is_left)
+			continue;
+		memset(&in, 0, sizeof(in));
+		memcpy(in.node, name, namelen);
+		in.ltime = v;
+		intent_join(p, &in);
+	}
+	return 0;
+}
+
 void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 {
 	struct mp_reader r;
 	uint32_t nkeys, keylen, n;
-	const uint8_t *key;
-	uint64_t v;
+	const uint8_t *key, *times = NULL, *left = NULL;
+	size_t timeslen = 0, leftlen = 0;
 
 	if (len < 1 || buf[0] != SERF_PUSHPULL)
 		return;
@@ -407,18 +492,30 @@ void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 			for (uint32_t j = 0; j < n; j++)
 				if (merge_event_slot(p, &r) < 0)
 					goto bad;
-		} else if (mp_key_is(key, keylen, "StatusLTimes")) {
-			if (mp_read_map(&r, &n) < 0)
+		} else if (mp_key_is(key, keylen, "StatusLTimes") ||
+			   mp_key_is(key, keylen, "LeftMembers")) {
+			size_t off = r.off;
+			int is_times = mp_key_is(key, keylen, "StatusLTimes");
+
+			if (mp_skip(&r) < 0)
 				goto bad;
-			for (uint32_t j = 0; j < n; j++) {
-				if (mp_skip(&r) < 0 || mp_read_uint(&r, UINT64_MAX, &v) < 0)
-					goto bad;
-				serf_witness(p, v);
+			if (r.p[off] == 0xc0) /* nil */
+				continue;
+			if (r.off - off > (size_t)MEMBERS_MAX * (PEER_NAME_MAX + 16))
+				goto bad;
+			if (is_times) {
+				times = r.p + off;
+				timeslen = r.off - off;
+			} else {
+				left = r.p + off;
+				leftlen = r.off - off;
 			}
 		} else if (mp_skip(&r) < 0) {
 			goto bad;
 		}
 	}
+	if (merge_statuses(p, times, timeslen, left, leftlen) < 0)
+		goto bad;
 	return;
 bad:
 	p->stats.msgs_bad++;

@@ -90,6 +90,10 @@ struct node {
 	enum node_state_type state;
 	double state_change;
 	struct suspicion *susp;
+	/* serf's view: the Lamport time of its last join or leave intent,
+	 * and whether it said it is leaving (its death is then a leave). */
+	uint64_t status_ltime;
+	int leaving;
 };
 
 struct bcast {
@@ -165,6 +169,7 @@ struct limiter_entry {
 struct stream;
 struct control;
 struct poolsync;
+struct intents;
 
 struct peer {
 	struct ev_loop *loop;
@@ -224,6 +229,7 @@ struct peer {
 
 	struct control *control;
 	struct poolsync *poolsync;
+	struct intents *intents;
 	struct counters stats;
 };
 
@@ -296,6 +302,10 @@ void members_free(struct peer *p);
 int members_random(struct peer *p, int k, int (*exclude)(struct peer *, const struct node *, const void *),
 		   const void *ctx, struct node **out);
 const char *members_status_name(enum node_state_type s);
+/* A failed member that serf says has left (force-leave): member-leave. */
+void members_set_left(struct peer *p, struct node *n);
+/* Forgets a member at once (serf's prune). */
+void members_erase(struct peer *p, struct node *n);
 void members_awareness(struct peer *p, int delta);
 
 /* events.c: event lines on stdout. */
@@ -373,6 +383,7 @@ int control_open(struct peer *p, const char *path, char *err);
 void control_close(struct peer *p);
 int control_members(const char *path, int json);
 int control_event(const char *path, const char *name, const char *payload);
+int control_force_leave(const char *path, const char *name);
 const char *control_default_path(char *buf, size_t len);
 
 /* resolve.c: host names of service tags, looked up off the event loop. */
@@ -389,6 +400,18 @@ void resolver_free(struct resolver *r);
 int poolsync_open(struct peer *p, char *err);
 void poolsync_changed(struct peer *p);
 void poolsync_close(struct peer *p);
+
+/* intent.c: serf's join and leave intents about members. */
+/* Applies an intent; 1 when it was news (to be passed on). */
+int intent_leave(struct peer *p, const struct msg_intent *in);
+int intent_join(struct peer *p, const struct msg_intent *in);
+/* Applies an intent received by gossip and passes it on if it was news. */
+void intent_handle(struct peer *p, const struct msg_intent *in, int leave);
+/* A member just added: an intent about it that came first applies now. */
+void intent_new_member(struct peer *p, struct node *n);
+/* serf force-leave NAME from this node: 0, or -1 with err. */
+int intent_force_leave(struct peer *p, const char *name, int prune, char *err);
+void intents_free(struct peer *p);
 
 /* leave.c: the clean stop. */
 void leave_start(struct peer *p);
