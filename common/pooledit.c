@@ -1049,3 +1049,88 @@ out:
 	target_free(&t);
 	return rc;
 }
+
+/* ---- replacing any file ---- */
+
+/* A target for a file that does not exist yet: its directory resolved, the
+ * name as given. */
+static int target_open_new(struct target *t, const char *path, char *err)
+{
+	char *copy = strdup(path), *slash, *dir;
+	const char *base;
+
+	memset(t, 0, sizeof(*t));
+	t->lock_fd = -1;
+	if (copy == NULL)
+		return err_set(err, "out of memory");
+	slash = strrchr(copy, '/');
+	base = slash ? slash + 1 : copy;
+	if (slash == copy)
+		dir = realpath("/", NULL);
+	else if (slash != NULL)
+		*slash = '\0', dir = realpath(copy, NULL);
+	else
+		dir = realpath(".", NULL);
+	if (dir == NULL || *base == '\0') {
+		err_set(err, "%s: %s", path, dir ? "not a file name" : strerror(errno));
+		free(dir);
+		free(copy);
+		return -1;
+	}
+	t->path = path_join(dir, "", base, "");
+	free(dir);
+	free(copy);
+	if (t->path == NULL)
+		return err_set(err, "out of memory");
+	if (target_split(t, err) < 0 || target_lock(t, path, err) < 0) {
+		target_free(t);
+		return -1;
+	}
+	return 0;
+}
+
+int file_replace(const char *path, const char *data, size_t len, mode_t mode, char *err)
+{
+	struct target t;
+	struct stat st, fresh;
+	const struct stat *keep;
+	char *tmp;
+	int rc = -1;
+
+	if (lstat(path, &st) < 0 && errno == ENOENT) {
+		if (target_open_new(&t, path, err) < 0)
+			return -1;
+	} else if (target_open(&t, path, err) < 0) {
+		return -1;
+	}
+	stale_temporaries_remove(&t);
+	if (stat(t.path, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			err_set(err, "%s: not a regular file", path);
+			goto out;
+		}
+		keep = &st;
+	} else {
+		memset(&fresh, 0, sizeof(fresh));
+		fresh.st_uid = geteuid();
+		fresh.st_gid = getegid();
+		fresh.st_mode = mode;
+		keep = &fresh;
+	}
+	if ((tmp = temporary_write(&t, keep, data, len, path, err)) == NULL)
+		goto out;
+	if (rename(tmp, t.path) < 0) {
+		err_set(err, "%s: cannot replace %s: %s", path, t.path, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		goto out;
+	}
+	free(tmp);
+	rc = 0;
+	if (dir_sync(t.dir) < 0)
+		rc = err_set(err, "%s: replaced, but syncing %s failed: %s", path, t.dir,
+			     strerror(errno));
+out:
+	target_free(&t);
+	return rc;
+}

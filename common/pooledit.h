@@ -21,6 +21,7 @@
 #define TCPDIST_POOLEDIT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "err.h"
 
@@ -122,5 +123,12 @@ int pool_edit(const char *path, int flags, pool_edit_fn fn, void *ctx, char *err
  * file, fsync and link dance as pool_edit(). Fails, writing nothing, if path
  * exists (even as a dangling symbolic link). */
 int pool_create(const char *path, const char *data, size_t len, char *err);
+
+/* Replaces the file at path, whatever it holds, with data (len bytes) by
+ * the lock, temporary file, fsync, rename and directory sync of
+ * pool_edit(), without parsing it: a reader sees the old content or the
+ * new, never a part. An existing file keeps its mode and owner; a new one
+ * gets mode (not masked). tcppeer's keyring and snapshot use it. */
+int file_replace(const char *path, const char *data, size_t len, mode_t mode, char *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "pooledit.h"
 #include "tcppeer.h"
 
 #define NONCE_LEN 12
@@ -325,58 +326,17 @@ int keyring_remove(struct keyring *kr, const uint8_t *key, size_t len, char *err
 
 int keyring_save(const char *path, const struct keyring *kr, char *err)
 {
-	char tmp[4096], dir[4096], text[KEYRING_MAX * 46 + 1];
+	char text[KEYRING_MAX * 46 + 1];
 	size_t off = 0;
-	mode_t mode = 0600;
-	struct stat st;
-	ssize_t w;
-	int fd, dfd;
+	int rc;
 
 	for (int i = 0; i < kr->n; i++) {
 		keyring_key_text(kr, i, text + off);
 		off += strlen(text + off);
 		text[off++] = '\n';
 	}
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 07777;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp))
-		return err_set(err, "keyring '%s': path too long", path);
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return err_set(err, "keyring '%s': %s", tmp, strerror(errno));
-	if (fchmod(fd, mode) < 0)
-		goto fail;
-	for (size_t done = 0; done < off; done += (size_t)w) {
-		w = write(fd, text + done, off - done);
-		if (w < 0 && errno == EINTR) {
-			w = 0;
-			continue;
-		}
-		if (w <= 0)
-			goto fail;
-	}
-	if (fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
+	/* The atomic replace tcppool uses: a reader sees the old ring or the new. */
+	rc = file_replace(path, text, off, 0600, err);
 	memset(text, 0, sizeof(text));
-	snprintf(dir, sizeof(dir), "%s", path);
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail:
-	err_set(err, "keyring '%s': %s", path, strerror(errno));
-	memset(text, 0, sizeof(text));
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return -1;
+	return rc;
 }

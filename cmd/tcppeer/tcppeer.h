@@ -247,8 +247,8 @@ int keyring_stream_seal(const struct keyring *kr, const uint8_t *msg, size_t len
 int keyring_stream_open(const struct keyring *kr, const uint8_t *buf, size_t len,
 			struct wbuf *plain, const char **why);
 
-/* Writes the ring to path (one base64 key a line, the primary first) by a
- * temporary file, fsync and rename, keeping the file's mode. */
+/* Writes the ring to path (one base64 key a line, the primary first) by
+ * common file_replace(), as tcppool replaces a pool, keeping its mode. */
 int keyring_save(const char *path, const struct keyring *kr, char *err);
 /* memberlist's Keyring AddKey, UseKey and RemoveKey; 0 or -1 with err. */
 int keyring_add(struct keyring *kr, const uint8_t *key, size_t len, char *err);
