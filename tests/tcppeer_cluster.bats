@@ -231,3 +231,75 @@ sees_alive() {
 	[ "$status" -eq 0 ]
 	[[ $stderr == *"'nobody' is not a member this node knows"* ]]
 }
+
+# ---------------------------------------------------------------------------
+# Snapshot
+
+@test "snapshot: a node killed and started again with only --snapshot is alive on every node within 5 s, without old events" {
+	serf_cluster
+	ports P Q
+	start_peer tp "$P" -j "127.0.0.1:$G1" --snapshot "$T/tp.snap"
+	start_peer tq "$Q" -j "127.0.0.1:$G2"
+	wait_until 5 serf_has "$R3" tp alive
+	wait_until 5 peer_has tp tq alive
+	"$SERF" event -rpc-addr "127.0.0.1:$R1" deploy v1
+	wait_for_file_line "$T/tp.out" '^user-event deploy v1$' 5
+	wait_until 3 grep -q "^alive: s3 127.0.0.1:$G3\$" "$T/tp.snap"
+	wait_until 3 grep -q "^alive: tq 127.0.0.1:$Q\$" "$T/tp.snap"
+	wait_until 3 grep -qE '^event-clock: [1-9]' "$T/tp.snap"
+	kill -KILL "${BG_PID[tp]}"
+	wait_for_exit tp 2 || true
+	local t0
+	t0=$(now_ms)
+	start_peer tp2 "$P" -n tp --snapshot "$T/tp.snap"
+	wait_until 5 serf_has "$R1" tp alive
+	wait_until 1 serf_has "$R2" tp alive
+	wait_until 1 serf_has "$R3" tp alive
+	wait_until 1 peer_has tq tp alive
+	echo "# restarted node alive everywhere $(($(now_ms) - t0)) ms after its start" >&3
+	wait_until 3 peer_has tp2 s1 alive
+	grep -q 'snapshot .*: 4 members, 4 to rejoin' "$T/tp2.err"
+	run ! grep -q '^user-event' "$T/tp2.out"
+	# A clean stop says so: the next start does not rejoin.
+	stop_bg tp2
+	grep -qx leave "$T/tp.snap"
+}
+
+# ---------------------------------------------------------------------------
+# Coordinates
+
+# rtt_ms OUTPUT: the milliseconds of "Estimated A <-> B rtt: X ms", times 1000.
+rtt_us() {
+	local ms=${1##*rtt: }
+	ms=${ms% ms}
+	awk -v m="$ms" 'BEGIN { printf "%d\n", m * 1000 }'
+}
+
+# agree RPC_PORT PEER A B: serf's and tcppeer's estimates for A <-> B are
+# within a factor of 2 of each other.
+agree() {
+	local s t
+	s=$(rtt_us "$("$SERF" rtt -rpc-addr "127.0.0.1:$1" "$3" "$4")") || return 1
+	t=$(rtt_us "$("$TCPPEER" rtt --control "$T/$2.sock" "$3" "$4")") || return 1
+	echo "# serf: $s us, tcppeer: $t us" >&3
+	((s > 0 && t > 0 && s <= 2 * t && t <= 2 * s))
+}
+
+@test "serf rtt works to and from tcppeer nodes; tcppeer rtt estimates as serf does" {
+	serf_cluster
+	ports P
+	start_peer tp "$P" -j "127.0.0.1:$G1" --probe-interval 200ms --probe-timeout 100ms
+	wait_until 5 serf_has "$R1" tp alive
+	# Each learns the other's coordinate from the acks to its own probes.
+	wait_until 10 "$SERF" rtt -rpc-addr "127.0.0.1:$R1" tp
+	wait_until 5 "$TCPPEER" rtt --control "$T/tp.sock" s1
+	run -0 "$SERF" rtt -rpc-addr "127.0.0.1:$R1" tp
+	[[ $output == "Estimated tp <-> s1 rtt: "*" ms" ]]
+	run -0 "$TCPPEER" rtt --control "$T/tp.sock" s1
+	[[ $output == "Estimated tp <-> s1 rtt: "*" ms" ]]
+	wait_until 5 "$TCPPEER" rtt --control "$T/tp.sock" s2 s3
+	# The same pair, seen from either side, once the coordinates settle.
+	wait_until 15 agree "$R1" tp s1 tp
+	run -1 "$TCPPEER" rtt --control "$T/tp.sock" nobody
+	[[ $output == *"could not find a coordinate for node 'nobody'"* ]]
+}

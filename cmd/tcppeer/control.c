@@ -1,7 +1,8 @@
 /* The local control socket (a unix stream socket) and its clients, `tcppeer
  * members`, `tcppeer event` and `tcppeer force-leave`. A client sends one
  * request line ("members", "members json", "event NAME PAYLOAD" with both
- * in hex, "force-leave NAME" in hex) and reads the answer until the node
+ * in hex, "force-leave NAME" in hex, "rtt A [B]" in hex) and reads the
+ * answer until the node
  * closes the connection; an event or a force-leave is answered "ok" (a
  * force-leave of a name the node does not know: "ok unknown") or "error:
  * WHY". */
@@ -260,6 +261,48 @@ static void answer_force_leave(struct peer *p, const char *args, FILE *f)
 		fprintf(f, known ? "ok\n" : "ok unknown\n");
 }
 
+/* "rtt A [B]": serf's rtt command, from this node's cache of coordinates. */
+static void answer_rtt(struct peer *p, const char *args, FILE *f)
+{
+	uint8_t names[2][PEER_NAME_MAX + 1];
+	struct msg_coord c[2];
+	int n[2] = {0, 0}, count = 1;
+
+	n[0] = hex_decode(&args, names[0], PEER_NAME_MAX);
+	if (n[0] > 0 && *args == ' ') {
+		args++;
+		n[1] = hex_decode(&args, names[1], PEER_NAME_MAX);
+		count = 2;
+	}
+	if (n[0] <= 0 || (count == 2 && n[1] <= 0) || *args != '\0') {
+		fprintf(f, "error: malformed rtt request\n");
+		return;
+	}
+	names[0][n[0]] = '\0';
+	if (count == 1)
+		snprintf((char *)names[1], sizeof(names[1]), "%s", p->cfg.name);
+	else
+		names[1][n[1]] = '\0';
+	for (int i = 0; i < 2; i++) {
+		if (memchr(names[i], 0, strlen((char *)names[i])) != NULL ||
+		    coord_of(p, (const char *)names[i], &c[i]) < 0) {
+			char esc[4 * PEER_NAME_MAX + 1];
+
+			format_escaped(esc, sizeof(esc), (const char *)names[i], "");
+			fprintf(f, "error: could not find a coordinate for node '%s'\n", esc);
+			return;
+		}
+	}
+	{
+		char a[4 * PEER_NAME_MAX + 1], b[4 * PEER_NAME_MAX + 1];
+
+		format_escaped(a, sizeof(a), (const char *)names[count == 1 ? 1 : 0], "");
+		format_escaped(b, sizeof(b), (const char *)names[count == 1 ? 0 : 1], "");
+		fprintf(f, "ok Estimated %s <-> %s rtt: %.3f ms\n", a, b,
+			coord_distance(&c[0], &c[1]) * 1000.0);
+	}
+}
+
 static void client_answer(struct control_client *cl)
 {
 	struct peer *p = cl->ctl->peer;
@@ -278,6 +321,8 @@ static void client_answer(struct control_client *cl)
 		answer_event(p, cl->req + 6, f);
 	else if (strncmp(cl->req, "force-leave ", 12) == 0)
 		answer_force_leave(p, cl->req + 12, f);
+	else if (strncmp(cl->req, "rtt ", 4) == 0)
+		answer_rtt(p, cl->req + 4, f);
 	else
 		fprintf(f, "error: unknown request\n");
 	fclose(f);
@@ -530,4 +575,34 @@ int control_force_leave(const char *path, const char *name)
 	fprintf(stderr, "tcppeer: force-leave: %s\n",
 		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
 	return 2;
+}
+
+int control_rtt(const char *path, const char *a, const char *b)
+{
+	char req[32 + 4 * PEER_NAME_MAX], answer[ERR_LEN + 4 * PEER_NAME_MAX];
+	int rc;
+
+	if (*a == '\0' || strlen(a) > PEER_NAME_MAX || (b != NULL && (*b == '\0' ||
+								 strlen(b) > PEER_NAME_MAX))) {
+		fputs("tcppeer: rtt: a node name is empty or too long\n", stderr);
+		return 2;
+	}
+	snprintf(req, sizeof(req), "rtt ");
+	hex_append(req, a);
+	if (b != NULL) {
+		strcat(req, " ");
+		hex_append(req, b);
+	}
+	strcat(req, "\n");
+	rc = control_request(path, req, NULL, answer, sizeof(answer));
+	if (rc != 0)
+		return rc;
+	answer[strcspn(answer, "\n")] = '\0';
+	if (strncmp(answer, "ok ", 3) == 0) {
+		puts(answer + 3);
+		return 0;
+	}
+	fprintf(stderr, "tcppeer: rtt: %s\n",
+		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
+	return strncmp(answer, "error: could not find", 21) == 0 ? 1 : 2;
 }

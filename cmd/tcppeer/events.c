@@ -89,7 +89,7 @@ int tags_decode(const uint8_t *meta, size_t len, char keys[][128], char vals[][2
 	return got;
 }
 
-void events_emit(struct peer *p, const char *event, const struct node *n)
+void events_member(void *ctx, const char *event, const struct node *n)
 {
 	static char keys[TAGS_MAX][128], vals[TAGS_MAX][256];
 	char name[4 * PEER_NAME_MAX + 1], addr[ADDR_TEXT_LEN], k[4 * 128], v[4 * 256];
@@ -102,9 +102,9 @@ void events_emit(struct peer *p, const char *event, const struct node *n)
 		format_escaped(v, sizeof(v), vals[i], "");
 		printf(" %s=%s", k, v);
 	}
+	(void)ctx;
 	putchar('\n');
 	fflush(stdout);
-	poolsync_changed(p);
 }
 
 /* user-event NAME PAYLOAD, both escaped as above (bytes, not C strings);

@@ -76,6 +76,7 @@ void leave_start(struct peer *p)
 
 	p->leaving = 1;
 	probe_stop(p);
+	snapshot_leave(p);
 	p->leave_deadline = peer_now(p) + p->cfg.leave_timeout;
 	log_info("leaving the cluster");
 	if (members_alive_others(p) == 0) {

@@ -18,10 +18,11 @@
 static const char usage_text[] =
 	"usage: tcppeer -n NAME -b ADDR:PORT [-a ADDR:PORT] [-j SEED]... [-t KEY=VALUE]...\n"
 	"               [--pool FILE --service-tag TAG] [--keyring FILE] [--allow CIDR]...\n"
-	"               [--control PATH]\n"
+	"               [--control PATH] [--snapshot FILE]\n"
 	"       tcppeer members [--control PATH] [--json]\n"
 	"       tcppeer event [--control PATH] NAME [PAYLOAD]\n"
-	"       tcppeer force-leave [--control PATH] NAME\n";
+	"       tcppeer force-leave [--control PATH] NAME\n"
+	"       tcppeer rtt [--control PATH] NODE [NODE]\n";
 
 static const char help_text[] =
 	"\n"
@@ -42,6 +43,8 @@ static const char help_text[] =
 	"                     per line, the first sends; SIGHUP re-reads the file\n"
 	"      --allow CIDR   accept packets and streams only from these networks;\n"
 	"                     may be repeated\n"
+	"      --snapshot FILE keep members and clocks in FILE, as serf -snapshot: a\n"
+	"                     restart rejoins the members it knew\n"
 	"      --control PATH control socket (default: $XDG_RUNTIME_DIR/tcppeer.sock,\n"
 	"                     else /tmp/tcppeer-UID.sock)\n"
 	"  -v                 log debug messages (dropped packets and more)\n"
@@ -66,7 +69,10 @@ static const char help_text[] =
 	"  tcppeer event NAME [PAYLOAD]\n"
 	"                     send a serf user event to the cluster through the node\n"
 	"  tcppeer force-leave NAME\n"
-	"                     mark a failed member left everywhere, as serf force-leave\n";
+	"                     mark a failed member left everywhere, as serf force-leave\n"
+	"  tcppeer rtt NODE [NODE]\n"
+	"                     the round trip estimated from network coordinates, as\n"
+	"                     serf rtt (one node: from the node at the control socket)\n";
 
 #define REAP_INTERVAL 1.0 /* how often failed and left members are checked for their timeouts */
 
@@ -160,7 +166,8 @@ static void opt_duration_max(const char *name, const char *arg, uint64_t max_ms,
 	*out = (double)ms / 1000.0;
 }
 
-static int run_force_leave(int argc, char **argv)
+/* force-leave NAME and rtt NODE [NODE]: the control socket and 1 or 2 names. */
+static int run_names(int argc, char **argv, int max)
 {
 	enum { OPT_CONTROL = 256 };
 	static const struct option longopts[] = {
@@ -172,7 +179,7 @@ static int run_force_leave(int argc, char **argv)
 	const char *path = NULL;
 	int ch;
 
-	argv[0] = (char *)"tcppeer: force-leave"; /* for getopt's messages */
+	argv[0] = (char *)(max == 1 ? "tcppeer: force-leave" : "tcppeer: rtt"); /* for getopt */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_CONTROL:
@@ -185,10 +192,13 @@ static int run_force_leave(int argc, char **argv)
 			usage();
 		}
 	}
-	if (argc - optind != 1)
+	if (argc - optind < 1 || argc - optind > max)
 		usage();
-	return control_force_leave(path ? path : control_default_path(defpath, sizeof(defpath)),
-				   argv[optind]);
+	if (path == NULL)
+		path = control_default_path(defpath, sizeof(defpath));
+	if (max == 1)
+		return control_force_leave(path, argv[optind]);
+	return control_rtt(path, argv[optind], optind + 1 < argc ? argv[optind + 1] : NULL);
 }
 
 static void opt_duration(const char *name, const char *arg, double *out)
@@ -269,7 +279,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 		OPT_PROBE_TIMEOUT, OPT_GOSSIP_INTERVAL, OPT_GOSSIP_NODES, OPT_INDIRECT,
 		OPT_RETRANSMIT, OPT_SUSPICION, OPT_SUSPICION_MAX, OPT_PUSHPULL, OPT_TO_DEAD,
 		OPT_TCP_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_POOL_DELAY, OPT_KEYRING, OPT_ALLOW,
-		OPT_RECONNECT_INTERVAL, OPT_RECONNECT_TIMEOUT, OPT_TOMBSTONE_TIMEOUT,
+		OPT_RECONNECT_INTERVAL, OPT_RECONNECT_TIMEOUT, OPT_TOMBSTONE_TIMEOUT, OPT_SNAPSHOT,
 	};
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -278,6 +288,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 		{"service-tag", required_argument, NULL, OPT_SERVICE_TAG},
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"keyring", required_argument, NULL, OPT_KEYRING},
+		{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
 		{"allow", required_argument, NULL, OPT_ALLOW},
 		{"probe-interval", required_argument, NULL, OPT_PROBE_INTERVAL},
 		{"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
@@ -345,6 +356,9 @@ static void parse_options(struct config *c, int argc, char **argv)
 			break;
 		case OPT_KEYRING:
 			c->keyring_path = optarg;
+			break;
+		case OPT_SNAPSHOT:
+			c->snapshot_path = optarg;
 			break;
 		case OPT_ALLOW: {
 			char err[ERR_LEN];
@@ -546,12 +560,14 @@ static void peer_free(struct peer *p)
 	streams_free(p);
 	acks_free(p);
 	poolsync_close(p);
+	snapshot_close(p);
 	control_close(p);
 	net_close(p);
 	gossip_free(p);
 	members_free(p);
 	serf_events_free(p);
 	intents_free(p);
+	coords_free(p);
 	guard_free(p);
 	if (p->keyring != NULL) {
 		memset(p->keyring, 0, sizeof(*p->keyring));
@@ -572,7 +588,9 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "event") == 0)
 		return run_event(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "force-leave") == 0)
-		return run_force_leave(argc - 1, argv + 1);
+		return run_names(argc - 1, argv + 1, 1);
+	if (argc > 1 && strcmp(argv[1], "rtt") == 0)
+		return run_names(argc - 1, argv + 1, 2);
 	config_defaults(&p->cfg);
 	parse_options(&p->cfg, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
@@ -582,12 +600,13 @@ int main(int argc, char **argv)
 	p->loop = ev_default_loop(EVFLAG_AUTO);
 	p->udp_fd = p->tcp_fd = -1;
 	p->join_backoff = 1.0;
+	members_watch(p, events_member, NULL); /* the event lines come first */
 	if (keyring_open_cfg(p, err) < 0 || advertise_ip(p, err) < 0 ||
 	    serf_encode_tags(p, err) < 0 || net_open(p, err) < 0 ||
 	    control_open(p, p->cfg.control_path ? p->cfg.control_path
 						 : control_default_path(defpath, sizeof(defpath)),
 			 err) < 0 ||
-	    poolsync_open(p, err) < 0) {
+	    poolsync_open(p, err) < 0 || snapshot_open(p, err) < 0) {
 		fprintf(stderr, "tcppeer: %s\n", err);
 		peer_free(p);
 		ev_loop_destroy(p->loop);

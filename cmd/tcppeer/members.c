@@ -23,6 +23,21 @@ const char *members_status_name(enum node_state_type s)
 	}
 }
 
+void members_watch(struct peer *p, member_watch_fn fn, void *ctx)
+{
+	if (p->nwatchers < WATCHERS_MAX) {
+		p->watchers[p->nwatchers].fn = fn;
+		p->watchers[p->nwatchers].ctx = ctx;
+		p->nwatchers++;
+	}
+}
+
+static void members_changed(struct peer *p, const char *event, const struct node *n)
+{
+	for (int i = 0; i < p->nwatchers; i++)
+		p->watchers[i].fn(p->watchers[i].ctx, event, n);
+}
+
 struct node *members_find(struct peer *p, const char *name)
 {
 	for (size_t i = 0; i < p->nnodes; i++)
@@ -217,9 +232,9 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 		}
 	}
 	if (old_state == STATE_DEAD || old_state == STATE_LEFT)
-		events_emit(p, "member-join", n);
+		members_changed(p, "member-join", n);
 	else if (old_metalen != n->metalen || memcmp(old_meta, n->meta, n->metalen) != 0)
-		events_emit(p, "member-update", n);
+		members_changed(p, "member-update", n);
 }
 
 /* remainingSuspicionTime: from max down to min as confirmations come in. */
@@ -352,7 +367,7 @@ void members_dead(struct peer *p, const struct msg_accuse *d)
 	n->state_change = peer_now(p);
 	if (n->state == STATE_DEAD)
 		p->stats.failed++;
-	events_emit(p, n->state == STATE_LEFT ? "member-leave" : "member-failed", n);
+	members_changed(p, n->state == STATE_LEFT ? "member-leave" : "member-failed", n);
 }
 
 void members_merge(struct peer *p, struct msg_alive *states, size_t count)
@@ -407,7 +422,7 @@ void members_set_left(struct peer *p, struct node *n)
 	if (n->state == STATE_LEFT)
 		return;
 	n->state = STATE_LEFT;
-	events_emit(p, "member-leave", n);
+	members_changed(p, "member-leave", n);
 }
 
 void members_erase(struct peer *p, struct node *n)
@@ -416,6 +431,7 @@ void members_erase(struct peer *p, struct node *n)
 		if (p->nodes[i] != n)
 			continue;
 		log_info("forgetting '%s' (pruned)", n->name);
+		coord_forget(p, n->name);
 		suspicion_free(p, n);
 		free(n);
 		p->nodes[i] = p->nodes[--p->nnodes];
@@ -453,6 +469,7 @@ void members_reap(struct peer *p)
 		if (keep >= 0 && now - n->state_change > keep) {
 			log_info("forgetting '%s': %s for %.0fs", n->name, members_status_name(n->state),
 				 now - n->state_change);
+			coord_forget(p, n->name);
 			suspicion_free(p, n);
 			free(n);
 			continue;

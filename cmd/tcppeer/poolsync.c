@@ -287,6 +287,14 @@ static void poolsync_write(struct ev_loop *loop, ev_timer *w, int revents)
 			 ctx.removed, ctx.updated);
 }
 
+/* Subscribed to membership changes. */
+static void poolsync_member(void *ctx, const char *event, const struct node *n)
+{
+	(void)event;
+	(void)n;
+	poolsync_changed(ctx);
+}
+
 int poolsync_open(struct peer *p, char *err)
 {
 	struct poolsync *ps;
@@ -310,6 +318,7 @@ int poolsync_open(struct peer *p, char *err)
 	ev_timer_init(&ps->timer, poolsync_write, p->cfg.pool_delay, 0);
 	ps->timer.data = ps;
 	p->poolsync = ps;
+	members_watch(p, poolsync_member, p);
 	return 0;
 }
 

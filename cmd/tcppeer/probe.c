@@ -232,6 +232,12 @@ void probe_handle_ack(struct peer *p, const struct msg_seq *ack)
 	struct wbuf buf;
 
 	if (p->probe.active && seq == p->probe.seq) {
+		double rtt = peer_now(p) - p->probe.sent;
+
+		/* memberlist tells its ping delegate only of a direct probe
+		 * answered within the probe timeout. */
+		if (rtt <= p->cfg.probe_timeout && !ev_is_active(&p->probe.deadline))
+			coord_from_ack(p, p->probe.node, ack->payload, ack->payloadlen, rtt);
 		probe_end(p, -1);
 		return;
 	}
@@ -286,15 +292,19 @@ void probe_handle_ping(struct peer *p, const struct msg_ping *m, const struct so
 {
 	struct sockaddr_storage to;
 	socklen_t tolen;
-	struct wbuf buf;
+	struct wbuf buf, payload;
 
 	if (m->node[0] != '\0' && strcmp(m->node, p->cfg.name) != 0) {
 		log_debug("ping for another node ('%s')", m->node);
 		return;
 	}
 	reply_addr(&m->src, m->src_port, from, fromlen, &to, &tolen);
+	wbuf_init(&payload, ACK_PAYLOAD_MAX);
+	coord_ack_payload(p, &payload);
 	wbuf_init(&buf, UDP_SEND_MAX);
-	wire_encode_ack(&buf, m->seq, NULL, 0);
+	wire_encode_ack(&buf, m->seq, payload.overflow ? NULL : payload.p,
+			payload.overflow ? 0 : payload.len);
+	wbuf_free(&payload);
 	net_send_msg(p, (struct sockaddr *)&to, tolen, buf.p, buf.len,
 		     m->src_node[0] ? members_find(p, m->src_node) : NULL);
 	wbuf_free(&buf);

@@ -27,6 +27,7 @@
 #define CONTROL_CLIENTS_MAX 8
 #define KEYRING_MAX 32         /* keys in a keyring file */
 #define ALLOW_MAX 64           /* --allow networks */
+#define WATCHERS_MAX 4         /* modules told of membership changes */
 #define EVENT_BUFFER 64        /* serf's EventBuffer: recent user events, by LTime */
 #define EVENT_SIZE_MAX 512     /* serf's UserEventSizeLimit: name + payload, and encoded */
 #define LIMITER_SLOTS 1024     /* sources whose request rates are tracked */
@@ -58,7 +59,7 @@ struct config {
 	int nseeds;
 	const char *tag_key[TAGS_MAX], *tag_val[TAGS_MAX];
 	int ntags;
-	const char *pool_path, *service_tag, *control_path, *keyring_path;
+	const char *pool_path, *service_tag, *control_path, *keyring_path, *snapshot_path;
 	struct cidr allow[ALLOW_MAX];
 	int nallow;
 	/* Timings in seconds (memberlist's LAN profile by default). */
@@ -166,10 +167,18 @@ struct limiter_entry {
 	double tokens, last;
 };
 
+struct peer;
+struct node;
+/* Told of each membership change: event is "member-join", "member-update",
+ * "member-leave" or "member-failed". */
+typedef void (*member_watch_fn)(void *ctx, const char *event, const struct node *n);
+
 struct stream;
 struct control;
 struct poolsync;
 struct intents;
+struct snapshot;
+struct coords;
 
 struct peer {
 	struct ev_loop *loop;
@@ -230,6 +239,13 @@ struct peer {
 	struct control *control;
 	struct poolsync *poolsync;
 	struct intents *intents;
+	struct snapshot *snapshot;
+	struct coords *coords;
+	struct {
+		member_watch_fn fn;
+		void *ctx;
+	} watchers[WATCHERS_MAX];
+	int nwatchers;
 	struct counters stats;
 };
 
@@ -307,9 +323,12 @@ void members_set_left(struct peer *p, struct node *n);
 /* Forgets a member at once (serf's prune). */
 void members_erase(struct peer *p, struct node *n);
 void members_awareness(struct peer *p, int delta);
+/* Subscribes fn to membership changes, in the order of subscription. */
+void members_watch(struct peer *p, member_watch_fn fn, void *ctx);
 
 /* events.c: event lines on stdout. */
-void events_emit(struct peer *p, const char *event, const struct node *n);
+/* A member_watch_fn (ctx unused): the event line. */
+void events_member(void *ctx, const char *event, const struct node *n);
 void events_user(const uint8_t *name, size_t namelen, const uint8_t *payload, size_t payloadlen);
 int tags_decode(const uint8_t *meta, size_t len, char keys[][128], char vals[][256], int max);
 void format_escaped(char *out, size_t outlen, const char *s, const char *also);
@@ -384,6 +403,7 @@ void control_close(struct peer *p);
 int control_members(const char *path, int json);
 int control_event(const char *path, const char *name, const char *payload);
 int control_force_leave(const char *path, const char *name);
+int control_rtt(const char *path, const char *a, const char *b);
 const char *control_default_path(char *buf, size_t len);
 
 /* resolve.c: host names of service tags, looked up off the event loop. */
@@ -398,6 +418,7 @@ void resolver_free(struct resolver *r);
 
 /* poolsync.c: alive members with the service tag as pool backends. */
 int poolsync_open(struct peer *p, char *err);
+/* Something the pool is made from changed (a host name resolved): write soon. */
 void poolsync_changed(struct peer *p);
 void poolsync_close(struct peer *p);
 
@@ -412,6 +433,29 @@ void intent_new_member(struct peer *p, struct node *n);
 /* serf force-leave NAME from this node: 0, or -1 with err. */
 int intent_force_leave(struct peer *p, const char *name, int prune, char *err);
 void intents_free(struct peer *p);
+
+/* coord.c: serf's network coordinates (Vivaldi). */
+/* Our coordinate as serf's ping delegate puts it in an ack: [1][Coordinate]. */
+void coord_ack_payload(struct peer *p, struct wbuf *w);
+/* The payload of an ack to our direct probe of node, which took rtt seconds. */
+void coord_from_ack(struct peer *p, const char *node, const uint8_t *payload, size_t len,
+		    double rtt);
+/* serf's Client.Update; 0, or -1 when the coordinate or rtt is refused. */
+int coord_update(struct peer *p, const char *node, const struct msg_coord *other, double rtt);
+/* Our coordinate (node is us) or the last one node sent; 0, or -1 if none. */
+int coord_of(struct peer *p, const char *node, struct msg_coord *out);
+/* The estimated round trip between two coordinates, in seconds. */
+double coord_distance(const struct msg_coord *a, const struct msg_coord *b);
+void coord_forget(struct peer *p, const char *node);
+void coords_free(struct peer *p);
+
+/* snapshot.c: serf's -snapshot: members and clocks kept in a file. */
+/* Reads the file (its members become join candidates, its clocks are
+ * witnessed) and starts keeping it; 0, or -1 with err. */
+int snapshot_open(struct peer *p, char *err);
+/* A clean leave: written once more, saying so, so a restart does not rejoin. */
+void snapshot_leave(struct peer *p);
+void snapshot_close(struct peer *p);
 
 /* leave.c: the clean stop. */
 void leave_start(struct peer *p);
