@@ -303,3 +303,35 @@ agree() {
 	run -1 "$TCPPEER" rtt --control "$T/tp.sock" nobody
 	[[ $output == *"could not find a coordinate for node 'nobody'"* ]]
 }
+
+# ---------------------------------------------------------------------------
+# Mixed clusters
+
+@test "5 serf agents and 5 tcppeer nodes started within a second with chained seeds are one cluster within 10 s" {
+	local -a G R P
+	local i t0
+	G=($(free_port 5))
+	R=($(free_port 5))
+	P=($(free_port 5))
+	# s0 t0 s1 t1 ... s4 t4, each joining the one started just before it,
+	# which may not listen yet: serf retries with -retry-join, tcppeer always.
+	t0=$(now_ms)
+	start_bg s0 "$SERF" agent -node s0 -bind "127.0.0.1:${G[0]}" -rpc-addr "127.0.0.1:${R[0]}"
+	for i in 0 1 2 3 4; do
+		start_bg "t$i" "$TCPPEER" -n "t$i" -b "127.0.0.1:${P[i]}" --control "$T/t$i.sock" \
+			-j "127.0.0.1:${G[i]}"
+		((i == 4)) && break
+		start_bg "s$((i + 1))" "$SERF" agent -node "s$((i + 1))" -bind "127.0.0.1:${G[i + 1]}" \
+			-rpc-addr "127.0.0.1:${R[i + 1]}" -retry-join "127.0.0.1:${P[i]}" -retry-interval 1s
+	done
+	echo "# all 10 started in $(($(now_ms) - t0)) ms" >&3
+	one_cluster() {
+		local i
+		for i in 0 1 2 3 4; do
+			[ "$(peer_members "t$i" 2>/dev/null | grep -c $'\talive\t')" -eq 10 ] || return 1
+			[ "$("$SERF" members -rpc-addr "127.0.0.1:${R[i]}" 2>/dev/null | awk '$3 == "alive"' | wc -l)" -eq 10 ] || return 1
+		done
+	}
+	wait_until 10 one_cluster
+	echo "# one cluster $(($(now_ms) - t0)) ms after the first start" >&3
+}
