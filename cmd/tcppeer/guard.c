@@ -17,7 +17,7 @@
 #define STREAM_BURST 50.0
 #define LIMITER_WAYS 8
 
-int cidr_parse(const char *s, struct cidr *c, char *err)
+int allow_net_parse(const char *s, struct allow_net *c, char *err)
 {
 	char text[INET6_ADDRSTRLEN + 8], numerr[ERR_LEN], *slash;
 	long long bits;
@@ -87,7 +87,7 @@ void guard_source(const struct peer *p, const struct sockaddr *sa, struct ipbyte
 	source_of(sa, ip, &port);
 }
 
-static int cidr_match(const struct cidr *c, const struct ipbytes *ip)
+static int allow_net_match(const struct allow_net *c, const struct ipbytes *ip)
 {
 	int full = c->bits / 8, rest = c->bits % 8;
 
@@ -106,7 +106,7 @@ int guard_allowed(const struct peer *p, const struct sockaddr *sa)
 	if (source_of(sa, &ip, &port) < 0)
 		return 0;
 	for (int i = 0; i < p->cfg.nallow; i++)
-		if (cidr_match(&p->cfg.allow[i], &ip))
+		if (allow_net_match(&p->cfg.allow[i], &ip))
 			return 1;
 	return 0;
 }

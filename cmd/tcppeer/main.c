@@ -367,7 +367,7 @@ static void parse_options(struct config *c, int argc, char **argv)
 				fprintf(stderr, "tcppeer: --allow: more than %d networks\n", ALLOW_MAX);
 				exit(2);
 			}
-			if (cidr_parse(optarg, &c->allow[c->nallow++], err) < 0) {
+			if (allow_net_parse(optarg, &c->allow[c->nallow++], err) < 0) {
 				fprintf(stderr, "tcppeer: --allow: %s\n", err);
 				exit(2);
 			}

@@ -225,8 +225,8 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 		n->addr = a->addr;
 		n->port = a->port;
 		if (n->state != STATE_ALIVE) {
-			if (n->state == STATE_DEAD || n->state == STATE_LEFT)
-				n->leaving = 0; /* back: serf's handleNodeJoin */
+			if (!fresh) /* back: serf's handleNodeJoin; a newcomer keeps its intent */
+				n->leaving = 0;
 			n->state = STATE_ALIVE;
 			n->state_change = peer_now(p);
 		}

@@ -46,7 +46,7 @@ struct keyring {
 };
 
 /* An --allow network: addresses whose first bits of b (4 or 16 bytes) match. */
-struct cidr {
+struct allow_net {
 	uint8_t b[16];
 	uint8_t len, bits;
 };
@@ -60,7 +60,7 @@ struct config {
 	const char *tag_key[TAGS_MAX], *tag_val[TAGS_MAX];
 	int ntags;
 	const char *pool_path, *service_tag, *control_path, *keyring_path, *snapshot_path;
-	struct cidr allow[ALLOW_MAX];
+	struct allow_net allow[ALLOW_MAX];
 	int nallow;
 	/* Timings in seconds (memberlist's LAN profile by default). */
 	double probe_interval, probe_timeout, gossip_interval, pushpull_interval;
@@ -275,7 +275,7 @@ void keyring_key_text(const struct keyring *kr, int i, char *out);
 
 /* guard.c: --allow networks and per-source rate limits. */
 enum limit_kind { LIMIT_PROBE = 1, LIMIT_STREAM = 2 };
-int cidr_parse(const char *s, struct cidr *c, char *err);
+int allow_net_parse(const char *s, struct allow_net *c, char *err);
 int guard_allowed(const struct peer *p, const struct sockaddr *sa);
 int guard_rate_ok(struct peer *p, enum limit_kind kind, const struct sockaddr *sa);
 /* The source address as 4 bytes (IPv4, IPv4-mapped) or 16. */
