@@ -21,7 +21,7 @@ _tcppeer()
         COMPREPLY=($(compgen -f -X '!*.pool' -- "$cur") $(compgen -d -- "$cur"))
         return
         ;;
-    --control | --keyring)
+    --control | --keyring | --snapshot)
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -f -- "$cur"))
         return
@@ -29,17 +29,18 @@ _tcppeer()
     -n | -b | --allow | -a | -j | -t | --service-tag | --probe-interval | --probe-timeout | \
         --gossip-interval | --gossip-nodes | --indirect-checks | --retransmit-mult | \
         --suspicion-mult | --suspicion-max-mult | --pushpull-interval | --gossip-to-dead | \
-        --tcp-timeout | --leave-timeout | --pool-delay | -h | --help | --version)
+        --tcp-timeout | --leave-timeout | --pool-delay | --reconnect-interval | \
+        --reconnect-timeout | --tombstone-timeout | -h | --help | --version)
         return
         ;;
     esac
 
-    [[ $cword -gt 1 && ( ${words[1]} == members || ${words[1]} == event ) ]] && sub=${words[1]}
+    [[ $cword -gt 1 && ${words[1]} =~ ^(members|event|force-leave|rtt)$ ]] && sub=${words[1]}
     if [[ $sub == members ]]; then
         COMPREPLY=($(compgen -W '--control --json' -- "$cur"))
         return
     fi
-    if [[ $sub == event ]]; then
+    if [[ $sub == event || $sub == force-leave || $sub == rtt ]]; then
         [[ $cur == -* ]] && COMPREPLY=($(compgen -W '--control' -- "$cur"))
         return
     fi
@@ -48,9 +49,10 @@ _tcppeer()
             --keyring --allow --help --version --probe-interval --probe-timeout --gossip-interval
             --gossip-nodes --indirect-checks --retransmit-mult --suspicion-mult
             --suspicion-max-mult --pushpull-interval --gossip-to-dead --tcp-timeout
-            --leave-timeout --pool-delay' -- "$cur"))
+            --leave-timeout --pool-delay --reconnect-interval --reconnect-timeout
+            --tombstone-timeout --snapshot' -- "$cur"))
     elif ((cword == 1)); then
-        COMPREPLY=($(compgen -W 'members event' -- "$cur"))
+        COMPREPLY=($(compgen -W 'members event force-leave rtt' -- "$cur"))
     fi
 } &&
     complete -F _tcppeer tcppeer

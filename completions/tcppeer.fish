@@ -5,12 +5,14 @@ function __tcppeer_members
 end
 
 function __tcppeer_event
-    contains -- event (commandline -opc)
+    contains -- event (commandline -opc); or contains -- force-leave (commandline -opc); or contains -- rtt (commandline -opc)
 end
 
 complete -c tcppeer -f
 complete -c tcppeer -n 'not __tcppeer_members; and __fish_is_first_arg' -a members -d 'List the members of a running node'
 complete -c tcppeer -n 'not __tcppeer_members; and __fish_is_first_arg' -a event -d 'Send a user event to the cluster'
+complete -c tcppeer -n 'not __tcppeer_members; and __fish_is_first_arg' -a force-leave -d 'Mark a failed member left everywhere'
+complete -c tcppeer -n 'not __tcppeer_members; and __fish_is_first_arg' -a rtt -d 'Estimated round trip between members'
 complete -c tcppeer -n __tcppeer_event -l control -r -F -d 'Control socket'
 complete -c tcppeer -n __tcppeer_members -l control -r -F -d 'Control socket'
 complete -c tcppeer -n __tcppeer_members -l json -d 'Print JSON'
@@ -28,7 +30,8 @@ complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l servi
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l control -r -F -d 'Control socket'
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l keyring -r -F -d 'Keyring file (base64 keys)'
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l allow -x -d 'Accept only this network CIDR'
-for o in probe-interval probe-timeout gossip-interval pushpull-interval gossip-to-dead tcp-timeout leave-timeout pool-delay
+complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l snapshot -r -F -d 'Keep members and clocks in this file'
+for o in probe-interval probe-timeout gossip-interval pushpull-interval gossip-to-dead tcp-timeout leave-timeout pool-delay reconnect-interval reconnect-timeout tombstone-timeout
     complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l $o -x -d Duration
 end
 for o in gossip-nodes indirect-checks retransmit-mult suspicion-mult suspicion-max-mult
