@@ -35,6 +35,7 @@ enum pool_key_bit {
 	KEY_HASH_SEED = 1 << 12,
 	KEY_TABLE_SIZE = 1 << 13,
 	KEY_RESOLVE_INTERVAL = 1 << 14,
+	KEY_CONTROL = 1 << 16,
 };
 
 struct loader {
@@ -470,6 +471,13 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 		key_number(ld, key, value, KEY_CHECK_FALL, 1, 100, &p->check_fall);
 	} else if (strcmp(key, "max_conns") == 0) {
 		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &p->max_conns);
+	} else if (strcmp(key, "control") == 0) {
+		if (key_once(ld, key, KEY_CONTROL) < 0)
+			return;
+		if (value[0] == '\0' || strlen(value) > POOL_CONTROL_MAX)
+			problem(ld, ld->line, "control: a socket path of 1-%d bytes", POOL_CONTROL_MAX);
+		else
+			snprintf(p->control, sizeof(p->control), "%s", value);
 	} else if (strcmp(key, "resolve_interval") == 0) {
 		key_duration(ld, key, value, KEY_RESOLVE_INTERVAL, 1000, 86400000, 1,
 			     &p->resolve_interval_ms);

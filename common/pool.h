@@ -18,6 +18,7 @@
 #define POOL_WEIGHT_MAX 256
 #define POOL_MAX_CONNS_MAX 10000000
 #define POOL_RETRIES_MAX 32
+#define POOL_CONTROL_MAX 107 /* a Unix socket's path */
 
 /* The SipHash reference key 00 01 .. 0f, documented in tcpdist.pool(5). */
 #define POOL_HASH_SEED_DEFAULT "000102030405060708090a0b0c0d0e0f"
@@ -56,6 +57,7 @@ struct pool {
 	unsigned check_fall;
 	unsigned max_conns; /* 0 = unlimited */
 	uint64_t resolve_interval_ms; /* host names looked up again; 0 = never */
+	char control[POOL_CONTROL_MAX + 1]; /* the control socket's path, "" for none */
 	uint8_t hash_seed[HASH_SEED_LEN];
 	uint32_t table_size; /* Maglev slots, a prime */
 	struct pool_backend *backends;

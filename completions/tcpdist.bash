@@ -63,7 +63,12 @@ _tcpdist()
         _tcpdist_threads
         return
         ;;
-    -l | --metrics | --drain-timeout)
+    --control)
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -- "$cur"))
+        return
+        ;;
+    -l | --metrics | --drain-timeout | --backend | --client | --limit)
         # ADDR and DURATION are free text
         return
         ;;
@@ -73,12 +78,29 @@ _tcpdist()
     esac
     $split && return
 
+    case ${words[1]:-} in
+    status)
+        [[ $cur == -* ]] && COMPREPLY=($(compgen -W '-f --control --json --help' -- "$cur"))
+        return
+        ;;
+    sessions)
+        [[ $cur == -* ]] && COMPREPLY=($(compgen -W '-f --control --backend --limit --json
+            --help' -- "$cur"))
+        return
+        ;;
+    kill)
+        [[ $cur == -* ]] && COMPREPLY=($(compgen -W '-f --control --backend --client
+            --help' -- "$cur"))
+        return
+        ;;
+    esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-n -v -j -l -f -h --metrics --log-connections
-            --no-splice --drain-timeout --syslog --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-n -v -j -l -f -h --metrics --control --takeover
+            --log-connections --no-splice --drain-timeout --syslog --help --version' -- "$cur"))
         return
     fi
     _tcpdist_pool
+    ((cword == 1)) && COMPREPLY+=($(compgen -W 'status sessions kill' -- "$cur"))
 } &&
     complete -F _tcpdist tcpdist
 

@@ -57,7 +57,7 @@ _tcppool_settings()
     fi
     if [[ $1 == pool ]]; then
         keys='listen balance hash_key connect_timeout idle_timeout retries check_interval
-            check_rise check_fall max_conns resolve_interval hash_seed table_size'
+            check_rise check_fall max_conns resolve_interval control hash_seed table_size'
     else
         keys='address weight state max_conns'
     fi
@@ -128,7 +128,14 @@ _tcppool()
             _tcppool_backends pool
         fi
         ;;
-    rm | drain | up | down)
+    drain)
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W '--wait --wait=' -- "$cur"))
+        else
+            _tcppool_backends
+        fi
+        ;;
+    rm | up | down)
         ((n == 1)) && _tcppool_backends
         ;;
     init)

@@ -80,7 +80,7 @@ function __tcppool_settings
     end
     if test "$argv[1]" = pool
         printf '%s=\n' listen balance hash_key connect_timeout idle_timeout retries \
-            check_interval check_rise check_fall max_conns resolve_interval hash_seed table_size
+            check_interval check_rise check_fall max_conns resolve_interval control hash_seed table_size
     else
         printf '%s=\n' address weight state max_conns
     end
@@ -106,6 +106,7 @@ complete -c tcppool -n "not __fish_seen_subcommand_from $__tcppool_commands" -a 
 complete -c tcppool -n "not __fish_seen_subcommand_from $__tcppool_commands" -a down -d 'Take a backend down'
 complete -c tcppool -n "not __fish_seen_subcommand_from $__tcppool_commands" -a check -d 'List every problem of the pool file'
 complete -c tcppool -n '__fish_seen_subcommand_from list check show' -l json -d 'Print JSON'
+complete -c tcppool -n '__fish_seen_subcommand_from drain' -l wait -d 'Then wait until tcpdist has no connection to it (=TIMEOUT)'
 complete -c tcppool -n '__tcppool_at 0 show set' -a pool -d 'The [pool] section'
 complete -c tcppool -n '__tcppool_at 0 show set rm drain up down' -a '(__tcppool_backends)' -d Backend
 complete -c tcppool -n '__tcppool_at +0 init' -a '(__tcppool_settings pool)'

@@ -51,7 +51,7 @@ ms_to_exit() {
 	printf '[pool]\nlisten = 127.0.0.1:%s\n[backend a]\naddress = 127.0.0.1:%s\n' "$P" "$PA" >"$T/web.pool"
 	start_tcpdist "$T/web.pool" --metrics "127.0.0.1:$PM"
 	awk -v p="$P" -v pa="$PA" 'BEGIN {
-		printf "[pool]\nlisten = 127.0.0.1:%s\ntable_size = 16777213\n", p
+		printf "[pool]\nlisten = 127.0.0.1:%s\ntable_size = 8388593\n", p
 		for (i = 0; i < 10000; i++)
 			printf "[backend b%05d]\naddress = 127.0.0.1:%d\n%s", i, pa, i ? "state = drain\n" : ""
 	}' >"$T/big.pool"

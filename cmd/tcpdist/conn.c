@@ -80,6 +80,7 @@ static const char *const end_names[] = {
 	[END_CLIENT_RESET] = "client-reset",   [END_BACKEND_RESET] = "backend-reset",
 	[END_IDLE] = "idle-timeout",           [END_NO_BACKEND] = "no-backend",
 	[END_SHUTDOWN] = "shutdown",           [END_ERROR] = "error",
+	[END_KILLED] = "killed",
 };
 
 /* --log-connections: one line per connection, key=value for scripts. */

@@ -5,6 +5,7 @@
  * backend back, check_fall failures take a healthy one out. Each transition
  * is logged once, by whoever makes it. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,9 +26,14 @@ static void mark_down(struct upstream *u, const char *how, unsigned count, int e
 
 	if (!atomic_compare_exchange_strong(&u->down, &up, 1))
 		return;
+	char reason[160];
+
 	atomic_fetch_add_explicit(&u->went_down, 1, memory_order_relaxed);
-	log_warn("backend %s %s is down: %u %s failed in a row (%s)", u->name, u->addr_text,
-		 count, how, connect_error_text(error));
+	snprintf(reason, sizeof(reason), "%u %s failed in a row (%s)", count, how,
+		 connect_error_text(error));
+	upstream_set_reason(u, reason);
+	upstream_changed(u);
+	log_warn("backend %s %s is down: %s", u->name, u->addr_text, reason);
 }
 
 static void mark_up(struct upstream *u, unsigned rises)
@@ -37,6 +43,11 @@ static void mark_up(struct upstream *u, unsigned rises)
 	if (!atomic_compare_exchange_strong(&u->down, &down, 0))
 		return;
 	atomic_fetch_add_explicit(&u->came_up, 1, memory_order_relaxed);
+	char reason[64];
+
+	snprintf(reason, sizeof(reason), "%u check%s passed", rises, rises == 1 ? "" : "s");
+	upstream_set_reason(u, reason);
+	upstream_changed(u);
 	log_info("backend %s %s is up: %u check%s passed", u->name, u->addr_text, rises,
 		 rises == 1 ? "" : "s");
 }
@@ -273,4 +284,5 @@ void health_availability(struct proc *p)
 	else if (n > 0 && p->available == 0)
 		log_info("backends available again: %zu of %zu", n, p->farm->n);
 	p->available = n;
+	proc_notify_status(p);
 }

@@ -40,6 +40,7 @@ enum { DRAIN_NONE, DRAIN_SYNS, DRAIN_ALL }; /* struct listener's draining */
 enum { ACCEPT_EMPTY, ACCEPT_MORE, ACCEPT_STOPPED };
 
 static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void listener_drain_start(struct worker *w, struct listener *l);
 
 static int listen_socket(const struct addr *a, int reuseport, int v6only, char *err)
 {
@@ -298,6 +299,7 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 		}
 		fresh[nfresh]->addr = addrs[i].addr;
 		fresh[nfresh]->v6only = v6only;
+		fresh[nfresh]->nsockets = p->nworkers;
 		fresh[nfresh]->id = ++p->next_listen_id;
 		nfresh++;
 	}
@@ -319,7 +321,7 @@ int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, 
 		}
 		log_info("no longer listening on %s", e->text);
 		*pe = e->next;
-		e->sockets = p->nworkers; /* until each worker has drained its own */
+		e->sockets = e->nsockets; /* until each worker has drained its own */
 		e->next = p->closing;
 		p->closing = e;
 	}
@@ -357,6 +359,105 @@ out:
 	free(fresh);
 	free(fds);
 	return rc;
+}
+
+/* An inherited socket's address and family mode; -1 unless it is a
+ * listening TCP socket. */
+static int inherited_addr(int fd, struct addr *a, int *v6only)
+{
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return -1;
+	len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+		return -1;
+	a->len = sizeof(a->ss);
+	if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ||
+	    (a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6))
+		return -1;
+	*v6only = 0;
+	len = sizeof(*v6only);
+	if (a->ss.ss_family == AF_INET6)
+		getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only, &len);
+	return 0;
+}
+
+int listeners_adopt(struct proc *p, const int *fds, size_t n, int shared, char *err)
+{
+	int nworkers = p->nworkers;
+	char *taken = calloc(n ? n : 1, 1);
+
+	if (taken == NULL)
+		return err_set(err, "out of memory");
+	if (p->fds.nofile == 0)
+		fd_budget_init(&p->fds, p->nworkers);
+	for (size_t i = 0; i < n; i++) {
+		struct listen_entry *e;
+		struct addr a, b;
+		int v6only, v6b, m = 0, *group;
+
+		if (taken[i])
+			continue;
+		if (inherited_addr(fds[i], &a, &v6only) < 0) {
+			log_warn("inherited descriptor %d is not a listening TCP socket: closed", fds[i]);
+			close(fds[i]);
+			continue;
+		}
+		/* Every inherited socket of this address, as one entry. */
+		if ((group = calloc(n, sizeof(*group))) == NULL ||
+		    (e = calloc(1, sizeof(*e))) == NULL) {
+			free(group);
+			free(taken);
+			return err_set(err, "out of memory");
+		}
+		for (size_t j = i; j < n; j++) {
+			if (taken[j] || (j > i && (inherited_addr(fds[j], &b, &v6b) < 0 ||
+						   !addr_equal(&a, &b) || v6b != v6only)))
+				continue;
+			taken[j] = 1;
+			group[m++] = fds[j];
+		}
+		e->addr = a;
+		e->v6only = v6only;
+		e->shared = shared;
+		e->id = ++p->next_listen_id;
+		e->nsockets = m > nworkers ? m : nworkers;
+		addr_format((const struct sockaddr *)&a.ss, e->text, sizeof(e->text));
+		/* Each worker gets at least one: a copy of a shared socket when
+		 * fewer came than there are workers. */
+		for (int k = 0; k < e->nsockets; k++) {
+			struct listener_op *op = calloc(1, sizeof(*op));
+			int fd = k < m ? group[k] : fcntl(group[k % m], F_DUPFD_CLOEXEC, 0);
+
+			if (op == NULL || fd < 0) {
+				free(op);
+				if (fd >= 0 && k >= m)
+					close(fd);
+				e->nsockets = k; /* the workers left without one still accept elsewhere */
+				break;
+			}
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			fd_other_add(&p->fds, k < m ? 0 : 1);
+			op->id = e->id;
+			op->fd = fd;
+			op->shared = shared;
+			memcpy(op->text, e->text, sizeof(op->text));
+			pthread_mutex_lock(&p->lock);
+			op->next = p->workers[k % nworkers].ops;
+			p->workers[k % nworkers].ops = op;
+			pthread_mutex_unlock(&p->lock);
+		}
+		free(group);
+		e->next = p->listens;
+		p->listens = e;
+		log_info("listening on %s (%d socket%s %s)", e->text, m, m == 1 ? "" : "s",
+			 shared ? "from systemd" : "taken over");
+	}
+	free(taken);
+	return 0;
 }
 
 void listen_entries_free(struct proc *p)
@@ -610,6 +711,7 @@ static void listener_add(struct worker *w, const struct listener_op *op)
 	l->worker = w;
 	l->id = op->id;
 	l->fd = op->fd;
+	l->shared = op->shared;
 	memcpy(l->text, op->text, sizeof(l->text));
 	ev_io_init(&l->io, listener_accept_cb, l->fd, EV_READ);
 	ev_init(&l->drain, listener_drain_cb);
@@ -618,15 +720,31 @@ static void listener_add(struct worker *w, const struct listener_op *op)
 	listeners_watch(w);
 }
 
-/* Drains the listener of entry id (see the top of this file). */
+/* Drains the listeners of entry id (see the top of this file): one per
+ * worker, or several when more sockets were inherited than there are workers. */
 static void listener_remove(struct worker *w, uint64_t id)
 {
 	struct listener *l = w->listeners;
+	int found = 0;
 
-	while (l && (l->id != id || l->draining))
-		l = l->next;
-	if (l == NULL) { /* never taken over, or closed by a stop */
+	while (l) {
+		struct listener *next = l->next;
+
+		if (l->id == id && !l->draining) {
+			found = 1;
+			listener_drain_start(w, l);
+		}
+		l = next;
+	}
+	if (!found) /* never taken over, or closed by a stop */
 		listen_socket_closed(w->proc, id);
+}
+
+static void listener_drain_start(struct worker *w, struct listener *l)
+{
+	if (l->shared) {
+		/* systemd keeps the socket and its backlog for the next process. */
+		listener_free(l);
 		return;
 	}
 	if (listener_filter(l, filter_syns, sizeof(filter_syns) / sizeof(filter_syns[0])) < 0)

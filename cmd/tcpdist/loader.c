@@ -97,7 +97,7 @@ struct pool *config_load(struct proc *p, char *err)
 		return err_set(err, "%s: %s", p->opt->pool_path, why), NULL;
 	pool = config_parse(p->opt, l->resolver, data, len, &never, err);
 	if (pool) {
-		l->digest = siphash24(digest_key, data, len);
+		l->digest = p->pool_digest = siphash24(digest_key, data, len);
 		l->size = len;
 		l->have_digest = 1;
 	}
@@ -150,8 +150,8 @@ static struct load_result *load_run(struct loader *l, int why)
 
 	if (stat(path, &st) < 0 && errno == ENOENT) {
 		/* Between a delete and a recreate, or gone for good: wait. */
-		if (l->gone)
-			return NULL;
+		if (l->gone && !(why & LOAD_FORCE))
+			return NULL; /* said already; a SIGHUP hears it again */
 		l->gone = 1;
 		return result_new(LOAD_GONE, why);
 	}
@@ -173,9 +173,12 @@ static struct load_result *load_run(struct loader *l, int why)
 	if ((why & LOAD_RESOLVE) && !(why & LOAD_FORCE) && l->have_digest &&
 	    (digest != l->digest || len != l->size))
 		why = res->why = why | LOAD_FILE; /* changed meanwhile: a reload after all */
+	pthread_mutex_lock(&l->lock); /* loader_file_differs reads it */
 	l->digest = digest;
 	l->size = len;
 	l->have_digest = 1;
+	pthread_mutex_unlock(&l->lock);
+	res->digest = digest;
 	pool = config_parse(p->opt, l->resolver, data, len, &l->quit, res->err);
 	free(data);
 	if (pool == NULL)
@@ -290,6 +293,19 @@ void loader_names_changed(struct proc *p)
 	ev_timer_stop(p->loop, &l->resolve);
 	ev_timer_set(&l->resolve, every, every);
 	ev_timer_start(p->loop, &l->resolve);
+}
+
+int loader_file_differs(struct proc *p)
+{
+	struct loader *l = p->loader;
+	int differs;
+
+	if (l == NULL)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	differs = l->have_digest && l->digest != p->pool_digest;
+	pthread_mutex_unlock(&l->lock);
+	return differs;
 }
 
 void loader_request(struct proc *p, int why)

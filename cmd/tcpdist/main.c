@@ -12,13 +12,18 @@
 #include "log.h"
 #include "num.h"
 #include "rng.h"
+#include "sdnotify.h"
 #include "tcpdist.h"
 
 #define THREADS_MAX 64
 
 static const char usage_text[] =
-	"usage: tcpdist [-nv] [-j N] [-l ADDR]... [--metrics ADDR] [--log-connections]\n"
-	"               [--no-splice] [--drain-timeout DURATION] [--syslog] [[-f] POOL]\n";
+	"usage: tcpdist [-nv] [-j N] [-l ADDR]... [--metrics ADDR] [--control PATH] [--takeover]\n"
+	"               [--log-connections] [--no-splice] [--drain-timeout DURATION] [--syslog]\n"
+	"               [[-f] POOL]\n"
+	"       tcpdist status   [-f POOL | --control PATH] [--json]\n"
+	"       tcpdist sessions [-f POOL | --control PATH] [--backend NAME] [--limit N] [--json]\n"
+	"       tcpdist kill     [-f POOL | --control PATH] (--backend NAME | --client ADDR)\n";
 
 static const char help_text[] =
 	"\n"
@@ -31,6 +36,9 @@ static const char help_text[] =
 	"  -l ADDR               listen on ADDR instead of the pool's listen lines;\n"
 	"                        may be repeated\n"
 	"      --metrics ADDR    serve Prometheus metrics at http://ADDR/metrics\n"
+	"      --control PATH    the control socket (default: the pool's control key)\n"
+	"      --takeover        take the listening sockets of the tcpdist running at the\n"
+	"                        control socket, then let it finish its connections\n"
 	"      --log-connections log one line per finished connection\n"
 	"      --no-splice       relay with read/write only, never splice(2)\n"
 	"      --drain-timeout D on SIGINT/SIGTERM wait up to D for connections (default 10s)\n"
@@ -43,6 +51,7 @@ struct run {
 	struct proc *proc;
 	atomic_int workers_left;
 	int signals;
+	int stopping;
 	ev_async worker_done;
 	ev_timer drain;
 	uint64_t drain_ms;
@@ -71,24 +80,48 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	struct run *run = s->data;
 	struct proc *p = run->proc;
-	char d[32];
-	size_t n;
 
+	(void)loop;
 	(void)revents;
 	if (run->signals++ > 0) {
 		log_warn("second signal: exiting now");
 		_exit(0);
 	}
+	proc_stop(p);
+}
+
+void proc_stop(struct proc *p)
+{
+	struct run *run = p->run;
+	char d[32];
+	size_t n;
+
+	if (run->stopping++)
+		return;
 	duration_format(run->drain_ms, d, sizeof(d));
 	n = proc_connections(p);
 	log_info("shutting down: waiting up to %s for %zu connection%s", d, n, n == 1 ? "" : "s");
+	sd_notify_send("STOPPING=1");
 	watch_close(p);
 	loader_close(p);
 	metrics_close(p);
+	control_close(p);
 	for (int i = 0; i < p->nworkers; i++)
 		ev_async_send(p->workers[i].loop, &p->workers[i].stop);
 	ev_timer_init(&run->drain, drain_timeout_cb, (ev_tstamp)run->drain_ms / 1000.0, 0.0);
-	ev_timer_start(loop, &run->drain);
+	ev_timer_start(p->loop, &run->drain);
+}
+
+void proc_notify_status(struct proc *p)
+{
+	char status[128];
+	size_t n = farm_count_available(p->farm);
+
+	if (!sd_notify_wanted())
+		return;
+	snprintf(status, sizeof(status), "STATUS=%zu of %zu backends available, %zu connections",
+		 n, p->farm->n, proc_connections(p));
+	sd_notify_send(status);
 }
 
 static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents)
@@ -97,8 +130,16 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (run->signals == 0) {
+	if (run->signals == 0 && !run->stopping) {
+		char state[64];
+		struct timespec now;
+
 		log_info("SIGHUP: reloading %s", run->proc->opt->pool_path);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+			 (unsigned long long)now.tv_sec * 1000000 +
+				 (unsigned long long)now.tv_nsec / 1000);
+		sd_notify_send(state);
 		watch_reload(run->proc, 1);
 	}
 }
@@ -132,12 +173,14 @@ static void parse_options(int argc, char **argv, struct options *opt)
 {
 	enum {
 		OPT_VERSION = 256, OPT_NO_SPLICE, OPT_DRAIN_TIMEOUT, OPT_SYSLOG, OPT_METRICS,
-		OPT_LOG_CONNECTIONS,
+		OPT_LOG_CONNECTIONS, OPT_CONTROL, OPT_TAKEOVER,
 	};
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"metrics", required_argument, NULL, OPT_METRICS},
+		{"control", required_argument, NULL, OPT_CONTROL},
+		{"takeover", no_argument, NULL, OPT_TAKEOVER},
 		{"log-connections", no_argument, NULL, OPT_LOG_CONNECTIONS},
 		{"no-splice", no_argument, NULL, OPT_NO_SPLICE},
 		{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
@@ -201,6 +244,17 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		case OPT_METRICS:
 			opt->metrics = optarg;
 			break;
+		case OPT_CONTROL:
+			if (*optarg == '\0' || strlen(optarg) > POOL_CONTROL_MAX) {
+				fprintf(stderr, "tcpdist: --control: a socket path of 1-%d bytes\n",
+					POOL_CONTROL_MAX);
+				exit(2);
+			}
+			opt->control = optarg;
+			break;
+		case OPT_TAKEOVER:
+			opt->takeover = 1;
+			break;
 		case OPT_LOG_CONNECTIONS:
 			opt->log_connections = 1;
 			break;
@@ -238,12 +292,17 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct proc proc = {0};
 	struct run run = {0};
+	struct inherited inherited = {NULL, 0, -1}, activated = {NULL, 0, -1};
+	const char *control;
 	struct farm *farm;
 	struct pool *pool;
 	struct timespec now;
 	char err[ERR_LEN * 2];
 	int status = 2, initialized = 0;
 
+	if (argc > 1 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "sessions") == 0 ||
+			 strcmp(argv[1], "kill") == 0))
+		return ctl_main(argc - 1, argv + 1);
 	parse_options(argc, argv, &opt);
 	log_init("tcpdist", opt.use_syslog, opt.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);
@@ -281,6 +340,22 @@ int main(int argc, char **argv)
 
 	proc.farm = farm;
 	proc.nworkers = opt.threads;
+	control = opt.control ? opt.control : pool->control[0] ? pool->control : NULL;
+	if (opt.takeover && control == NULL) {
+		log_err("--takeover: no control socket: give --control PATH or set control in the pool");
+		goto out;
+	}
+	/* Before anything is bound: the sockets of the running tcpdist, then
+	 * those systemd passed. */
+	if (opt.takeover && takeover_receive(control, &inherited, err) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (systemd_listen_fds(&activated, err) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+
 	proc.available = (size_t)-1;
 	atomic_init(&run.workers_left, opt.threads);
 	run.drain_ms = opt.drain_timeout_ms;
@@ -301,11 +376,22 @@ int main(int argc, char **argv)
 		}
 		w->on_exit = worker_exited;
 	}
+	if (listeners_adopt(&proc, activated.fds, activated.n, 1, err) < 0 ||
+	    listeners_adopt(&proc, inherited.fds, inherited.n, 0, err) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	free(activated.fds), activated.fds = NULL, activated.n = 0; /* the workers' now */
+	free(inherited.fds), inherited.fds = NULL, inherited.n = 0;
 	if (listeners_update(&proc, pool->listen, pool->nlisten, err) < 0) {
 		log_err("%s", err);
 		goto out;
 	}
 	if (opt.metrics && metrics_init(&proc, opt.metrics, err) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (control && control_open(&proc, control, opt.takeover, err) < 0) {
 		log_err("%s", err);
 		goto out;
 	}
@@ -325,6 +411,7 @@ int main(int argc, char **argv)
 	ev_async_start(loop, &run.worker_done);
 	ev_async_init(&proc.health_changed, health_changed_cb);
 	ev_async_start(loop, &proc.health_changed);
+	survey_proc_init(&proc);
 	ev_signal_init(&sigint_w, signal_cb, SIGINT);
 	ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
 	ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
@@ -340,15 +427,22 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	takeover_ok(&inherited); /* accepting now: the old process may go */
+	sd_notify_send("READY=1");
+	proc_notify_status(&proc);
 	ev_run(loop, 0);
 	for (int i = 0; i < proc.nworkers; i++)
 		pthread_join(proc.workers[i].thread, NULL);
 	status = 0;
 	log_info("stopped");
 out:
+	inherited_free(&inherited); /* an old process not told "ok" serves on */
+	inherited_free(&activated);
 	watch_close(&proc);
 	loader_close(&proc);
 	metrics_close(&proc);
+	control_close(&proc);
+	survey_finish(&proc);
 	health_stop_all(proc.farm);
 	for (int i = 0; i < initialized; i++)
 		worker_destroy(&proc.workers[i]);

@@ -266,6 +266,9 @@ static int half_pump(struct conn *c, struct half *h, int src, int dst)
 			n = half_copy(c, h, src, dst);
 		if (n > 0) {
 			h->bytes += (uint64_t)n;
+			/* Shared by the workers: an atomic add, once per read. */
+			atomic_fetch_add_explicit(h == &c->c2b ? &c->up->bytes_in : &c->up->bytes_out,
+						  (unsigned long long)n, memory_order_relaxed);
 			stat_add(h == &c->c2b ? &c->w->stats.bytes_in : &c->w->stats.bytes_out,
 				 (unsigned long long)n);
 			c->last_active = ev_now(c->w->loop);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "sdnotify.h"
 #include "tcpdist.h"
 
 #define NAMES_LISTED 8 /* backends named per kind in the reload line */
@@ -85,11 +86,24 @@ static void reload_describe(const struct farm *old, const struct farm *new, char
 		snprintf(out, cap, "no changes");
 }
 
+/* A backend whose state or weight the file changed has its change time
+ * stamped, as a health change stamps it (tcpdist status). */
+static void upstreams_note_changes(const struct farm *prev, const struct farm *next)
+{
+	for (size_t i = 0; i < next->n; i++) {
+		const struct farm_backend *b = &next->b[i], *o = farm_find(prev, b->up->name);
+
+		if (o && o->up == b->up && (o->state != b->state || o->weight != b->weight))
+			upstream_changed(b->up);
+	}
+}
+
 /* --- applying ------------------------------------------------------------- */
 
 static void reload_failed(struct proc *p, const char *why)
 {
 	p->reload_failures++;
+	snprintf(p->reload_error, sizeof(p->reload_error), "%s", why);
 	log_err("reload failed, keeping the last good pool: %s", why);
 }
 
@@ -103,7 +117,31 @@ static void resolve_failed(struct proc *p, const char *why)
 	log_warn("names looked up again: %s: keeping the addresses in force", why);
 }
 
+/* Another control socket path in the file: the old one goes, the new one
+ * comes (--control holds it fixed). */
+static void control_follow(struct proc *p, const struct pool *pool)
+{
+	const char *now = control_path(p);
+	char err[ERR_LEN * 2];
+
+	if (p->opt->control || strcmp(now ? now : "", pool->control) == 0)
+		return;
+	control_close(p);
+	if (pool->control[0] && control_open(p, pool->control, 0, err) < 0)
+		log_err("%s", err);
+}
+
+static void reload_apply_result(struct proc *p, struct load_result *res);
+
 void reload_apply(struct proc *p, struct load_result *res)
+{
+	reload_apply_result(p, res);
+	if (res->why & LOAD_FORCE)
+		sd_notify_send("READY=1"); /* the end of the SIGHUP's RELOADING=1 */
+	proc_notify_status(p);
+}
+
+static void reload_apply_result(struct proc *p, struct load_result *res)
 {
 	const struct options *opt = p->opt;
 	struct farm *next = res->farm, *prev = p->farm;
@@ -130,10 +168,14 @@ void reload_apply(struct proc *p, struct load_result *res)
 		return;
 	}
 	p->resolve_error[0] = '\0';
+	p->reload_error[0] = '\0';
+	p->pool_digest = res->digest;
 	reload_describe(prev, next, changes, sizeof(changes));
 	health_sync(p, next, prev);
 	res->farm = NULL; /* the workers' now */
+	upstreams_note_changes(prev, next);
 	proc_publish(p, next);
+	control_follow(p, next->pool);
 	if (res->why == LOAD_RESOLVE) {
 		log_info("pool %s: names looked up again (%s)", opt->pool_path, changes);
 	} else {

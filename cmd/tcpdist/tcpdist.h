@@ -46,6 +46,8 @@ struct options {
 	const char *listen[POOL_LISTEN_MAX]; /* -l, overrides the pool's listen lines */
 	size_t nlisten;
 	const char *metrics;                 /* --metrics ADDR, or NULL */
+	const char *control;                 /* --control PATH, or NULL: the pool's */
+	int takeover;                        /* --takeover: the running tcpdist's sockets */
 	int threads;
 	int check_only;
 	int verbose;
@@ -85,12 +87,20 @@ struct upstream {
 	atomic_int down;            /* failing health checks */
 	atomic_uint fails;          /* failures in a row, passive and active */
 	atomic_ullong went_down, came_up;
+	atomic_ullong bytes_in, bytes_out; /* relayed to and from it */
+	atomic_ullong changed_ms;  /* Unix time of its last change of health or state */
+	pthread_mutex_t reason_lock;
+	char reason[160];          /* why it is down, or the last check's result */
 	struct check check;
 };
 
 struct upstream *upstream_create(const struct pool_backend *b);
 void upstream_ref(struct upstream *u);
 void upstream_unref(struct upstream *u);
+/* The health reason, set by whoever changes the health (any thread). */
+void upstream_set_reason(struct upstream *u, const char *reason);
+void upstream_reason(struct upstream *u, char *out, size_t len);
+void upstream_changed(struct upstream *u); /* stamps changed_ms with now */
 
 /* A backend's place in one configuration. */
 struct farm_backend {
@@ -130,6 +140,7 @@ struct listener {
 	uint64_t id;
 	int fd;
 	int draining;   /* removed: its backlog is being accepted (listener.c) */
+	int shared;     /* held by systemd as well: closed without draining */
 	ev_timer drain; /* the handshakes under way when it was removed */
 	ev_tstamp drain_end; /* when those no longer hold the close back */
 	char text[ADDR_TEXT_LEN];
@@ -140,6 +151,7 @@ struct listener_op {
 	struct listener_op *next;
 	uint64_t id;
 	int fd; /* -1: close listener id */
+	int shared; /* held by systemd as well (see listen_entry) */
 	char text[ADDR_TEXT_LEN];
 };
 
@@ -174,6 +186,8 @@ struct worker {
 	ev_async reconfig; /* a new farm or listener changes are waiting */
 	ev_async resume;   /* descriptors given back, or the pool below max_conns */
 	ev_timer fd_retry; /* out of descriptors: try accepting again */
+	ev_async survey;   /* questions from the main thread are waiting */
+	struct survey_node *surveys; /* under proc->lock */
 	atomic_int stopping;
 	atomic_int paused; /* PAUSE_ bits */
 	atomic_size_t nconns;
@@ -204,6 +218,8 @@ struct listen_entry {
 	struct addr addr;    /* as configured (port 0 stays 0) */
 	int v6only;          /* [::]:P beside an IPv4 address with port P */
 	int sockets;         /* removed: how many are still open, under proc->lock */
+	int nsockets;        /* its sockets over all workers (more when inherited) */
+	int shared;          /* systemd holds its socket too: closing resets no one */
 	char text[ADDR_TEXT_LEN];
 };
 
@@ -237,6 +253,9 @@ struct proc {
 	struct fd_budget fds;
 	struct ev_loop *loop; /* the main thread's */
 	ev_async health_changed;
+	ev_async survey_done;          /* every worker answered a survey */
+	struct survey *surveys_done;   /* under lock */
+	struct control *control;       /* the control socket, or NULL */
 	size_t available;     /* backends able to take connections, last seen */
 	atomic_int paused_for_limit;
 	struct run *run;               /* main.c's: signals and the drain */
@@ -249,6 +268,8 @@ struct proc {
 	unsigned long long reloads, reload_failures;
 	double last_reload; /* Unix time of the last successful load */
 	char resolve_error[ERR_LEN * 2]; /* the last failure of names looked up again */
+	char reload_error[ERR_LEN * 2];  /* why the last reload failed, "" after a success */
+	uint64_t pool_digest;            /* of the bytes of the pool in force */
 	struct metrics_server *metrics; /* --metrics, or NULL: metrics.c's */
 };
 
@@ -264,12 +285,38 @@ void proc_publish(struct proc *p, struct farm *f);
 
 /* listener.c */
 int listeners_update(struct proc *p, const struct pool_listen *addrs, size_t n, char *err);
+/* Before the first listeners_update: sockets handed over by a previous
+ * tcpdist (--takeover) or by systemd (shared), taken as if we had opened
+ * them; the update then keeps those the pool lists and drains the rest. */
+int listeners_adopt(struct proc *p, const int *fds, size_t n, int shared, char *err);
 void listeners_apply(struct worker *w, struct listener_op *ops);
 void listeners_close(struct worker *w);
 void listeners_watch(struct worker *w); /* after the worker's pause changed */
 void listen_entries_free(struct proc *p);
 /* -1 if a backend's address is one of pool's listeners: a loop. */
 int listen_loop_check(const struct pool *pool, char *err);
+
+/* survey.c: a question every worker answers on its own thread (nothing else
+ * may walk its connections); done runs on the main loop once all have. */
+struct survey;
+typedef void (*survey_ask_fn)(struct worker *w, struct survey *s);
+typedef void (*survey_done_fn)(struct survey *s);
+struct survey {
+	struct proc *p;
+	survey_ask_fn ask;
+	survey_done_fn done;
+	void *ctx;
+	atomic_int left;           /* workers yet to answer */
+	struct survey_node *nodes; /* one per worker, for its queue */
+	struct survey *next_done;
+};
+struct survey *survey_new(struct proc *p, survey_ask_fn ask, survey_done_fn done, void *ctx);
+void survey_start(struct survey *s);
+void survey_free(struct survey *s);
+void survey_proc_init(struct proc *p);
+void survey_worker_init(struct worker *w);
+void survey_answer(struct worker *w); /* on the worker, also as its loop ends */
+void survey_finish(struct proc *p);   /* main loop: the done callbacks */
 
 /* farm.c: pick a backend for a connection, skipping the ones in tried[]. */
 int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash,
@@ -293,6 +340,7 @@ struct load_result {
 	enum load_outcome outcome;
 	int why;               /* LOAD_ bits */
 	struct farm *farm;     /* LOAD_READY */
+	uint64_t digest;       /* LOAD_READY: of the file's bytes */
 	char err[ERR_LEN * 2]; /* LOAD_FAILED */
 };
 int loader_init(struct proc *p, char *err);
@@ -304,6 +352,8 @@ void loader_request(struct proc *p, int why);
 void loader_names_changed(struct proc *p);
 void loader_close(struct proc *p);
 void load_result_free(struct load_result *r);
+/* Whether the bytes last read from the file differ from the pool in force. */
+int loader_file_differs(struct proc *p);
 
 /* resolve.c: the pool's host names, looked up with a deadline (loader thread). */
 struct resolver *resolver_new(void);
@@ -319,6 +369,31 @@ void reload_apply(struct proc *p, struct load_result *res);
 int watch_init(struct proc *p, char *err);
 void watch_reload(struct proc *p, int force);
 void watch_close(struct proc *p);
+
+/* control.c: the control socket (main thread). */
+int control_open(struct proc *p, const char *path, int replace, char *err);
+void control_close(struct proc *p);
+const char *control_path(const struct proc *p);
+
+/* takeover.c: listening sockets from a previous tcpdist or from systemd. */
+struct inherited {
+	int *fds;
+	size_t n;
+	int sock; /* --takeover: the old process's control connection, or -1 */
+};
+int takeover_send(int sock, const int *fds, size_t n);
+int takeover_receive(const char *path, struct inherited *in, char *err);
+void takeover_ok(struct inherited *in);
+int systemd_listen_fds(struct inherited *in, char *err);
+void inherited_free(struct inherited *in);
+
+/* main.c: stops as on SIGTERM (a takeover's end). */
+void proc_stop(struct proc *p);
+/* Tells systemd how things stand (STATUS=), when it listens. */
+void proc_notify_status(struct proc *p);
+
+/* ctl.c: tcpdist status | sessions | kill. */
+int ctl_main(int argc, char **argv);
 
 /* metrics.c: the server lives in p->metrics; closing twice is harmless. */
 int metrics_init(struct proc *p, const char *addr, char *err);
@@ -344,7 +419,7 @@ struct attempts; /* connect failures, kept only while connecting */
 /* How a connection ended, for --log-connections. */
 enum conn_end {
 	END_CLIENT_CLOSE, END_BACKEND_CLOSE, END_CLIENT_RESET, END_BACKEND_RESET,
-	END_IDLE, END_NO_BACKEND, END_SHUTDOWN, END_ERROR,
+	END_IDLE, END_NO_BACKEND, END_SHUTDOWN, END_ERROR, END_KILLED,
 };
 
 struct conn {
@@ -374,6 +449,36 @@ void conn_close(struct conn *c, int reset, enum conn_end end);
 void conn_close_all(struct worker *w);
 const char *conn_client_text(const struct conn *c, char *buf, size_t len);
 const char *connect_error_text(int error);
+
+/* sessions.c: live connections for the control socket (survey questions). */
+struct session_row {
+	char client[ADDR_TEXT_LEN];
+	char backend[POOL_NAME_MAX + 1];
+	char listener[ADDR_TEXT_LEN];
+	double age;
+	uint64_t in, out;
+	int connected;
+};
+struct session_rows {
+	struct session_row *rows;
+	size_t n, cap;
+	size_t total; /* matching, listed or not (killed, for a kill) */
+	int truncated_by_memory;
+};
+struct session_query {
+	char backend[POOL_NAME_MAX + 1]; /* "" for any */
+	int by_client, client_has_port;
+	uint8_t client_ip[16];
+	uint16_t client_port;
+	size_t limit;
+	int nworkers;
+	struct session_rows *per; /* one per worker */
+};
+struct session_query *session_query_new(int nworkers);
+void session_query_free(struct session_query *q);
+void session_ip_key(const struct sockaddr *sa, uint8_t ip[16], uint16_t *port);
+void sessions_ask(struct worker *w, struct survey *s);
+void sessions_kill(struct worker *w, struct survey *s);
 
 /* relay.c */
 void relay_start(struct conn *c);

@@ -201,6 +201,7 @@ int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm)
 	ev_async_start(w->loop, &w->force);
 	ev_async_start(w->loop, &w->reconfig);
 	ev_async_start(w->loop, &w->resume);
+	survey_worker_init(w);
 	return 0;
 }
 
@@ -209,6 +210,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	ev_run(w->loop, 0);
+	survey_answer(w); /* questions that came as the loop ended */
 	if (w->on_exit)
 		w->on_exit(w);
 	return NULL;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "closeout.h"
+#include "num.h"
 #include "tcppool.h"
 
 static const char usage_text[] = "usage: tcppool [-f POOL] init [KEY=VALUE...]\n"
@@ -13,7 +14,7 @@ static const char usage_text[] = "usage: tcppool [-f POOL] init [KEY=VALUE...]\n
 				 "       tcppool [-f POOL] add NAME ADDRESS [KEY=VALUE...]\n"
 				 "       tcppool [-f POOL] rm NAME\n"
 				 "       tcppool [-f POOL] set NAME KEY=VALUE...\n"
-				 "       tcppool [-f POOL] drain NAME\n"
+				 "       tcppool [-f POOL] drain [--wait[=TIMEOUT]] NAME\n"
 				 "       tcppool [-f POOL] up NAME\n"
 				 "       tcppool [-f POOL] down NAME\n"
 				 "       tcppool [-f POOL] check [--json]\n";
@@ -33,7 +34,8 @@ static const char help_text[] =
 	"  set NAME KEY=VALUE...\n"
 	"                   change settings of a backend or of pool\n"
 	"  drain, up, down NAME\n"
-	"                   set a backend's state\n"
+	"                   set a backend's state; drain --wait[=TIMEOUT] then waits\n"
+	"                   until the running tcpdist has no connection to it\n"
 	"  check            list every problem of the pool file; exit 1 if any\n"
 	"\n"
 	"  -f POOL          pool file (default: $TCPDIST_POOL)\n"
@@ -71,16 +73,27 @@ static const struct command_spec *command_find(const char *name)
 static void command_options(const struct command_spec *spec, struct command *c, int argc,
 			    char **argv)
 {
-	enum { OPT_JSON = 256 };
+	enum { OPT_JSON = 256, OPT_WAIT };
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"wait", optional_argument, NULL, OPT_WAIT},
 	    {NULL, 0, NULL, 0},
 	};
+	char err[ERR_LEN];
 	int ch;
 
 	optind = 0; /* glibc: start afresh, on argv[1] of the command's own argv */
 	opterr = 0; /* getopt would name the command as the program */
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch == OPT_WAIT && strcmp(spec->name, "drain") == 0) {
+			c->wait = 1;
+			if (optarg &&
+			    duration_parse(optarg, 1, 7ull * 86400000, &c->wait_ms, err) < 0) {
+				fprintf(stderr, "tcppool: drain: --wait: %s\n", err);
+				exit(2);
+			}
+			continue;
+		}
 		if (ch != OPT_JSON || !spec->json) {
 			fprintf(stderr, "tcppool: %s: unknown option '%s'\n", spec->name,
 				argv[optind - 1]);
@@ -96,13 +109,18 @@ static void command_options(const struct command_spec *spec, struct command *c, 
 
 static int command_run(const char *name, const struct command *c)
 {
+	int rc;
+
 	switch (name[0]) {
 	case 'a':
 		return run_add(c);
 	case 'c':
 		return run_check(c);
 	case 'd':
-		return run_state(c, name[1] == 'o' ? BACKEND_DOWN : BACKEND_DRAIN);
+		if (name[1] == 'o')
+			return run_state(c, BACKEND_DOWN);
+		rc = run_state(c, BACKEND_DRAIN);
+		return rc == 0 && c->wait ? drain_wait(c, c->argv[0]) : rc;
 	case 'i':
 		return run_init(c);
 	case 'l':

@@ -72,6 +72,7 @@ static void show_pool(struct out *o, const struct pool *p)
 	out_uint(o, "check_fall", p->check_fall);
 	out_uint(o, "max_conns", p->max_conns);
 	show_duration(o, "resolve_interval", p->resolve_interval_ms);
+	out_str(o, "control", p->control[0] ? p->control : "-");
 	out_str(o, "hash_seed", seed);
 	out_uint(o, "table_size", p->table_size);
 	out_uint(o, "backends", p->nbackends);

@@ -1,8 +1,20 @@
-/* The output layer: the commands describe records field by field, and this
- * prints them as tab-separated rows (list), KEY<TAB>VALUE lines (show) or
- * JSON, so the formats cannot drift apart. */
+/* The output layer (out.h). Text values have their control bytes written as
+ * \xNN, so a value can never split a row or a line. */
+#include "escape.h"
 #include "json.h"
-#include "tcppool.h"
+#include "out.h"
+
+/* value with control bytes as \xNN: a tab or newline cannot split a row. */
+static void text_put(FILE *f, const char *value)
+{
+	char buf[256];
+	const char *rest = value;
+
+	while (*rest) {
+		escape_controls(buf, sizeof(buf), rest, &rest);
+		fputs(buf, f);
+	}
+}
 
 void out_init(struct out *o, FILE *f, enum out_format format, int array)
 {
@@ -56,7 +68,21 @@ void out_str(struct out *o, const char *key, const char *value)
 	if (o->format == OUT_JSON)
 		json_string(o->f, value);
 	else
-		fputs(value, o->f);
+		text_put(o->f, value);
+	field_end(o);
+}
+
+void out_bool(struct out *o, const char *key, int value)
+{
+	field_begin(o, key);
+	fputs(o->format == OUT_JSON ? (value ? "true" : "false") : (value ? "yes" : "no"), o->f);
+	field_end(o);
+}
+
+void out_fixed(struct out *o, const char *key, double value, int decimals)
+{
+	field_begin(o, key);
+	fprintf(o->f, "%.*f", decimals, value);
 	field_end(o);
 }
 
@@ -86,10 +112,12 @@ void out_list_str(struct out *o, const char *key, const char *value)
 	case OUT_ROWS:
 		if (o->listed)
 			putc(',', o->f);
-		fputs(value, o->f);
+		text_put(o->f, value);
 		break;
 	case OUT_PAIRS:
-		fprintf(o->f, "%s\t%s\n", key, value);
+		fprintf(o->f, "%s\t", key);
+		text_put(o->f, value);
+		putc('\n', o->f);
 		o->fields++;
 		break;
 	case OUT_JSON:
