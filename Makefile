@@ -152,23 +152,37 @@ clean:
 	rm -rf build bin
 
 # tcppeer's packet and stream decoders under libFuzzer (clang), for
-# FUZZ_TIME seconds from the seeds in fuzz/corpus/; new inputs collect in
-# build/fuzz/corpus/. Ends with "1 passed, 0 failed" (or "0 passed, 1
-# failed"), as .ci/run counts.
+# FUZZ_TIME seconds per target, from its seeds (fuzz/corpus/ for tcppeer,
+# fuzz/corpus-proxy/ for the PROXY and CIDR parsers); new inputs collect in
+# build/fuzz/. Ends with "N passed, N failed", one per target, as .ci/run
+# counts.
 FUZZ_TIME ?= 20
 FUZZ_CC ?= clang
 FUZZ_SRC = fuzz/fuzz_tcppeer.c $(filter-out cmd/tcppeer/main.c,$(wildcard cmd/tcppeer/*.c)) \
            $(COMMON_SRC)
+FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -DTCPDIST_VERSION='"$(VERSION)"' -g -O1 \
+             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icommon
 
 .PHONY: fuzz
-fuzz: build/fuzz/fuzz_tcppeer
-	@mkdir -p build/fuzz/corpus
-	@echo "fuzz_tcppeer for $(FUZZ_TIME) s; its log: build/fuzz/fuzz.log"
-	@if build/fuzz/fuzz_tcppeer -max_total_time=$(FUZZ_TIME) -max_len=70000 -timeout=10 \
-	    -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus fuzz/corpus \
-	    >build/fuzz/fuzz.log 2>&1; then \
-	    grep -E '^(Done|stat::)' build/fuzz/fuzz.log; echo "1 passed, 0 failed"; \
-	else tail -n 60 build/fuzz/fuzz.log; echo "0 passed, 1 failed"; exit 1; fi
+fuzz: build/fuzz/fuzz_tcppeer build/fuzz/fuzz_proxy
+	@mkdir -p build/fuzz/corpus build/fuzz/corpus-proxy
+	@pass=0; fail=0; \
+	fuzz_one() { \
+	    echo "$$1 for $(FUZZ_TIME) s; its log: build/fuzz/$$1.log"; \
+	    if build/fuzz/$$1 -max_total_time=$(FUZZ_TIME) -max_len=$$2 -timeout=10 \
+	        -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/$$3 fuzz/$$3 \
+	        >build/fuzz/$$1.log 2>&1; then \
+	        grep -E '^(Done|stat::)' build/fuzz/$$1.log; pass=$$((pass + 1)); \
+	    else tail -n 60 build/fuzz/$$1.log; fail=$$((fail + 1)); fi; \
+	}; \
+	fuzz_one fuzz_tcppeer 70000 corpus; \
+	fuzz_one fuzz_proxy 2100 corpus-proxy; \
+	echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+FUZZ_PROXY_SRC = fuzz/fuzz_proxy.c common/proxy.c common/cidr.c common/escape.c common/num.c \
+                 common/err.c
+build/fuzz/fuzz_proxy: $(FUZZ_PROXY_SRC) common/*.h | build/fuzz/.dir
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_PROXY_SRC)
 
 build/fuzz/fuzz_tcppeer: $(FUZZ_SRC) $(wildcard cmd/tcppeer/*.h) common/*.h | build/fuzz/.dir
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -DTCPDIST_VERSION='"$(VERSION)"' -g -O1 \

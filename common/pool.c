@@ -35,6 +35,12 @@ enum pool_key_bit {
 	KEY_HASH_SEED = 1 << 12,
 	KEY_TABLE_SIZE = 1 << 13,
 	KEY_RESOLVE_INTERVAL = 1 << 14,
+	/* The client's identity, counted down from the top. */
+	KEY_PROXY_PROTOCOL = 1 << 30,
+	KEY_ACCEPT_PROXY_TIMEOUT = 1 << 29,
+	KEY_CLIENT_MAX_CONNS = 1 << 28,
+	KEY_CLIENT_RATE = 1 << 27,
+	KEY_CLIENT_PREFIX6 = 1 << 26,
 	KEY_CONTROL = 1 << 16,
 };
 
@@ -414,6 +420,119 @@ int hash_seed_parse(const char *hex, uint8_t seed[HASH_SEED_LEN])
 	return hex[2 * HASH_SEED_LEN] == '\0' ? 0 : -1;
 }
 
+/* --- the client's identity ------------------------------------------------ */
+
+static const char *const proxy_protocols[] = {"off", "v1", "v2", NULL};
+
+const char *proxy_protocol_name(enum proxy_version v)
+{
+	return proxy_protocols[v];
+}
+
+void client_rate_format(unsigned rate, unsigned burst, char *buf, size_t len)
+{
+	if (rate == 0)
+		snprintf(buf, len, "0");
+	else if (burst == rate)
+		snprintf(buf, len, "%u/s", rate);
+	else
+		snprintf(buf, len, "%u/s:%u", rate, burst);
+}
+
+/* "N/s" or "N/s:BURST" (BURST defaults to N), or "0" for no limit. */
+static void key_client_rate(struct loader *ld, const char *value, struct pool *p)
+{
+	char num[32], err[ERR_LEN], clip[TEXT_CLIP_LEN];
+	const char *per = strstr(value, "/s"), *colon;
+	long long rate, burst;
+	size_t n;
+
+	if (key_once(ld, "client_rate", KEY_CLIENT_RATE) < 0)
+		return;
+	if (strcmp(value, "0") == 0) {
+		p->client_rate = p->client_burst = 0;
+		return;
+	}
+	colon = per ? per + 2 : NULL;
+	n = per ? (size_t)(per - value) : 0;
+	if (per == NULL || n == 0 || n >= sizeof(num) || (*colon != '\0' && *colon != ':')) {
+		problem(ld, ld->line, "client_rate: '%s': expected N/s or N/s:BURST",
+			text_clip(clip, value));
+		return;
+	}
+	memcpy(num, value, n);
+	num[n] = '\0';
+	if (num_parse(num, 1, POOL_CLIENT_RATE_MAX, &rate, err) < 0) {
+		problem(ld, ld->line, "client_rate: %s", err);
+		return;
+	}
+	burst = rate;
+	if (*colon == ':' && num_parse(colon + 1, 1, POOL_CLIENT_RATE_MAX, &burst, err) < 0) {
+		problem(ld, ld->line, "client_rate: burst %s", err);
+		return;
+	}
+	p->client_rate = (unsigned)rate;
+	p->client_burst = (unsigned)burst;
+}
+
+/* A network list key, repeatable: every line adds to its table. */
+static void key_networks(struct loader *ld, const char *key, const char *value,
+			 struct cidr_table *t, int tag)
+{
+	char err[ERR_LEN];
+
+	if (cidr_table_add_list(t, value, tag, err) < 0)
+		problem(ld, ld->line, "%s: %s", key, err);
+}
+
+/* The keys of tcpdist.pool(5)'s CLIENTS in [pool]; 0 if key is none of them. */
+static int pool_client_key(struct loader *ld, const char *key, const char *value)
+{
+	struct pool *p = ld->pool;
+	int v;
+
+	if (strcmp(key, "proxy_protocol") == 0) {
+		v = key_word(ld, key, value, KEY_PROXY_PROTOCOL, proxy_protocols, "off, v1 or v2");
+		if (v >= 0)
+			p->proxy_protocol = (enum proxy_version)v;
+	} else if (strcmp(key, "accept_proxy_from") == 0) {
+		key_networks(ld, key, value, &p->accept_proxy_from, 0);
+	} else if (strcmp(key, "accept_proxy_timeout") == 0) {
+		key_duration(ld, key, value, KEY_ACCEPT_PROXY_TIMEOUT, 10, 3600000, 0,
+			     &p->accept_proxy_timeout_ms);
+	} else if (strcmp(key, "allow") == 0) {
+		size_t before = p->access.n;
+
+		key_networks(ld, key, value, &p->access, POOL_ALLOW);
+		p->nallow += p->access.n - before;
+	} else if (strcmp(key, "deny") == 0) {
+		key_networks(ld, key, value, &p->access, POOL_DENY);
+	} else if (strcmp(key, "client_max_conns") == 0) {
+		key_number(ld, key, value, KEY_CLIENT_MAX_CONNS, 0, POOL_MAX_CONNS_MAX,
+			   &p->client_max_conns);
+	} else if (strcmp(key, "client_rate") == 0) {
+		key_client_rate(ld, value, p);
+	} else if (strcmp(key, "client_prefix6") == 0) {
+		key_number(ld, key, value, KEY_CLIENT_PREFIX6, 1, 128, &p->client_prefix6);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* After the whole file: backends take the pool's proxy_protocol unless they
+ * set their own (wherever [pool] stands), the networks are sorted. */
+static void pool_clients_finish(struct loader *ld)
+{
+	struct pool *p = ld->pool;
+
+	for (size_t i = 0; i < p->nbackends; i++)
+		if (p->backends[i].proxy_protocol_line == 0)
+			p->backends[i].proxy_protocol = p->proxy_protocol;
+	if (cidr_table_finish(&p->accept_proxy_from) < 0 || cidr_table_finish(&p->access) < 0)
+		problem(ld, 0, "out of memory");
+}
+
 static void pool_key(struct loader *ld, const char *key, const char *value)
 {
 	static const char *const balances[] = {"hash", "roundrobin", "leastconn", "random", NULL};
@@ -493,7 +612,7 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 			problem(ld, ld->line, "table_size: %u is not a prime", size);
 		else if (size)
 			p->table_size = size;
-	} else {
+	} else if (!pool_client_key(ld, key, value)) {
 		problem(ld, ld->line, "%s: unknown key in [pool]", text_clip(clip, key));
 	}
 }
@@ -522,6 +641,12 @@ static void backend_key(struct loader *ld, const char *key, const char *value)
 			b->state = (enum backend_state)v;
 	} else if (strcmp(key, "max_conns") == 0) {
 		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &b->max_conns);
+	} else if (strcmp(key, "proxy_protocol") == 0) {
+		v = key_word(ld, key, value, KEY_PROXY_PROTOCOL, proxy_protocols, "off, v1 or v2");
+		if (v >= 0) {
+			b->proxy_protocol = (enum proxy_version)v;
+			b->proxy_protocol_line = ld->line;
+		}
 	} else {
 		problem(ld, ld->line, "%s: unknown key in [backend %s]", text_clip(clip, key), b->name);
 	}
@@ -580,6 +705,8 @@ static struct pool *pool_new(void)
 	p->check_fall = 3;
 	p->max_conns = 0;
 	p->resolve_interval_ms = 30000;
+	p->accept_proxy_timeout_ms = 3000;
+	p->client_prefix6 = 64;
 	return p;
 }
 
@@ -619,6 +746,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 		problem(&ld, rc, "syntax error");
 	else if (rc < 0)
 		problem(&ld, 0, "out of memory while parsing");
+	pool_clients_finish(&ld);
 
 	/* data need not end in a NUL: no strspn. */
 	while (blank < len && (is_blank(data[blank]) || data[blank] == '\r' || data[blank] == '\n'))
@@ -754,6 +882,8 @@ void pool_free(struct pool *pool)
 	if (pool == NULL)
 		return;
 	free(pool->listen);
+	cidr_table_free(&pool->accept_proxy_from);
+	cidr_table_free(&pool->access);
 	free(pool->backends);
 	free(pool);
 }

@@ -6,9 +6,11 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "cidr.h"
 #include "err.h"
 #include "hash.h"
 #include "maglev.h"
+#include "proxy.h"
 
 #define POOL_NAME_MAX 63        /* backend name: [A-Za-z0-9._-], 1..63 bytes */
 #define POOL_LINE_MAX 198       /* longest accepted line, without its newline */
@@ -18,6 +20,7 @@
 #define POOL_WEIGHT_MAX 256
 #define POOL_MAX_CONNS_MAX 10000000
 #define POOL_RETRIES_MAX 32
+#define POOL_CLIENT_RATE_MAX 1000000 /* client_rate and its burst */
 #define POOL_CONTROL_MAX 107 /* a Unix socket's path */
 
 /* The SipHash reference key 00 01 .. 0f, documented in tcpdist.pool(5). */
@@ -26,6 +29,7 @@
 enum balance { BALANCE_HASH, BALANCE_ROUNDROBIN, BALANCE_LEASTCONN, BALANCE_RANDOM };
 enum hash_key { HASH_KEY_IP, HASH_KEY_IP_PORT };
 enum backend_state { BACKEND_UP, BACKEND_DRAIN, BACKEND_DOWN };
+enum { POOL_ALLOW = 0, POOL_DENY = 1 }; /* tags of pool->access: deny wins a tie */
 
 struct pool_listen {
 	struct addr addr;
@@ -42,6 +46,8 @@ struct pool_backend {
 	unsigned max_conns; /* 0 = unlimited */
 	int line;           /* line of the [backend NAME] header */
 	int addr_line;      /* line of its address key, 0 if it has none */
+	enum proxy_version proxy_protocol; /* its own, or else the pool's */
+	int proxy_protocol_line;           /* 0: the pool's */
 };
 
 struct pool {
@@ -60,6 +66,15 @@ struct pool {
 	char control[POOL_CONTROL_MAX + 1]; /* the control socket's path, "" for none */
 	uint8_t hash_seed[HASH_SEED_LEN];
 	uint32_t table_size; /* Maglev slots, a prime */
+	/* The client's identity (tcpdist.pool(5), CLIENTS). */
+	enum proxy_version proxy_protocol;   /* the backends' default */
+	struct cidr_table accept_proxy_from; /* empty: clients send no PROXY header */
+	uint64_t accept_proxy_timeout_ms;
+	struct cidr_table access; /* allow (tag POOL_ALLOW) and deny (POOL_DENY) networks */
+	size_t nallow;            /* with any allow, a client no entry matches is refused */
+	unsigned client_max_conns;          /* per client; 0 = unlimited */
+	unsigned client_rate, client_burst; /* new connections a second; 0 = unlimited */
+	unsigned client_prefix6;            /* IPv6 clients are counted by this prefix */
 	struct pool_backend *backends;
 	size_t nbackends;
 };
@@ -102,5 +117,8 @@ const struct pool_backend *pool_find_backend(const struct pool *pool, const char
 const char *balance_name(enum balance b);
 const char *hash_key_name(enum hash_key k);
 const char *backend_state_name(enum backend_state s);
+const char *proxy_protocol_name(enum proxy_version v); /* off, v1, v2 */
+/* client_rate as written: "N/s" or "N/s:BURST", "0" for none. */
+void client_rate_format(unsigned rate, unsigned burst, char *buf, size_t len);
 
 #endif

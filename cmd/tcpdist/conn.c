@@ -81,6 +81,8 @@ static const char *const end_names[] = {
 	[END_IDLE] = "idle-timeout",           [END_NO_BACKEND] = "no-backend",
 	[END_SHUTDOWN] = "shutdown",           [END_ERROR] = "error",
 	[END_KILLED] = "killed",
+	[END_PROXY] = "proxy-header",          [END_DENIED] = "denied",
+	[END_CLIENT_LIMIT] = "client-limit",
 };
 
 /* --log-connections: one line per connection, key=value for scripts. */
@@ -147,6 +149,8 @@ void conn_close(struct conn *c, int reset, enum conn_end end)
 	backend_release(c);
 	farm_release(c);
 	free(c->attempts);
+	free(c->pp);
+	conn_unadmit(c);
 	conn_unlink(c);
 	free(c);
 	if (atomic_load_explicit(&w->stopping, memory_order_relaxed)) {
@@ -259,6 +263,12 @@ static void conn_connected(struct conn *c)
 	c->attempts = NULL;
 	c->connected = 1;
 	c->idle_ms = c->farm->pool->idle_timeout_ms;
+	if ((c->c2b.buf || c->farm->b[c->picked].proxy != PROXY_OFF) &&
+	    proxy_connected(c, c->farm->b[c->picked].proxy) < 0) {
+		stat_add(&c->w->stats.failed[FAIL_RESOURCES], 1);
+		conn_close(c, 1, END_ERROR);
+		return;
+	}
 	farm_release(c);
 	health_connect_ok(c->up);
 	atomic_fetch_add_explicit(&c->up->total, 1, memory_order_relaxed);
@@ -386,9 +396,6 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 	stat_add(&w->stats.accepted, 1);
 	memcpy(&c->client, sa, len < sizeof(c->client) ? len : sizeof(c->client));
 	/* TCP_NODELAY comes from the listening socket. */
-	if (c->farm->pool->balance == BALANCE_HASH)
-		c->hash = hash_client(c->farm->pool->hash_seed, &c->client.sa,
-				      c->farm->pool->hash_key == HASH_KEY_IP_PORT);
 	ev_io_init(&c->cio, NULL, fd, 0);
 	ev_io_init(&c->bio, NULL, -1, 0);
 	half_init(&c->c2b);
@@ -398,5 +405,21 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 		w->conns->prev = c;
 	w->conns = c;
 	atomic_fetch_add_explicit(&w->nconns, 1, memory_order_relaxed);
+	if (c->farm->pool->accept_proxy_from.n)
+		proxy_accept(c); /* then conn_identified */
+	else
+		conn_identified(c);
+}
+
+/* The client is known, from its PROXY header if it sent one: admitted, it
+ * is hashed and connected. */
+void conn_identified(struct conn *c)
+{
+	const struct pool *p = c->farm->pool;
+
+	if (conn_admit(c) < 0)
+		return;
+	if (p->balance == BALANCE_HASH)
+		c->hash = hash_client(p->hash_seed, &c->client.sa, p->hash_key == HASH_KEY_IP_PORT);
 	conn_connect_next(c);
 }

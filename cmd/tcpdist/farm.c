@@ -89,6 +89,7 @@ static void farm_free(struct farm *f)
 		if (f->b[i].up)
 			upstream_unref(f->b[i].up);
 	maglev_free(&f->maglev);
+	clients_unref(f->clients);
 	pool_free(f->pool);
 	free(f->by_name);
 	free(f->b);
@@ -119,10 +120,16 @@ struct farm *farm_create(struct pool *pool, const struct farm *prev, char *err)
 		fb->weight = b->weight;
 		fb->state = b->state;
 		fb->max_conns = b->max_conns;
+		fb->proxy = b->proxy_protocol;
 	}
 	if (farm_index(f) < 0) {
 		farm_free(f);
 		return err_set(err, "out of memory"), NULL;
+	}
+	/* The client table lives on across reloads, as upstreams do. */
+	if (clients_carry(&f->clients, prev ? prev->clients : NULL, pool, err) < 0) {
+		farm_free(f);
+		return NULL;
 	}
 	f->pool = pool;
 	if (pool->balance == BALANCE_HASH && farm_build_table(f, err) < 0) {

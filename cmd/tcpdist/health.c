@@ -101,7 +101,11 @@ static void check_done(struct upstream *u, int error)
 	struct check *k = &u->check;
 	struct proc *p = k->proc;
 	const struct pool *pool = p->farm->pool;
+	const struct farm_backend *fb = farm_find(p->farm, u->name);
 
+	/* A backend that takes PROXY headers gets one first (proxyconn.c). */
+	if (error == 0 && k->fd >= 0 && fb && proxy_check_hello(k->fd, fb->proxy) < 0)
+		error = EIO;
 	ev_io_stop(p->loop, &k->io);
 	if (k->fd >= 0) {
 		close(k->fd);

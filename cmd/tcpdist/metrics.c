@@ -102,6 +102,50 @@ static unsigned long long load(const atomic_ullong *v)
 	return atomic_load_explicit(v, memory_order_relaxed);
 }
 
+/* Clients turned away before a backend was chosen, PROXY headers read, and
+ * the client table (admit.c, proxyconn.c, clients.c). */
+static void metrics_render_clients(const struct proc *p, struct sbuf *b)
+{
+	static const char *const refuse_names[REFUSE_REASONS] = {
+		"proxy_untrusted", "proxy_timeout", "proxy_invalid",
+		"denied",          "client_max_conns", "client_rate",
+	};
+	unsigned long long refused[REFUSE_REASONS] = {0}, headers[3] = {0};
+	struct clients_stats cs;
+
+	for (int i = 0; i < p->nworkers; i++) {
+		const struct worker_stats *s = &p->workers[i].stats;
+
+		for (int r = 0; r < REFUSE_REASONS; r++)
+			refused[r] += load(&s->refused[r]);
+		for (int v = PROXY_V1; v <= PROXY_V2; v++)
+			headers[v] += load(&s->proxy_headers[v]);
+	}
+	header(b, "tcpdist_connections_refused_total", "counter",
+	       "Client connections closed before a backend was chosen: from outside "
+	       "accept_proxy_from, without a valid PROXY header in time, denied by allow/deny, "
+	       "or over client_max_conns or client_rate.");
+	for (int r = 0; r < REFUSE_REASONS; r++)
+		sb_printf(b, "tcpdist_connections_refused_total{reason=\"%s\"} %llu\n",
+			  refuse_names[r], refused[r]);
+	header(b, "tcpdist_proxy_headers_total", "counter",
+	       "Valid PROXY protocol headers received from clients, by version.");
+	for (int v = PROXY_V1; v <= PROXY_V2; v++)
+		sb_printf(b, "tcpdist_proxy_headers_total{version=\"%d\"} %llu\n", v, headers[v]);
+	clients_stats(p->farm->clients, &cs);
+	header(b, "tcpdist_client_table_size", "gauge",
+	       "Clients the table of client_max_conns and client_rate can hold (0: no table).");
+	sb_printf(b, "tcpdist_client_table_size %lu\n", cs.size);
+	header(b, "tcpdist_client_table_entries", "gauge", "Clients in that table now.");
+	sb_printf(b, "tcpdist_client_table_entries %lu\n", cs.used);
+	header(b, "tcpdist_client_table_evictions_total", "counter",
+	       "Clients dropped from the table while their client_rate bucket was not full.");
+	sb_printf(b, "tcpdist_client_table_evictions_total %llu\n", cs.evicted);
+	header(b, "tcpdist_client_table_full_total", "counter",
+	       "Connections let through uncounted: every entry of their set had connections.");
+	sb_printf(b, "tcpdist_client_table_full_total %llu\n", cs.full);
+}
+
 static void metrics_render(const struct proc *p, struct sbuf *b)
 {
 	static const char *const fail_names[] = {"no_backend", "connect", "resources", "max_conns"};
@@ -128,6 +172,7 @@ static void metrics_render(const struct proc *p, struct sbuf *b)
 	for (int r = 0; r < FAIL_REASONS; r++)
 		sb_printf(b, "tcpdist_connections_failed_total{reason=\"%s\"} %llu\n", fail_names[r],
 			  failed[r]);
+	metrics_render_clients(p, b);
 	header(b, "tcpdist_bytes_in_total", "counter", "Bytes relayed from clients to backends.");
 	sb_printf(b, "tcpdist_bytes_in_total %llu\n", in);
 	header(b, "tcpdist_bytes_out_total", "counter", "Bytes relayed from backends to clients.");

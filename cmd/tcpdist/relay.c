@@ -97,6 +97,33 @@ void relay_release(struct worker *w, struct half *h)
 	pipe_put(w, h);
 }
 
+/* Before the relay starts, what the backend gets first: the bytes read with
+ * a client's PROXY header, then the header it is sent itself in front. The
+ * buffer keeps PROXY_OUT_MAX bytes free at its head for that. */
+int relay_queue(struct conn *c, const void *data, size_t len, int front)
+{
+	struct half *h = &c->c2b;
+
+	if (h->buf == NULL) {
+		if ((h->buf = buf_get(c->w)) == NULL)
+			return -1;
+		h->buf_off = PROXY_OUT_MAX;
+		h->buf_len = 0;
+	}
+	if (front) {
+		if (len > h->buf_off)
+			return -1;
+		h->buf_off -= (uint32_t)len;
+		memcpy(h->buf + h->buf_off, data, len);
+	} else {
+		if (len > RELAY_SCRATCH - h->buf_off - h->buf_len)
+			return -1;
+		memcpy(h->buf + h->buf_off + h->buf_len, data, len);
+	}
+	h->buf_len += (uint32_t)len;
+	return 0;
+}
+
 void relay_pipes_drop(struct worker *w)
 {
 	while (w->npipe_cache > 0) {

@@ -40,6 +40,28 @@ static void name_list_print(const struct name_list *l, const char *what, char *o
 		snprintf(out + len, cap - len, " and %zu more", l->n - NAMES_LISTED);
 }
 
+static int networks_differ(const struct cidr_table *a, const struct cidr_table *b)
+{
+	if (a->n != b->n)
+		return 1;
+	for (size_t i = 0; i < a->n; i++)
+		if (memcmp(&a->e[i].net, &b->e[i].net, sizeof(a->e[i].net)) != 0 ||
+		    a->e[i].tag != b->e[i].tag)
+			return 1;
+	return 0;
+}
+
+/* The keys of the client's identity (tcpdist.pool(5), CLIENTS). */
+static int pool_clients_differ(const struct pool *a, const struct pool *b)
+{
+	return a->proxy_protocol != b->proxy_protocol ||
+	       networks_differ(&a->accept_proxy_from, &b->accept_proxy_from) ||
+	       a->accept_proxy_timeout_ms != b->accept_proxy_timeout_ms ||
+	       networks_differ(&a->access, &b->access) ||
+	       a->client_max_conns != b->client_max_conns || a->client_rate != b->client_rate ||
+	       a->client_burst != b->client_burst || a->client_prefix6 != b->client_prefix6;
+}
+
 static int pool_settings_differ(const struct pool *a, const struct pool *b)
 {
 	if (a->nlisten != b->nlisten)
@@ -47,7 +69,7 @@ static int pool_settings_differ(const struct pool *a, const struct pool *b)
 	for (size_t i = 0; i < a->nlisten; i++)
 		if (!addr_equal(&a->listen[i].addr, &b->listen[i].addr))
 			return 1;
-	return a->balance != b->balance || a->hash_key != b->hash_key ||
+	return pool_clients_differ(a, b) || a->balance != b->balance || a->hash_key != b->hash_key ||
 	       a->connect_timeout_ms != b->connect_timeout_ms ||
 	       a->idle_timeout_ms != b->idle_timeout_ms || a->retries != b->retries ||
 	       a->check_interval_ms != b->check_interval_ms || a->check_rise != b->check_rise ||
@@ -68,7 +90,7 @@ static void reload_describe(const struct farm *old, const struct farm *new, char
 		if (o == NULL)
 			name_list_add(&added, b->up->name);
 		else if (o->up != b->up || o->weight != b->weight || o->state != b->state ||
-			 o->max_conns != b->max_conns)
+			 o->max_conns != b->max_conns || o->proxy != b->proxy)
 			name_list_add(&changed, b->up->name);
 	}
 	for (size_t i = 0; i < old->n; i++)

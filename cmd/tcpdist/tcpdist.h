@@ -9,9 +9,10 @@
  *   looks up its host names with a deadline and builds the farm, then hands
  *   the result to the main loop. One load at a time.
  * - the workers (worker.c, listener.c's accept side, conn.c, relay.c,
- *   farm.c's pick): one libev loop each, their own listeners and
- *   connections; they read farms and upstreams, which are immutable or
- *   atomic, and talk to the main thread through ev_async and proc->lock.
+ *   farm.c's pick, proxyconn.c, admit.c): one libev loop each, their own
+ *   listeners and connections; they read farms and upstreams, which are
+ *   immutable or atomic, and talk to the main thread through ev_async and
+ *   proc->lock. The client table (clients.c) they share under its own locks.
  * The process state lives in struct proc; each module keeps its own behind a
  * pointer there (loader, watch, metrics), none in file-static variables. */
 #ifndef TCPDIST_TCPDIST_H
@@ -61,6 +62,11 @@ struct options {
 enum fail_reason { FAIL_NO_BACKEND, FAIL_CONNECT, FAIL_RESOURCES, FAIL_FULL, FAIL_REASONS };
 /* Why a backend connect failed. */
 enum connect_error { CONNECT_REFUSED, CONNECT_TIMEOUT, CONNECT_OTHER, CONNECT_ERRORS };
+/* Why a client was turned away before a backend was chosen (admit.c). */
+enum refuse_reason {
+	REFUSE_PROXY_UNTRUSTED, REFUSE_PROXY_TIMEOUT, REFUSE_PROXY_INVALID,
+	REFUSE_DENIED, REFUSE_CLIENT_MAX_CONNS, REFUSE_CLIENT_RATE, REFUSE_REASONS,
+};
 
 /* Health checks of one backend: the main thread's alone. */
 struct check {
@@ -108,6 +114,7 @@ struct farm_backend {
 	unsigned weight;
 	enum backend_state state;
 	unsigned max_conns;
+	enum proxy_version proxy; /* the PROXY header it is sent, or PROXY_OFF */
 };
 
 /* One configuration, immutable once published: the pool, its backends and,
@@ -120,6 +127,7 @@ struct farm {
 	size_t n;
 	uint32_t *by_name; /* indexes of b in name order, for farm_find */
 	struct maglev maglev;
+	struct clients *clients; /* client_max_conns and client_rate's, or NULL (clients.c) */
 };
 
 /* Builds a farm from pool (taken over on success), reusing prev's upstreams
@@ -161,6 +169,8 @@ struct worker_stats {
 	atomic_ullong failed[FAIL_REASONS];
 	atomic_ullong bytes_in;  /* client to backend */
 	atomic_ullong bytes_out; /* backend to client */
+	atomic_ullong refused[REFUSE_REASONS];
+	atomic_ullong proxy_headers[3]; /* PROXY headers received, by version (1, 2) */
 };
 
 static inline void stat_add(atomic_ullong *s, unsigned long long n)
@@ -240,6 +250,12 @@ void fd_give(struct fd_budget *b, long n);
 long fd_room(const struct fd_budget *b);
 void fd_other_add(struct fd_budget *b, long n);
 
+/* admit.c: refused clients are logged at most once a second per reason. */
+struct refusals {
+	atomic_llong logged_ms[REFUSE_REASONS]; /* when the last line was, monotonic */
+	atomic_ullong quiet[REFUSE_REASONS];    /* refused since without a line */
+};
+
 /* The process: what the main thread owns and the workers share. */
 struct proc {
 	const struct options *opt;
@@ -271,6 +287,7 @@ struct proc {
 	char reload_error[ERR_LEN * 2];  /* why the last reload failed, "" after a success */
 	uint64_t pool_digest;            /* of the bytes of the pool in force */
 	struct metrics_server *metrics; /* --metrics, or NULL: metrics.c's */
+	struct refusals refusals;       /* admit.c's log of refused clients */
 };
 
 int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm);
@@ -420,6 +437,7 @@ struct attempts; /* connect failures, kept only while connecting */
 enum conn_end {
 	END_CLIENT_CLOSE, END_BACKEND_CLOSE, END_CLIENT_RESET, END_BACKEND_RESET,
 	END_IDLE, END_NO_BACKEND, END_SHUTDOWN, END_ERROR, END_KILLED,
+	END_PROXY, END_DENIED, END_CLIENT_LIMIT,
 };
 
 struct conn {
@@ -440,8 +458,13 @@ struct conn {
 		struct sockaddr sa;
 		struct sockaddr_in in;
 		struct sockaddr_in6 in6;
-	} client;
+	} client; /* from its PROXY header, if it sent one: what everything reads */
+	union proxy_addr dst; /* where it connected to, from that header (has_dst) */
+	struct proxy_wait *pp; /* its PROXY header, while it comes in pieces */
+	struct clients *clients; /* held while counted there: client_slot */
+	uint32_t client_slot;
 	uint8_t connected;
+	uint8_t has_dst;
 };
 
 void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len);
@@ -480,8 +503,41 @@ void session_ip_key(const struct sockaddr *sa, uint8_t ip[16], uint16_t *port);
 void sessions_ask(struct worker *w, struct survey *s);
 void sessions_kill(struct worker *w, struct survey *s);
 
+/* admit.c: who may connect. After the client is known (its PROXY header
+ * read, if any): allow/deny, then client_max_conns and client_rate. */
+int conn_admit(struct conn *c); /* 0, or -1: refused and closed */
+void conn_unadmit(struct conn *c); /* at its close */
+void conn_refuse(struct conn *c, enum refuse_reason r, const char *fmt, ...) PRINTF_LIKE(3, 4);
+void conn_identified(struct conn *c); /* conn.c: admits it and connects */
+
+/* proxyconn.c: the PROXY protocol on client connections. */
+void proxy_accept(struct conn *c); /* waits for the client's header */
+/* Connected to a backend that takes header v (or PROXY_OFF): the header,
+ * then the client's bytes read with its own, go first. */
+int proxy_connected(struct conn *c, enum proxy_version v);
+/* A health check's first bytes to a backend that takes header v. */
+int proxy_check_hello(int fd, enum proxy_version v);
+
+/* clients.c: the bounded table of clients, shared by the workers. */
+enum client_verdict { CLIENT_OK, CLIENT_UNCOUNTED, CLIENT_MAX_CONNS, CLIENT_RATE };
+struct clients_stats {
+	unsigned long size, used;
+	unsigned long long evicted, full;
+};
+/* *out: prev's table (a reference) if any, else a new one if pool has limits. */
+int clients_carry(struct clients **out, struct clients *prev, const struct pool *pool, char *err);
+void clients_ref(struct clients *t);
+void clients_unref(struct clients *t);
+enum client_verdict clients_take(struct clients *t, const struct sockaddr *sa,
+				 const struct pool *pool, uint32_t *slot);
+void clients_release(struct clients *t, uint32_t slot);
+void clients_stats(const struct clients *t, struct clients_stats *s);
+
 /* relay.c */
 void relay_start(struct conn *c);
+/* Bytes to send the backend before any read from the client: at the front
+ * (the PROXY header) or after what is held already (the client's own). */
+int relay_queue(struct conn *c, const void *data, size_t len, int front);
 void relay_release(struct worker *w, struct half *h);
 void relay_cache_free(struct worker *w);
 void relay_pipes_drop(struct worker *w); /* idle pipes given back to the budget */
