@@ -1,14 +1,15 @@
 /* TCP streams: push-pull state exchange (join and anti-entropy), the
  * fallback ping, and user messages. Every stream has a deadline and a size
  * limit; inbound streams are limited in number, as memberlist does, and in
- * rate per source address. The inbound slots are shared: one source address
- * holds at most a quarter of them, and a stream must bring its whole first
- * message within a short deadline, so that idle or slow connections cannot
- * keep the node from being joined. A source at its share that connects
- * again takes the slot of its own oldest stream that has sent nothing yet;
- * with every slot taken, a newcomer takes the slot of the oldest such
- * stream of the source holding the most. With a keyring, every stream is
- * one encrypted frame each way. */
+ * rate per source address. The inbound slots are shared: a stream must
+ * bring its whole first message within a short deadline, and once every
+ * slot is taken a source holds no more than a quarter of them: a newcomer
+ * under its share takes the slot of the oldest unfinished stream of the
+ * source holding the most, and one at its share the slot of its own oldest
+ * stream that has sent nothing yet. So idle or slow connections cannot
+ * keep the node from being joined, yet a burst of joins from one host may
+ * use every free slot. With a keyring, every stream is one encrypted frame
+ * each way. */
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -394,38 +395,48 @@ static int streams_from(struct peer *p, const struct ipbytes *src)
 	return n;
 }
 
-/* A slot for a stream from src: 1, freeing one if need be, or 0. */
-static int stream_slot(struct peer *p, const struct ipbytes *src)
+/* The oldest inbound stream of the source holding the most that has not
+ * brought its first message yet, if that source holds more than its share
+ * (or than src would then): the slot a newcomer may take. */
+static struct stream *evictable(struct peer *p, const struct ipbytes *src)
 {
 	struct stream *victim = NULL;
+	int most = 0, mine = streams_from(p, src);
 
-	if (streams_from(p, src) >= STREAMS_IN_SHARE) {
-		victim = oldest_idle(p, src);
-		if (victim == NULL)
-			return 0;
-	} else if (p->nstreams_in >= STREAMS_IN_MAX) {
-		/* The source that holds the most gives one up. */
-		int most = 0;
+	for (struct stream *s = p->streams; s != NULL; s = s->next) {
+		int n;
 
-		for (struct stream *s = p->streams; s != NULL; s = s->next) {
-			int n;
-
-			if (s->kind != K_IN || s->in.len != 0)
-				continue;
-			n = streams_from(p, &s->src);
-			if (n > most || (n == most && victim != NULL && s->opened < victim->opened)) {
-				most = n;
-				victim = s;
-			}
+		if (s->kind != K_IN || s->done_reading)
+			continue;
+		n = streams_from(p, &s->src);
+		if (n > most || (n == most && victim != NULL && s->opened < victim->opened)) {
+			most = n;
+			victim = s;
 		}
-		if (victim == NULL)
-			return 0;
 	}
-	if (victim != NULL) {
-		log_debug("stream slots: closing an idle stream from %s for a new one", victim->who);
-		p->stats.streams_evicted++;
-		stream_close(victim, 0);
-	}
+	return victim != NULL && most > STREAMS_IN_SHARE && most > mine + 1 ? victim : NULL;
+}
+
+/* A slot for a stream from src: 1, freeing one if need be, or 0. Free
+ * slots go to anyone (a burst of joins from one host uses them all); when
+ * none is free, a source under its share takes one from the source holding
+ * the most, and a source at its share takes the one of its own oldest
+ * stream that has sent nothing yet. */
+static int stream_slot(struct peer *p, const struct ipbytes *src)
+{
+	struct stream *victim;
+
+	if (p->nstreams_in < STREAMS_IN_MAX)
+		return 1;
+	if (streams_from(p, src) < STREAMS_IN_SHARE)
+		victim = evictable(p, src);
+	else
+		victim = oldest_idle(p, src);
+	if (victim == NULL)
+		return 0;
+	log_debug("stream slots: closing a stream from %s for a new one", victim->who);
+	p->stats.streams_evicted++;
+	stream_close(victim, 0);
 	return 1;
 }
 
