@@ -24,8 +24,8 @@ struct recent_intent {
 };
 
 struct intents {
-	struct recent_intent recent[RECENT_MAX];
-	int n;
+	struct recent_intent *recent; /* grows up to RECENT_MAX */
+	int n, cap;
 };
 
 static struct intents *table(struct peer *p)
@@ -59,8 +59,19 @@ static int recent_upsert(struct peer *p, const char *node, int leave, uint64_t l
 		if (t->recent[i].seen < t->recent[oldest].seen)
 			oldest = i;
 	}
+	if (slot < 0 && t->n == t->cap && t->cap < RECENT_MAX) {
+		int cap = t->cap ? 2 * t->cap : 8;
+		struct recent_intent *r = realloc(t->recent, (size_t)cap * sizeof(*r));
+
+		if (r != NULL) {
+			t->recent = r;
+			t->cap = cap;
+		}
+	}
+	if (t->cap == 0)
+		return 0;
 	if (slot < 0)
-		slot = t->n < RECENT_MAX ? t->n++ : oldest;
+		slot = t->n < t->cap ? t->n++ : oldest;
 	snprintf(t->recent[slot].node, sizeof(t->recent[slot].node), "%s", node);
 	t->recent[slot].leave = leave;
 	t->recent[slot].ltime = ltime;
@@ -172,6 +183,8 @@ int intent_force_leave(struct peer *p, const char *name, int prune, char *err)
 
 void intents_free(struct peer *p)
 {
+	if (p->intents != NULL)
+		free(p->intents->recent);
 	free(p->intents);
 	p->intents = NULL;
 }

@@ -4,6 +4,7 @@
  * us. Later, whenever no other member is alive, the seeds and the lost
  * members are tried again the same way; failed members are also tried every
  * reconnect interval (reconnect.c), however many others are alive. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -11,86 +12,133 @@
 
 #define JOIN_BACKOFF_MAX 30.0
 #define JOIN_CHECK 1.0 /* how often a joined node checks that it is not alone */
+#define JOIN_CANDIDATES (SEEDS_MAX + 16)
 
-static void join_schedule(struct peer *p, double after)
+/* The module's state: the addresses of this round, the one being tried,
+ * the backoff, and whether a seed ever answered. */
+struct join {
+	struct peer *peer;
+	ev_timer timer;
+	struct sockaddr_storage cand[JOIN_CANDIDATES];
+	socklen_t cand_len[JOIN_CANDIDATES];
+	int ncand, next, busy, joined;
+	double backoff;
+};
+
+static void join_tick(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void join_schedule(struct join *j, double after)
 {
-	ev_timer_stop(p->loop, &p->join_t);
-	ev_timer_set(&p->join_t, after, 0);
-	ev_timer_start(p->loop, &p->join_t);
+	ev_timer_stop(j->peer->loop, &j->timer);
+	ev_timer_set(&j->timer, after, 0);
+	ev_timer_start(j->peer->loop, &j->timer);
 }
 
-static void join_try_next(struct peer *p)
+int join_open(struct peer *p, char *err)
 {
-	while (p->join_next < p->join_ncand) {
-		int i = p->join_next++;
+	struct join *j = calloc(1, sizeof(*j));
 
-		if (stream_pushpull(p, (struct sockaddr *)&p->join_cand[i], p->join_cand_len[i],
-				    PP_JOIN) == 0) {
-			p->join_busy = 1;
+	if (j == NULL)
+		return err_set(err, "out of memory");
+	j->peer = p;
+	j->backoff = 1.0;
+	ev_timer_init(&j->timer, join_tick, 0.0, 0.0);
+	j->timer.data = j;
+	ev_timer_start(p->loop, &j->timer);
+	p->join = j;
+	return 0;
+}
+
+int join_done(const struct peer *p)
+{
+	return p->join != NULL && p->join->joined;
+}
+
+void join_close(struct peer *p)
+{
+	if (p->join == NULL)
+		return;
+	ev_timer_stop(p->loop, &p->join->timer);
+	free(p->join);
+	p->join = NULL;
+}
+
+static void join_try_next(struct join *j)
+{
+	struct peer *p = j->peer;
+
+	while (j->next < j->ncand) {
+		int i = j->next++;
+
+		if (stream_pushpull(p, (struct sockaddr *)&j->cand[i], j->cand_len[i], PP_JOIN) == 0) {
+			j->busy = 1;
 			return;
 		}
 	}
-	if (!p->joined)
-		log_info("no seed answered; retrying in %.0fs", p->join_backoff);
-	join_schedule(p, p->join_backoff);
-	p->join_backoff *= 2;
-	if (p->join_backoff > JOIN_BACKOFF_MAX)
-		p->join_backoff = JOIN_BACKOFF_MAX;
+	if (!j->joined)
+		log_info("no seed answered; retrying in %.0fs", j->backoff);
+	join_schedule(j, j->backoff);
+	j->backoff *= 2;
+	if (j->backoff > JOIN_BACKOFF_MAX)
+		j->backoff = JOIN_BACKOFF_MAX;
 }
 
-void join_tick(struct ev_loop *loop, ev_timer *w, int revents)
+static void join_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct peer *p = w->data;
+	struct join *j = w->data;
+	struct peer *p = j->peer;
 
 	(void)loop;
 	(void)revents;
-	if (p->leaving || p->join_busy)
+	if (p->leaving || j->busy)
 		return;
-	if (p->joined && members_alive_others(p) > 0) {
-		p->join_backoff = 1.0;
-		join_schedule(p, JOIN_CHECK);
+	if (j->joined && members_alive_others(p) > 0) {
+		j->backoff = 1.0;
+		join_schedule(j, JOIN_CHECK);
 		return;
 	}
-	p->join_ncand = 0;
+	j->ncand = 0;
 	for (int i = 0; i < p->cfg.nseeds; i++) {
-		memcpy(&p->join_cand[p->join_ncand], &p->cfg.seeds[i].ss, p->cfg.seeds[i].len);
-		p->join_cand_len[p->join_ncand++] = p->cfg.seeds[i].len;
+		memcpy(&j->cand[j->ncand], &p->cfg.seeds[i].ss, p->cfg.seeds[i].len);
+		j->cand_len[j->ncand++] = p->cfg.seeds[i].len;
 	}
 	/* Until a seed answered, only seeds count. */
-	for (size_t i = 0; p->joined && i < p->nnodes && p->join_ncand < SEEDS_MAX + 16; i++) {
+	for (size_t i = 0; j->joined && i < p->nnodes && j->ncand < JOIN_CANDIDATES; i++) {
 		struct node *n = p->nodes[i];
 
 		if (strcmp(n->name, p->cfg.name) == 0)
 			continue;
-		if (net_sockaddr(&n->addr, n->port, &p->join_cand[p->join_ncand],
-				 &p->join_cand_len[p->join_ncand]) == 0)
-			p->join_ncand++;
+		if (net_sockaddr(&n->addr, n->port, &j->cand[j->ncand], &j->cand_len[j->ncand]) == 0)
+			j->ncand++;
 	}
-	if (p->join_ncand == 0) {
-		p->joined = 1; /* no seed: the first node */
-		join_schedule(p, JOIN_CHECK);
+	if (j->ncand == 0) {
+		j->joined = 1; /* no seed: the first node */
+		join_schedule(j, JOIN_CHECK);
 		return;
 	}
-	p->join_next = 0;
-	join_try_next(p);
+	j->next = 0;
+	join_try_next(j);
 }
 
 void join_result(struct peer *p, int ok)
 {
+	struct join *j = p->join;
 	char text[ADDR_TEXT_LEN];
 
-	p->join_busy = 0;
+	if (j == NULL)
+		return;
+	j->busy = 0;
 	if (p->leaving)
 		return;
 	if (ok) {
-		if (!p->joined)
+		if (!j->joined)
 			log_info("joined the cluster through %s",
-				 addr_format((struct sockaddr *)&p->join_cand[p->join_next - 1], text,
+				 addr_format((struct sockaddr *)&j->cand[j->next - 1], text,
 					     sizeof(text)));
-		p->joined = 1;
-		p->join_backoff = 1.0;
-		join_schedule(p, JOIN_CHECK);
+		j->joined = 1;
+		j->backoff = 1.0;
+		join_schedule(j, JOIN_CHECK);
 		return;
 	}
-	join_try_next(p);
+	join_try_next(j);
 }

@@ -549,7 +549,7 @@ static void peer_free(struct peer *p)
 	ev_timer_stop(p->loop, &p->probe_t);
 	ev_timer_stop(p->loop, &p->gossip_t);
 	ev_timer_stop(p->loop, &p->pushpull_t);
-	ev_timer_stop(p->loop, &p->join_t);
+	join_close(p);
 	ev_timer_stop(p->loop, &p->reconnect_t);
 	ev_timer_stop(p->loop, &p->reap_t);
 	ev_timer_stop(p->loop, &p->leave_t);
@@ -599,7 +599,6 @@ int main(int argc, char **argv)
 
 	p->loop = ev_default_loop(EVFLAG_AUTO);
 	p->udp_fd = p->tcp_fd = -1;
-	p->join_backoff = 1.0;
 	members_watch(p, events_member, NULL); /* the event lines come first */
 	if (keyring_open_cfg(p, err) < 0 || advertise_ip(p, err) < 0 ||
 	    serf_encode_tags(p, err) < 0 || net_open(p, err) < 0 ||
@@ -623,7 +622,12 @@ int main(int argc, char **argv)
 		    p->pushpull_ramp > 0 ? p->pushpull_ramp * (0.5 + (random() % 1000) / 1000.0)
 					 : p->cfg.pushpull_interval * (random() % 1000) / 1000.0 + 0.001,
 		    p->cfg.pushpull_interval);
-	timer_start(p, &p->join_t, join_tick, 0.0, 0.0);
+	if (join_open(p, err) < 0) {
+		fprintf(stderr, "tcppeer: %s\n", err);
+		peer_free(p);
+		ev_loop_destroy(p->loop);
+		return 2;
+	}
 	timer_start(p, &p->reconnect_t, reconnect_tick,
 		    p->cfg.reconnect_interval * (random() % 1000) / 1000.0 + 0.001,
 		    p->cfg.reconnect_interval);

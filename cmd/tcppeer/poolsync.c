@@ -253,7 +253,7 @@ static void poolsync_write(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	/* Until the first join answers, our view is empty: writing it would
 	 * drop every backend a moment after a restart. */
-	if (!p->joined && p->cfg.nseeds > 0 && peer_now(p) - ps->started < p->cfg.tcp_timeout) {
+	if (!join_done(p) && p->cfg.nseeds > 0 && peer_now(p) - ps->started < p->cfg.tcp_timeout) {
 		ev_timer_set(w, p->cfg.pool_delay, 0);
 		ev_timer_start(loop, w);
 		return;

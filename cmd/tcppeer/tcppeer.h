@@ -179,6 +179,7 @@ struct poolsync;
 struct intents;
 struct snapshot;
 struct coords;
+struct join;
 
 struct peer {
 	struct ev_loop *loop;
@@ -209,13 +210,8 @@ struct peer {
 	int pushpull_busy; /* an anti-entropy push-pull is under way */
 	double pushpull_ramp; /* catch-up interval after start, doubling up to pushpull_interval */
 
-	ev_timer probe_t, gossip_t, pushpull_t, join_t, reconnect_t, reap_t;
-	/* Joining, and rejoining while no other member is alive: seeds and
-	 * the addresses of lost members, tried in turn with backoff. */
-	struct sockaddr_storage join_cand[SEEDS_MAX + 16];
-	socklen_t join_cand_len[SEEDS_MAX + 16];
-	int join_ncand, join_next, join_busy, joined;
-	double join_backoff;
+	ev_timer probe_t, gossip_t, pushpull_t, reconnect_t, reap_t;
+	struct join *join; /* join.c */
 
 	/* serf's Lamport clock and our last join/leave intent times. */
 	uint64_t ltime, join_ltime;
@@ -366,9 +362,13 @@ int stream_ping(struct peer *p, const struct node *n, uint32_t seq, double deadl
 void streams_free(struct peer *p);
 void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents);
 
-/* join.c */
-void join_tick(struct ev_loop *loop, ev_timer *w, int revents);
+/* join.c: joining through the seeds (state of its own). */
+int join_open(struct peer *p, char *err); /* starts trying at once */
+/* A join push-pull ended (ok: it was answered). */
 void join_result(struct peer *p, int ok);
+/* A seed answered (or there is none): the node has joined. */
+int join_done(const struct peer *p);
+void join_close(struct peer *p);
 
 /* reconnect.c: failed members tried again, and the reaper. */
 void reconnect_tick(struct ev_loop *loop, ev_timer *w, int revents);
