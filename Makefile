@@ -86,6 +86,14 @@ $(B)/unit/test_tcppeer_%: tests/unit/test_tcppeer_%.c tests/unit/unit.h $(TCPPEE
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Icmd/tcppeer -o $@ $< $(TCPPEER_UNIT_OBJ) $(COMMON_LIB) \
 	    $(ALL_LDFLAGS) $(tcppeer_LIBS)
 
+# tcpdist's unit tests (tests/unit/test_tcpdist_*.c) link the parts of
+# tcpdist that need no event loop.
+TCPDIST_UNIT_OBJ = $(B)/tcpdist/checkproto.o
+$(B)/unit/test_tcpdist_%: tests/unit/test_tcpdist_%.c tests/unit/unit.h $(TCPDIST_UNIT_OBJ) \
+		$(COMMON_LIB) | $(B)/unit/.dir
+	$(CC) $(ALL_CFLAGS) -Itests/unit -Icmd/tcpdist -o $@ $< $(TCPDIST_UNIT_OBJ) $(COMMON_LIB) \
+	    $(ALL_LDFLAGS) $(INIH_LIBS)
+
 # Test helpers are plain programs: never sanitized, never -Werror'd by flavour.
 build/helpers/%: tests/helpers/%.c tests/helpers/helper.h | build/helpers/.dir
 	$(CC) -O2 -g -Wall -Wextra -D_GNU_SOURCE -pthread -o $@ $< -lcrypto

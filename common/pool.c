@@ -42,6 +42,7 @@ enum pool_key_bit {
 	KEY_CLIENT_RATE = 1 << 27,
 	KEY_CLIENT_PREFIX6 = 1 << 26,
 	KEY_CONTROL = 1 << 16,
+	KEY_BACKUP = 1 << 15,
 };
 
 struct loader {
@@ -612,6 +613,11 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 			problem(ld, ld->line, "table_size: %u is not a prime", size);
 		else if (size)
 			p->table_size = size;
+	} else if ((v = check_spec_key(&p->check, key, value, ld->line, err)) != 0) {
+		if (v < 0)
+			problem(ld, ld->line, "%s", err);
+	} else if (strcmp(key, "backup") == 0) {
+		problem(ld, ld->line, "backup: only in a [backend NAME] section");
 	} else if (!pool_client_key(ld, key, value)) {
 		problem(ld, ld->line, "%s: unknown key in [pool]", text_clip(clip, key));
 	}
@@ -641,6 +647,15 @@ static void backend_key(struct loader *ld, const char *key, const char *value)
 			b->state = (enum backend_state)v;
 	} else if (strcmp(key, "max_conns") == 0) {
 		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &b->max_conns);
+	} else if (strcmp(key, "backup") == 0) {
+		static const char *const yes_no[] = {"no", "yes", NULL};
+
+		v = key_word(ld, key, value, KEY_BACKUP, yes_no, "yes or no");
+		if (v >= 0)
+			b->backup = v;
+	} else if ((v = check_spec_key(&b->check, key, value, ld->line, err)) != 0) {
+		if (v < 0)
+			problem(ld, ld->line, "%s", err);
 	} else if (strcmp(key, "proxy_protocol") == 0) {
 		v = key_word(ld, key, value, KEY_PROXY_PROTOCOL, proxy_protocols, "off, v1 or v2");
 		if (v >= 0) {
@@ -680,6 +695,24 @@ static int loader_key(void *user, const char *section, const char *key, const ch
 		break; /* its header was reported */
 	}
 	return 1;
+}
+
+/* The check keys fit together, and each backend has the pool's for those
+ * it did not give (after the whole file: [pool] may come last). */
+static void pool_checks_finish(struct loader *ld)
+{
+	struct pool *p = ld->pool;
+	char err[ERR_LEN];
+	int line;
+
+	if (check_spec_finish(&p->check, NULL, err, &line) < 0)
+		problem(ld, line, "%s", err);
+	for (size_t i = 0; i < p->nbackends; i++) {
+		struct pool_backend *b = &p->backends[i];
+
+		if (check_spec_finish(&b->check, &p->check, err, &line) < 0)
+			problem(ld, line, "%s", err);
+	}
 }
 
 static struct pool *pool_new(void)
@@ -761,6 +794,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 		if (b->addr_line == 0) /* not when it is there but wrong: that was said */
 			problem(&ld, b->line, "[backend %s]: missing address", b->name);
 	}
+	pool_checks_finish(&ld);
 	if (ld.pool->nbackends > ld.pool->table_size)
 		problem(&ld, 0, "table_size %u is smaller than the number of backends (%zu)",
 			ld.pool->table_size, ld.pool->nbackends);
@@ -882,6 +916,9 @@ void pool_free(struct pool *pool)
 	if (pool == NULL)
 		return;
 	free(pool->listen);
+	for (size_t i = 0; i < pool->nbackends; i++)
+		check_spec_free(&pool->backends[i].check);
+	check_spec_free(&pool->check);
 	cidr_table_free(&pool->accept_proxy_from);
 	cidr_table_free(&pool->access);
 	free(pool->backends);

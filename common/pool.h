@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "checkspec.h"
 #include "cidr.h"
 #include "err.h"
 #include "hash.h"
@@ -46,6 +47,8 @@ struct pool_backend {
 	unsigned max_conns; /* 0 = unlimited */
 	int line;           /* line of the [backend NAME] header */
 	int addr_line;      /* line of its address key, 0 if it has none */
+	int backup;         /* takes new connections only while no other backend can */
+	struct check_spec check; /* its own keys, the pool's for the rest */
 	enum proxy_version proxy_protocol; /* its own, or else the pool's */
 	int proxy_protocol_line;           /* 0: the pool's */
 };
@@ -66,6 +69,7 @@ struct pool {
 	char control[POOL_CONTROL_MAX + 1]; /* the control socket's path, "" for none */
 	uint8_t hash_seed[HASH_SEED_LEN];
 	uint32_t table_size; /* Maglev slots, a prime */
+	struct check_spec check; /* the backends' defaults */
 	/* The client's identity (tcpdist.pool(5), CLIENTS). */
 	enum proxy_version proxy_protocol;   /* the backends' default */
 	struct cidr_table accept_proxy_from; /* empty: clients send no PROXY header */

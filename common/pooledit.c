@@ -471,8 +471,24 @@ static long pool_section_create(struct pool_doc *doc, char *err)
 	return 0;
 }
 
+static int doc_set(struct pool_doc *doc, const char *section, const char *key,
+		   const char *value, int append, char *err);
+
 int pool_doc_set(struct pool_doc *doc, const char *section, const char *key, const char *value,
 		 char *err)
+{
+	return doc_set(doc, section, key, value, 0, err);
+}
+
+int pool_doc_append(struct pool_doc *doc, const char *section, const char *key, const char *value,
+		    char *err)
+{
+	return doc_set(doc, section, key, value, 1, err);
+}
+
+/* pool_doc_set(), or with append a new line whatever lines KEY has. */
+static int doc_set(struct pool_doc *doc, const char *section, const char *key,
+		   const char *value, int append, char *err)
 {
 	struct line_info li, style;
 	const char *why;
@@ -498,7 +514,7 @@ int pool_doc_set(struct pool_doc *doc, const char *section, const char *key, con
 		classify(doc, i, &li);
 		if (li.kind == K_KEY && i < end)
 			last_key = i;
-		if (!key_is(doc, i, &li, key))
+		if (append || !key_is(doc, i, &li, key))
 			continue;
 		if (first == 0) {
 			first = i;

@@ -66,6 +66,12 @@ int pool_doc_get(const struct pool_doc *doc, const char *section, const char *ke
 int pool_doc_set(struct pool_doc *doc, const char *section, const char *key, const char *value,
 		 char *err);
 
+/* Adds a KEY = VALUE line after the section's last KEY = VALUE line, as
+ * pool_doc_set() adds an absent key, whatever lines KEY has already: the
+ * way to write a repeated key such as check_send in order. */
+int pool_doc_append(struct pool_doc *doc, const char *section, const char *key, const char *value,
+		    char *err);
+
 /* Removes every KEY line of the section. Returns 1 if it removed any, 0 if
  * there were none, -1 for a missing backend. */
 int pool_doc_unset(struct pool_doc *doc, const char *section, const char *key, char *err);

@@ -51,6 +51,9 @@ _tcppool_settings()
         balance) values='hash roundrobin leastconn random' ;;
         hash_key) values='ip ip_port' ;;
         state) values='up drain down' ;;
+        check) values='connect send-expect http' ;;
+        on_down) values='keep shutdown' ;;
+        backup) values='yes no' ;;
         esac
         COMPREPLY=($(compgen -P "$key=" -W "$values" -- "${cur#*=}"))
         return
@@ -59,8 +62,11 @@ _tcppool_settings()
         keys='listen balance hash_key connect_timeout idle_timeout retries check_interval
             check_rise check_fall max_conns resolve_interval control hash_seed table_size'
     else
-        keys='address weight state max_conns'
+        keys='address weight state max_conns backup'
     fi
+    # Health checks: in [pool], and in a backend to override the pool's.
+    keys+=' check check_send check_expect check_http check_expect_status check_port
+        check_timeout on_down slowstart'
     COMPREPLY=($(compgen -S = -W "$keys" -- "$cur"))
     compopt -o nospace 2>/dev/null
 }

@@ -75,6 +75,12 @@ function __tcppool_settings
                 printf "$key=%s\n" ip ip_port
             case state
                 printf "$key=%s\n" up drain down
+            case check
+                printf "$key=%s\n" connect send-expect http
+            case on_down
+                printf "$key=%s\n" keep shutdown
+            case backup
+                printf "$key=%s\n" yes no
         end
         return
     end
@@ -82,8 +88,10 @@ function __tcppool_settings
         printf '%s=\n' listen balance hash_key connect_timeout idle_timeout retries \
             check_interval check_rise check_fall max_conns resolve_interval control hash_seed table_size
     else
-        printf '%s=\n' address weight state max_conns
+        printf '%s=\n' address weight state max_conns backup
     end
+    printf '%s=\n' check check_send check_expect check_http check_expect_status check_port \
+        check_timeout on_down slowstart
 end
 
 function __tcppool_set_section

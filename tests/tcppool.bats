@@ -158,10 +158,13 @@ no_leak_scan() {
 @test "show NAME: every setting with defaults; show pool; a missing backend exits 1" {
 	small_pool
 	run -0 "$TCPPOOL" -f "$T/web.pool" show web2
-	[ "$output" = $'name\tweb2\naddress\t10.0.0.2:80\nweight\t1\nstate\tdrain\nmax_conns\t0' ]
+	[[ $output == $'name\tweb2\naddress\t10.0.0.2:80\nweight\t1\nstate\tdrain\nmax_conns\t0\n'* ]]
+	[[ $output == *$'\ncheck\tconnect\n'* && $output == *$'\nslowstart\t0s' ]]
 	run -0 "$TCPPOOL" -f "$T/web.pool" show --json web1
 	jq -e '. == {"name": "web1", "address": "10.0.0.1:80", "weight": 2, "state": "up",
-		"max_conns": 0}' <<<"$output"
+		"max_conns": 0, "backup": "no", "check": "connect", "check_steps": [],
+		"check_http": "GET /", "check_expect_status": "200-399", "check_port": 0,
+		"check_timeout": "2s", "on_down": "keep", "slowstart": "0s"}' <<<"$output"
 	run -0 "$TCPPOOL" -f "$T/web.pool" show pool
 	[[ $output == *$'listen\t127.0.0.1:8080\nbalance\troundrobin\n'* ]]
 	[[ $output == *$'connect_timeout\t3s\n'* ]]

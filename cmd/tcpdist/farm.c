@@ -1,12 +1,26 @@
-/* Configurations (farms) and the choice of a backend for a connection. */
+/* Configurations (farms) and the choice of a backend for a connection.
+ *
+ * Tiers: backups (backup = yes) take new connections only while no primary
+ * is available (up, weighted, passing its checks); with balance = hash each
+ * tier has its own table, so both keep the contract below. A tier in use
+ * whose backends are all full or tried refuses rather than spill over.
+ *
+ * Slow start: a backend that came up (by its checks, or by the file) is
+ * ramped from RAMP_MIN to its whole weight over its slowstart. roundrobin,
+ * leastconn and random scale its weight. hash moves no other client: each
+ * client has a fixed place in 0..RAMP_FULL-1 (bits of its hash the table
+ * does not use), and a ramping backend takes those of its clients whose
+ * place is below its share; the rest go where they went while it was down,
+ * further along their preference order. */
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "tcpdist.h"
 
-/* The configured table, then drained and down backends' slots refilled.
- * Health is not part of it: a failing backend is skipped at pick time by
+/* The configured tables, then drained and down backends' slots refilled.
+ * Health is not part of them: a failing backend is skipped at pick time by
  * walking the client's preference order, which lands where the refilled
  * table would (see maglev.h), so health changes never rebuild anything. */
 static int farm_build_table(struct farm *f, char *err)
@@ -14,10 +28,10 @@ static int farm_build_table(struct farm *f, char *err)
 	size_t n = f->n ? f->n : 1;
 	const char **names = calloc(n, sizeof(*names));
 	unsigned *weights = calloc(n, sizeof(*weights));
-	uint8_t *down = calloc(n, 1);
+	uint8_t *down = calloc(n, 1), *backup = calloc(n, 1);
 	int rc = -1;
 
-	if (names == NULL || weights == NULL || down == NULL) {
+	if (names == NULL || weights == NULL || down == NULL || backup == NULL) {
 		err_set(err, "out of memory");
 		goto out;
 	}
@@ -25,15 +39,17 @@ static int farm_build_table(struct farm *f, char *err)
 		names[i] = f->b[i].up->name;
 		weights[i] = f->b[i].weight;
 		down[i] = f->b[i].state != BACKEND_UP;
+		backup[i] = f->b[i].backup;
 	}
-	if (maglev_build(&f->maglev, names, weights, f->n, f->pool->table_size, err) < 0)
+	if (tiers_build(&f->tiers, names, weights, backup, f->n, f->pool->table_size, err) < 0)
 		goto out;
-	maglev_set_down(&f->maglev, down);
+	tiers_set_down(&f->tiers, down);
 	rc = 0;
 out:
 	free(names);
 	free(weights);
 	free(down);
+	free(backup);
 	return rc;
 }
 
@@ -88,7 +104,7 @@ static void farm_free(struct farm *f)
 	for (size_t i = 0; i < f->n; i++)
 		if (f->b[i].up)
 			upstream_unref(f->b[i].up);
-	maglev_free(&f->maglev);
+	tiers_free(&f->tiers);
 	clients_unref(f->clients);
 	pool_free(f->pool);
 	free(f->by_name);
@@ -121,6 +137,10 @@ struct farm *farm_create(struct pool *pool, const struct farm *prev, char *err)
 		fb->state = b->state;
 		fb->max_conns = b->max_conns;
 		fb->proxy = b->proxy_protocol;
+		fb->backup = (uint8_t)b->backup;
+		fb->slowstart_ms = b->check.slowstart_ms;
+		f->has_backup |= b->backup;
+		f->has_slowstart |= b->check.slowstart_ms != 0;
 	}
 	if (farm_index(f) < 0) {
 		farm_free(f);
@@ -170,13 +190,48 @@ size_t farm_count_available(const struct farm *f)
 	return n;
 }
 
-/* Available, below its connection limit, and not tried already. */
-static int eligible(const struct farm *f, const uint32_t *tried, size_t ntried, size_t i)
+static int primary_available(const struct farm *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!f->b[i].backup && farm_available(f, i))
+			return 1;
+	return 0;
+}
+
+int farm_backup_in_use(const struct farm *f)
+{
+	if (!f->has_backup || primary_available(f))
+		return 0;
+	for (size_t i = 0; i < f->n; i++)
+		if (farm_available(f, i))
+			return 1;
+	return 0;
+}
+
+uint64_t monotonic_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+unsigned farm_ramp(const struct farm *f, size_t i, uint64_t now_ms)
+{
+	const struct farm_backend *b = &f->b[i];
+	uint64_t from = atomic_load_explicit(&b->up->ramp_from, memory_order_relaxed), share;
+
+	if (b->slowstart_ms == 0 || from == 0 || now_ms >= from + b->slowstart_ms)
+		return RAMP_FULL;
+	share = now_ms > from ? (now_ms - from) * RAMP_FULL / b->slowstart_ms : 0;
+	return share < RAMP_MIN ? RAMP_MIN : (unsigned)share;
+}
+
+/* Below its connection limit, and not tried already. */
+static int has_room(const struct farm *f, const uint32_t *tried, size_t ntried, size_t i)
 {
 	const struct farm_backend *b = &f->b[i];
 
-	if (!farm_available(f, i))
-		return 0;
 	if (b->max_conns &&
 	    atomic_load_explicit(&b->up->active, memory_order_relaxed) >= b->max_conns)
 		return 0;
@@ -186,54 +241,109 @@ static int eligible(const struct farm *f, const uint32_t *tried, size_t ntried, 
 	return 1;
 }
 
+/* Available, below its connection limit, and not tried already. */
+static int eligible(const struct farm *f, const uint32_t *tried, size_t ntried, size_t i)
+{
+	return farm_available(f, i) && has_room(f, tried, ntried, i);
+}
+
 struct pick_ctx {
 	const struct farm *farm;
 	const uint32_t *tried;
 	size_t ntried;
+	unsigned place;  /* the client's place in a slow start */
+	uint64_t now_ms; /* 0: no backend of the farm has a slowstart */
+	int busy;        /* an available backend was full or tried */
+	int ramping;     /* the first one its slow start held back, or -1 */
 };
 
 static int pick_accept(unsigned b, void *ctx)
 {
 	struct pick_ctx *p = ctx;
 
-	return eligible(p->farm, p->tried, p->ntried, b);
+	if (!farm_available(p->farm, b))
+		return 0;
+	if (!has_room(p->farm, p->tried, p->ntried, b)) {
+		p->busy = 1;
+		return 0;
+	}
+	if (p->now_ms && p->place >= farm_ramp(p->farm, b, p->now_ms)) {
+		if (p->ramping < 0)
+			p->ramping = (int)b;
+		return 0;
+	}
+	return 1;
 }
 
 /* The client's own backend if it can take the connection, else the first
- * that can in the client's preference order: what tcphash -n prints. */
+ * that can in the client's preference order (what tcphash -n prints), in
+ * the primaries' table and then, if none of them is available, in the
+ * backups'. A client that only a slow start keeps from a backend goes
+ * there rather than nowhere. */
 static int farm_pick_hash(const struct farm *f, uint64_t hash, const uint32_t *tried,
 			  size_t ntried)
 {
-	struct pick_ctx ctx = {f, tried, ntried};
-	unsigned b = maglev_lookup(&f->maglev, hash);
+	struct pick_ctx ctx = {f, tried, ntried, (unsigned)(hash >> 40) % RAMP_FULL, 0, 0, -1};
 
-	if (b != MAGLEV_NONE && eligible(f, tried, ntried, b))
-		return (int)b;
-	b = maglev_first(&f->maglev, hash, pick_accept, &ctx);
-	return b == MAGLEV_NONE ? -1 : (int)b;
+	if (f->has_slowstart)
+		ctx.now_ms = monotonic_ms();
+	for (int tier = TIER_PRIMARY; tier < TIERS; tier++) {
+		unsigned b = tiers_lookup(&f->tiers, (enum tier)tier, hash);
+
+		if (b != MAGLEV_NONE && pick_accept(b, &ctx))
+			return (int)b;
+		b = tiers_first(&f->tiers, (enum tier)tier, hash, pick_accept, &ctx);
+		if (b != MAGLEV_NONE)
+			return (int)b;
+		if (ctx.busy)
+			break; /* this tier is in use, full as it is */
+	}
+	return ctx.ramping;
+}
+
+/* Of the primaries if one is available, else of the backups. */
+static int first_eligible(const struct farm *f, const uint32_t *tried, size_t ntried)
+{
+	int backup = -1, primary = 0;
+
+	for (size_t i = 0; i < f->n; i++) {
+		if (!farm_available(f, i))
+			continue;
+		if (!f->b[i].backup && has_room(f, tried, ntried, i))
+			return (int)i;
+		primary |= !f->b[i].backup;
+		if (f->b[i].backup && backup < 0 && has_room(f, tried, ntried, i))
+			backup = (int)i;
+	}
+	return primary ? -1 : backup;
 }
 
 int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash,
 	      const uint32_t *tried, size_t ntried)
 {
 	struct balance_candidate *c = w->cand;
+	uint64_t now = f->has_slowstart ? monotonic_ms() : 0;
+	int primary = 0;
 
 	if (f->pool->balance == BALANCE_HASH)
 		return farm_pick_hash(f, client_hash, tried, ntried);
 
 	/* The worker's selection state is sized for its own farm; a client
 	 * still connecting on an older one simply takes the first eligible. */
-	if (f != w->farm) {
-		for (size_t i = 0; i < f->n; i++)
-			if (eligible(f, tried, ntried, i))
-				return (int)i;
-		return -1;
-	}
+	if (f != w->farm)
+		return first_eligible(f, tried, ntried);
 	for (size_t i = 0; i < f->n; i++) {
 		c[i].weight = f->b[i].weight;
 		c[i].active = atomic_load_explicit(&f->b[i].up->active, memory_order_relaxed);
 		c[i].eligible = eligible(f, tried, ntried, i);
+		primary |= !f->b[i].backup && farm_available(f, i);
+		if (now)
+			c[i].weight *= farm_ramp(f, i, now); /* the same scale for all */
 	}
+	if (f->has_backup)
+		for (size_t i = 0; i < f->n; i++)
+			if (f->b[i].backup && primary)
+				c[i].eligible = 0;
 	switch (f->pool->balance) {
 	case BALANCE_LEASTCONN:
 		return balance_leastconn(c, f->n, &w->lc_cursor);

@@ -146,6 +146,60 @@ static void metrics_render_clients(const struct proc *p, struct sbuf *b)
 	sb_printf(b, "tcpdist_client_table_full_total %llu\n", cs.full);
 }
 
+/* A label value as the text format wants it: \\, \" and \n escaped. */
+static const char *label_escape(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *in != '\0' && o + 3 < cap; in++) {
+		if (*in == '\\' || *in == '"' || *in == '\n')
+			out[o++] = '\\';
+		out[o++] = *in == '\n' ? 'n' : *in;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Health checks, tiers and slow starts (health.c, farm.c). */
+static void metrics_render_checks(const struct proc *p, struct sbuf *b)
+{
+	const struct farm *f = p->farm;
+	uint64_t now = monotonic_ms();
+	char reason[CHECK_REASON_LEN * 2];
+
+	header(b, "tcpdist_backend_check_duration_seconds", "gauge",
+	       "How long the backend's last health check took.");
+	for (size_t i = 0; i < f->n; i++)
+		if (f->b[i].up->check.last_result != CHECK_NONE)
+			sb_printf(b, "tcpdist_backend_check_duration_seconds{backend=\"%s\"} %.6f\n",
+				  f->b[i].up->name, f->b[i].up->check.last_duration);
+	header(b, "tcpdist_backend_check_result", "gauge",
+	       "The result of the backend's last health check, and why it failed.");
+	for (size_t i = 0; i < f->n; i++) {
+		const struct check *k = &f->b[i].up->check;
+
+		if (k->last_result != CHECK_NONE)
+			sb_printf(b, "tcpdist_backend_check_result{backend=\"%s\",result=\"%s\","
+				     "reason=\"%s\"} 1\n",
+				  f->b[i].up->name, check_result_name(k->last_result),
+				  label_escape(k->last_reason, reason, sizeof(reason)));
+	}
+	header(b, "tcpdist_backend_backup", "gauge",
+	       "1 for a backup: it takes new connections only while no other backend can.");
+	for (size_t i = 0; i < f->n; i++)
+		sb_printf(b, "tcpdist_backend_backup{backend=\"%s\"} %d\n", f->b[i].up->name,
+			  f->b[i].backup);
+	header(b, "tcpdist_backend_effective_weight", "gauge",
+	       "The weight new connections see: below the weight during a slow start.");
+	for (size_t i = 0; i < f->n; i++)
+		sb_printf(b, "tcpdist_backend_effective_weight{backend=\"%s\"} %.3f\n",
+			  f->b[i].up->name,
+			  (double)f->b[i].weight * farm_ramp(f, i, now) / RAMP_FULL);
+	header(b, "tcpdist_backup_in_use", "gauge",
+	       "1 while no primary backend is available and the backups take new connections.");
+	sb_printf(b, "tcpdist_backup_in_use %d\n", farm_backup_in_use(f));
+}
+
 static void metrics_render(const struct proc *p, struct sbuf *b)
 {
 	static const char *const fail_names[] = {"no_backend", "connect", "resources", "max_conns"};
@@ -222,6 +276,7 @@ static void metrics_render(const struct proc *p, struct sbuf *b)
 		sb_printf(b, "tcpdist_backend_health_transitions_total{backend=\"%s\",to=\"up\"} %llu\n",
 			  f->b[i].up->name, load(&f->b[i].up->came_up));
 	}
+	metrics_render_checks(p, b);
 
 	header(b, "tcpdist_reloads_total", "counter", "Pool file reloads applied.");
 	sb_printf(b, "tcpdist_reloads_total %llu\n", p->reloads);

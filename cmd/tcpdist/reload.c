@@ -75,7 +75,8 @@ static int pool_settings_differ(const struct pool *a, const struct pool *b)
 	       a->check_interval_ms != b->check_interval_ms || a->check_rise != b->check_rise ||
 	       a->check_fall != b->check_fall || a->max_conns != b->max_conns ||
 	       memcmp(a->hash_seed, b->hash_seed, sizeof(a->hash_seed)) != 0 ||
-	       a->table_size != b->table_size || a->resolve_interval_ms != b->resolve_interval_ms;
+	       a->table_size != b->table_size || a->resolve_interval_ms != b->resolve_interval_ms ||
+	       !check_spec_equal(&a->check, &b->check);
 }
 
 static void reload_describe(const struct farm *old, const struct farm *new, char *out,
@@ -91,6 +92,10 @@ static void reload_describe(const struct farm *old, const struct farm *new, char
 			name_list_add(&added, b->up->name);
 		else if (o->up != b->up || o->weight != b->weight || o->state != b->state ||
 			 o->max_conns != b->max_conns || o->proxy != b->proxy)
+			name_list_add(&changed, b->up->name);
+		else if (o->backup != b->backup ||
+			 !check_spec_equal(&old->pool->backends[o - old->b].check,
+					   &new->pool->backends[i].check))
 			name_list_add(&changed, b->up->name);
 	}
 	for (size_t i = 0; i < old->n; i++)

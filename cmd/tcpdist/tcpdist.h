@@ -27,8 +27,10 @@
 
 #include "addr.h"
 #include "balance.h"
+#include "checkproto.h"
 #include "maglev.h"
 #include "pool.h"
+#include "tier.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -74,9 +76,17 @@ struct check {
 	ev_io io;
 	int fd;
 	unsigned rises;         /* successes in a row while down */
+	unsigned falls;         /* failures in a row (client connects do not reset them) */
 	uint64_t interval_ms;   /* 0: not running */
 	unsigned sync_gen;      /* marks the backends of the newest farm */
 	struct proc *proc;      /* whose loop runs the check */
+	const struct pool_backend *cfg; /* its settings in the farm in force */
+	struct check_run *run;  /* the check under way, NULL between checks */
+	ev_tstamp started;      /* when the check under way, or the last, began */
+	double last_duration;   /* seconds the last check took */
+	enum check_result last_result;
+	char last_reason[CHECK_REASON_LEN]; /* why the last check failed, "" if it passed */
+	unsigned long long cut_for; /* on_down = shutdown: the went_down its connections were reset for */
 };
 
 /* A backend as the running proxy knows it: its identity (name and address)
@@ -93,6 +103,7 @@ struct upstream {
 	atomic_int down;            /* failing health checks */
 	atomic_uint fails;          /* failures in a row, passive and active */
 	atomic_ullong went_down, came_up;
+	atomic_ullong ramp_from;    /* slowstart: monotonic ms it came up at, 0 if at full weight */
 	atomic_ullong bytes_in, bytes_out; /* relayed to and from it */
 	atomic_ullong changed_ms;  /* Unix time of its last change of health or state */
 	pthread_mutex_t reason_lock;
@@ -114,19 +125,24 @@ struct farm_backend {
 	unsigned weight;
 	enum backend_state state;
 	unsigned max_conns;
+	uint8_t backup;
+	uint64_t slowstart_ms;
 	enum proxy_version proxy; /* the PROXY header it is sent, or PROXY_OFF */
 };
 
 /* One configuration, immutable once published: the pool, its backends and,
- * for balance = hash, the table tcphash computes. Workers and connecting
- * clients hold references; the last one frees it. */
+ * for balance = hash, the tables (primaries', backups') tcphash computes.
+ * Workers, connecting clients and running checks hold references; the last
+ * one frees it. */
 struct farm {
 	atomic_uint refs;
 	struct pool *pool;
 	struct farm_backend *b;
 	size_t n;
 	uint32_t *by_name; /* indexes of b in name order, for farm_find */
-	struct maglev maglev;
+	struct tiers tiers;
+	int has_backup;    /* some backend has backup = yes */
+	int has_slowstart; /* some backend has a slowstart */
 	struct clients *clients; /* client_max_conns and client_rate's, or NULL (clients.c) */
 };
 
@@ -140,6 +156,14 @@ const struct farm_backend *farm_find(const struct farm *f, const char *name);
 /* Whether backend i can take a new connection (health included). */
 int farm_available(const struct farm *f, size_t i);
 size_t farm_count_available(const struct farm *f);
+/* Whether no primary is available and the backups take the clients. */
+int farm_backup_in_use(const struct farm *f);
+/* slowstart: the share of its weight backend i has at now_ms, in
+ * 1/RAMP_FULL; RAMP_FULL once its slow start is over. */
+#define RAMP_FULL 1024u
+#define RAMP_MIN 16u /* where a slow start begins: 1/64 */
+unsigned farm_ramp(const struct farm *f, size_t i, uint64_t now_ms);
+uint64_t monotonic_ms(void);
 
 struct listener {
 	ev_io io;
@@ -273,6 +297,7 @@ struct proc {
 	struct survey *surveys_done;   /* under lock */
 	struct control *control;       /* the control socket, or NULL */
 	size_t available;     /* backends able to take connections, last seen */
+	int backup_in_use;    /* the backups take new connections, last seen */
 	atomic_int paused_for_limit;
 	struct run *run;               /* main.c's: signals and the drain */
 	struct loader *loader;         /* loads run off the main loop */

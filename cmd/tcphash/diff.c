@@ -40,21 +40,22 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Weight share of backend i among the available ones. */
+/* Weight share of backend i among the available ones of the tier in use. */
 static double weight_share(const struct hashed *h, size_t i)
 {
 	uint64_t total = 0;
 
 	for (size_t k = 0; k < h->pool->nbackends; k++)
-		if (!h->down[k])
+		if (hashed_live(h, k))
 			total += h->pool->backends[k].weight;
-	return h->down[i] || total == 0 ? 0.0 : (double)h->pool->backends[i].weight / total;
+	return !hashed_live(h, i) || total == 0 ? 0.0
+						 : (double)h->pool->backends[i].weight / total;
 }
 
 static int none_available(const struct hashed *h)
 {
 	for (size_t k = 0; k < h->pool->nbackends; k++)
-		if (!h->down[k] && h->pool->backends[k].weight > 0)
+		if (hashed_live(h, k) && h->pool->backends[k].weight > 0)
 			return 0;
 	return 1;
 }
@@ -104,9 +105,10 @@ int run_diff(const struct options *opt, const char *old_path, const char *new_pa
 	}
 	/* Same table size and client hashing: compare slot by slot, exactly.
 	 * Otherwise follow a fixed sample of a million clients through both. */
-	exact = o.table.size == n.table.size && o.pool->hash_key == n.pool->hash_key &&
+	exact = hashed_size(&o) == hashed_size(&n) && hashed_size(&o) != 0 &&
+		o.pool->hash_key == n.pool->hash_key &&
 		memcmp(o.pool->hash_seed, n.pool->hash_seed, HASH_SEED_LEN) == 0;
-	total = exact ? o.table.size : SAMPLE_CLIENTS;
+	total = exact ? hashed_size(&o) : SAMPLE_CLIENTS;
 	moves = malloc(total * sizeof(*moves));
 	if (moves == NULL) {
 		fprintf(stderr, "tcphash: out of memory\n");
@@ -116,8 +118,8 @@ int run_diff(const struct options *opt, const char *old_path, const char *new_pa
 		unsigned a, b;
 
 		if (exact) {
-			a = o.table.table[i];
-			b = n.table.table[i];
+			a = hashed_slot(&o, (uint32_t)i);
+			b = hashed_slot(&n, (uint32_t)i);
 		} else {
 			uint64_t r = splitmix(&seq);
 			struct sockaddr_in sin = {.sin_family = AF_INET,

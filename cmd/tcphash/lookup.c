@@ -44,6 +44,9 @@ static void print_json(struct lookup *l, const char *client, const unsigned *b, 
 		fputs(", \"address\": ", stdout);
 		json_string(stdout, be[b[0]].addr_text);
 	}
+	if (hashed_has_backup(&l->h))
+		fputs(l->h.tier == TIER_BACKUP ? ", \"tier\": \"backup\"" : ", \"tier\": \"primary\"",
+		      stdout);
 	if (l->opt->preference > 0) {
 		fputs(", \"preference\": [", stdout);
 		for (size_t i = 0; i < n; i++) {
@@ -77,12 +80,13 @@ static int collect_available(unsigned b, void *ctx)
 	return c->n == c->k; /* stop the walk once k are found */
 }
 
-/* The first k available backends of the client's preference order. */
+/* The first k available backends of the client's preference order in the
+ * tier in use. */
 static size_t preference(struct lookup *l, uint64_t hash, unsigned *out, size_t k)
 {
 	struct collect c = {l->h.down, out, 0, k};
 
-	maglev_first(&l->h.table, hash, collect_available, &c);
+	tiers_first(&l->h.tiers, l->h.tier, hash, collect_available, &c);
 	return c.n;
 }
 

@@ -1,24 +1,32 @@
-/* tcphash --stats: each backend's share of the table against its weight share. */
+/* tcphash --stats: each backend's share of the table against its weight
+ * share. Backups (backup = yes) have a table of their own, and their shares
+ * are of that one. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "json.h"
 #include "tcphash.h"
 
-/* FNV-1a over the backend name of every slot, in slot order: equal digests
- * mean equal tables, whatever the order of sections in the file. */
+/* FNV-1a over the backend name of every slot, in slot order, the primaries'
+ * table then the backups': equal digests mean equal tables, whatever the
+ * order of sections in the file. */
 static uint64_t table_digest(const struct hashed *h)
 {
 	uint64_t d = 0xcbf29ce484222325ULL;
 
-	for (uint32_t s = 0; s < h->table.size; s++) {
-		unsigned b = h->table.table[s];
-		const char *name = b == MAGLEV_NONE ? "-" : h->pool->backends[b].name;
+	for (int k = 0; k < TIERS; k++) {
+		const struct tier_table *tt = &h->tiers.t[k];
 
-		for (const char *c = name;; c++) {
-			d = (d ^ (unsigned char)*c) * 0x100000001b3ULL;
-			if (*c == '\0')
-				break;
+		for (uint32_t s = 0; s < tt->m.size; s++) {
+			unsigned b = tt->m.table[s];
+			const char *name =
+				b == MAGLEV_NONE ? "-" : h->pool->backends[tt->backend[b]].name;
+
+			for (const char *c = name;; c++) {
+				d = (d ^ (unsigned char)*c) * 0x100000001b3ULL;
+				if (*c == '\0')
+					break;
+			}
 		}
 	}
 	return d;
@@ -29,7 +37,7 @@ int run_stats(const struct options *opt)
 	struct hashed h;
 	char err[ERR_LEN];
 	uint32_t *slots;
-	uint64_t live_weight = 0;
+	uint64_t live_weight[TIERS] = {0};
 	double peak = 0.0;
 
 	if (hashed_load(&h, opt->pool_path, opt->down_names, opt->ndown, err) < 0) {
@@ -42,19 +50,24 @@ int run_stats(const struct options *opt)
 		hashed_free(&h);
 		return 2;
 	}
-	for (uint32_t s = 0; s < h.table.size; s++)
-		if (h.table.table[s] != MAGLEV_NONE)
-			slots[h.table.table[s]]++;
+	for (int k = 0; k < TIERS; k++) {
+		const struct tier_table *tt = &h.tiers.t[k];
+
+		for (uint32_t s = 0; s < tt->m.size; s++)
+			if (tt->m.table[s] != MAGLEV_NONE)
+				slots[tt->backend[tt->m.table[s]]]++;
+	}
 	for (size_t i = 0; i < h.pool->nbackends; i++)
 		if (!h.down[i])
-			live_weight += h.pool->backends[i].weight;
+			live_weight[h.tiers.tier[i]] += h.pool->backends[i].weight;
 
 	if (opt->json)
-		printf("{\"table_size\": %u, \"backends\": [", h.table.size);
+		printf("{\"table_size\": %u, \"backends\": [", h.pool->table_size);
 	for (size_t i = 0; i < h.pool->nbackends; i++) {
 		const struct pool_backend *b = &h.pool->backends[i];
-		double share = (double)slots[i] / h.table.size;
-		double wshare = h.down[i] || !live_weight ? 0.0 : (double)b->weight / live_weight;
+		uint64_t lw = live_weight[h.tiers.tier[i]];
+		double share = (double)slots[i] / h.pool->table_size;
+		double wshare = h.down[i] || !lw ? 0.0 : (double)b->weight / lw;
 		double ratio = wshare > 0 ? share / wshare : 0.0;
 		const char *state = h.down[i] && b->state == BACKEND_UP ? "down"
 								       : backend_state_name(b->state);
@@ -65,8 +78,11 @@ int run_stats(const struct options *opt)
 			printf("%s\n  {\"name\": ", i ? "," : "");
 			json_string(stdout, b->name);
 			printf(", \"weight\": %u, \"state\": \"%s\", \"slots\": %u, \"share\": %.6f, "
-			       "\"weight_share\": %.6f, \"ratio\": %.4f}",
+			       "\"weight_share\": %.6f, \"ratio\": %.4f",
 			       b->weight, state, slots[i], share, wshare, ratio);
+			if (hashed_has_backup(&h))
+				printf(", \"tier\": \"%s\"", b->backup ? "backup" : "primary");
+			putchar('}');
 		} else {
 			printf("%s\t%u\t%s\t%u\t%.6f\t%.6f\t%.4f\n", b->name, b->weight, state,
 			       slots[i], share, wshare, ratio);

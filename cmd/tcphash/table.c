@@ -1,4 +1,4 @@
-/* A pool file and its table, built exactly as tcpdist builds it. */
+/* A pool file and its tables, built exactly as tcpdist builds them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +9,7 @@ int hashed_load(struct hashed *h, const char *path, const char *const *down, siz
 {
 	const char **names = NULL;
 	unsigned *weights = NULL;
+	uint8_t *backup = NULL;
 	struct pool *p;
 	int rc = -1;
 
@@ -24,14 +25,16 @@ int hashed_load(struct hashed *h, const char *path, const char *const *down, siz
 	}
 	names = calloc(p->nbackends + 1, sizeof(*names));
 	weights = calloc(p->nbackends + 1, sizeof(*weights));
+	backup = calloc(p->nbackends + 1, 1);
 	h->down = calloc(p->nbackends + 1, 1);
-	if (names == NULL || weights == NULL || h->down == NULL) {
+	if (names == NULL || weights == NULL || backup == NULL || h->down == NULL) {
 		err_set(err, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < p->nbackends; i++) {
 		names[i] = p->backends[i].name;
 		weights[i] = p->backends[i].weight;
+		backup[i] = (uint8_t)p->backends[i].backup;
 		h->down[i] = p->backends[i].state != BACKEND_UP;
 	}
 	for (size_t i = 0; i < ndown; i++) {
@@ -43,13 +46,15 @@ int hashed_load(struct hashed *h, const char *path, const char *const *down, siz
 		}
 		h->down[b - p->backends] = 1;
 	}
-	if (maglev_build(&h->table, names, weights, p->nbackends, p->table_size, err) < 0)
+	if (tiers_build(&h->tiers, names, weights, backup, p->nbackends, p->table_size, err) < 0)
 		goto out;
-	maglev_set_down(&h->table, h->down);
+	tiers_set_down(&h->tiers, h->down);
+	h->tier = tiers_in_use(&h->tiers);
 	rc = 0;
 out:
 	free(names);
 	free(weights);
+	free(backup);
 	if (rc < 0)
 		hashed_free(h);
 	return rc;
@@ -58,12 +63,35 @@ out:
 void hashed_free(struct hashed *h)
 {
 	pool_free(h->pool);
-	maglev_free(&h->table);
+	tiers_free(&h->tiers);
 	free(h->down);
 	memset(h, 0, sizeof(*h));
 }
 
 unsigned hashed_lookup(const struct hashed *h, uint64_t hash)
 {
-	return maglev_lookup(&h->table, hash);
+	return tiers_lookup(&h->tiers, h->tier, hash);
+}
+
+uint32_t hashed_size(const struct hashed *h)
+{
+	return h->tiers.t[h->tier].m.size;
+}
+
+unsigned hashed_slot(const struct hashed *h, uint32_t s)
+{
+	const struct tier_table *tt = &h->tiers.t[h->tier];
+	unsigned b = tt->m.table[s];
+
+	return b == MAGLEV_NONE ? MAGLEV_NONE : tt->backend[b];
+}
+
+int hashed_live(const struct hashed *h, size_t i)
+{
+	return !h->down[i] && h->tiers.tier[i] == h->tier;
+}
+
+int hashed_has_backup(const struct hashed *h)
+{
+	return h->tiers.t[TIER_BACKUP].m.size != 0;
 }

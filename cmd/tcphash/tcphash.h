@@ -4,17 +4,18 @@
 
 #include <stdint.h>
 
-#include "maglev.h"
 #include "pool.h"
+#include "tier.h"
 
 #define PREFERENCE_MAX 64
 
-/* A pool file with its Maglev table, as tcpdist would build it. */
+/* A pool file with its Maglev tables, as tcpdist would build them. */
 struct hashed {
 	const char *path;
 	struct pool *pool;
-	struct maglev table;
-	uint8_t *down; /* per backend: drained or down in the file, or --down */
+	struct tiers tiers;
+	enum tier tier; /* in use: the backups' once no primary is live */
+	uint8_t *down;  /* per backend: drained or down in the file, or --down */
 };
 
 struct options {
@@ -31,6 +32,13 @@ void hashed_free(struct hashed *h);
 /* Where the table sends a client hash, in the availability the file and
  * --down describe; MAGLEV_NONE if nothing is available. */
 unsigned hashed_lookup(const struct hashed *h, uint64_t hash);
+/* The table in use: its size, and slot s's backend (MAGLEV_NONE: none). */
+uint32_t hashed_size(const struct hashed *h);
+unsigned hashed_slot(const struct hashed *h, uint32_t s);
+/* Whether backend i takes clients: not down, and of the tier in use. */
+int hashed_live(const struct hashed *h, size_t i);
+/* Whether the pool has backups (then JSON answers name the tier). */
+int hashed_has_backup(const struct hashed *h);
 
 int run_lookup(const struct options *opt, char **clients, int nclients);
 int run_stats(const struct options *opt);

@@ -17,11 +17,20 @@ struct edit {
 	const char *state; /* drain, up, down */
 };
 
+/* check_send and check_expect are the steps of one check, in order: the
+ * first of them among the operands removes the section's steps, and each
+ * is a new line after the section's last key. */
+static int is_step_key(const char *key)
+{
+	return strcmp(key, "check_send") == 0 || strcmp(key, "check_expect") == 0;
+}
+
 /* Applies KEY=VALUE operands to a section; KEY= removes the key, which
  * brings back its default. */
 static int apply_settings(struct pool_doc *doc, const struct edit *e, char *err)
 {
 	char key[64];
+	int steps = 0;
 
 	for (int i = 0; i < e->nsettings; i++) {
 		const char *s = e->settings[i], *eq = strchr(s, '=');
@@ -33,7 +42,14 @@ static int apply_settings(struct pool_doc *doc, const struct edit *e, char *err)
 			return err_set(err, "'%.*s': unknown key", (int)n, s);
 		memcpy(key, s, n);
 		key[n] = '\0';
-		if (eq[1] == '\0') {
+		if (is_step_key(key) && !steps++ &&
+		    (pool_doc_unset(doc, e->name, "check_send", err) < 0 ||
+		     pool_doc_unset(doc, e->name, "check_expect", err) < 0))
+			return -1;
+		if (is_step_key(key) && eq[1] != '\0') {
+			if (pool_doc_append(doc, e->name, key, eq + 1, err) < 0)
+				return -1;
+		} else if (eq[1] == '\0') {
 			if (pool_doc_unset(doc, e->name, key, err) < 0)
 				return -1;
 		} else if (pool_doc_set(doc, e->name, key, eq + 1, err) < 0) {

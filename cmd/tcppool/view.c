@@ -50,6 +50,36 @@ static void show_duration(struct out *o, const char *key, uint64_t ms)
 	out_str(o, key, buf);
 }
 
+/* The check keys in force, defaults included: check_steps lists the
+ * check_send and check_expect lines as "send TEXT" and "expect TEXT", TEXT
+ * with its escapes as it would be written. */
+static void show_check(struct out *o, const struct check_spec *s, const struct pool *p)
+{
+	char buf[CHECK_TEXT_MAX * 4 + 16], text[CHECK_TEXT_MAX * 4 + 8];
+
+	out_str(o, "check", check_kind_name(s->kind));
+	out_list_begin(o, "check_steps");
+	for (size_t i = 0; s->steps && i < s->steps->n; i++) {
+		const struct check_step *st = &s->steps->step[i];
+
+		check_text_encode(text, sizeof(text), st->text, st->len, st->len);
+		snprintf(buf, sizeof(buf), "%s %s%s", st->kind == STEP_SEND ? "send" : "expect",
+			 st->kind == STEP_EXPECT_RE ? "~" : "", text);
+		out_list_str(o, "check_steps", buf);
+	}
+	out_list_end(o);
+	snprintf(buf, sizeof(buf), "%s %s", s->http_method ? s->http_method : "GET",
+		 s->http_path ? s->http_path : "/");
+	out_str(o, "check_http", buf);
+	check_status_format(s, buf, sizeof(buf));
+	out_str(o, "check_expect_status", buf);
+	out_uint(o, "check_port", s->port);
+	show_duration(o, "check_timeout",
+		      check_spec_timeout(s, p->connect_timeout_ms, p->check_interval_ms));
+	out_str(o, "on_down", check_on_down_name(s->on_down));
+	show_duration(o, "slowstart", s->slowstart_ms);
+}
+
 /* Every setting of [pool], defaults included. */
 static void show_pool(struct out *o, const struct pool *p)
 {
@@ -75,6 +105,7 @@ static void show_pool(struct out *o, const struct pool *p)
 	out_str(o, "control", p->control[0] ? p->control : "-");
 	out_str(o, "hash_seed", seed);
 	out_uint(o, "table_size", p->table_size);
+	show_check(o, &p->check, p);
 	out_uint(o, "backends", p->nbackends);
 	out_record_end(o);
 }
@@ -98,6 +129,8 @@ int run_show(const struct command *c)
 		out_uint(&o, "weight", b->weight);
 		out_str(&o, "state", backend_state_name(b->state));
 		out_uint(&o, "max_conns", b->max_conns);
+		out_str(&o, "backup", b->backup ? "yes" : "no");
+		show_check(&o, &b->check, p);
 		out_record_end(&o);
 	} else {
 		fprintf(stderr, "tcppool: %s: no backend named '%s'\n", c->pool_path, name);
