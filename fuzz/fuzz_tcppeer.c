@@ -141,8 +141,7 @@ static void fuzz_query(const uint8_t *data, size_t size)
 	serf_handle_user(&peer, msg, size + 1);
 	peer.keyring = NULL;
 	/* Again, as a new query: the same ID at the next LTime is not a repeat. */
-	peer.query_min = 0;
-	memset(peer.queries, 0, sizeof(peer.queries));
+	query_forget(&peer);
 	serf_handle_user(&peer, msg, size + 1);
 	msg[0] = 9; /* messageRelayType */
 	serf_handle_user(&peer, msg, size + 1);

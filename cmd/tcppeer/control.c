@@ -163,7 +163,7 @@ static void write_members(struct peer *p, FILE *f, int json)
 	json_stat(f, "query_responses", c->query_responses, 0);
 	json_stat(f, "query_relayed", c->query_relayed, 0);
 	json_stat(f, "key_changes", c->key_changes, 0);
-	json_stat(f, "query_ltime", p->query_ltime, 0);
+	json_stat(f, "query_ltime", query_clock(p), 0);
 	json_stat(f, "incarnation", p->incarnation, 0);
 	json_stat(f, "health_score", (uint64_t)p->awareness, 1);
 	fputs("}}\n", f);

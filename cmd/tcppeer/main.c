@@ -568,6 +568,7 @@ static void peer_free(struct peer *p)
 	serf_events_free(p);
 	intents_free(p);
 	coords_free(p);
+	queries_free(p);
 	guard_free(p);
 	if (p->keyring != NULL) {
 		memset(p->keyring, 0, sizeof(*p->keyring));

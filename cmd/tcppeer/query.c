@@ -46,24 +46,84 @@ int query_decode(const uint8_t *buf, size_t len, struct msg_query *q)
 	return wire_validate(&DESC_QUERY, q);
 }
 
+/* One LTime's query IDs in serf's recent-query buffer. */
+struct query_slot {
+	uint64_t ltime;
+	int used, n;
+	uint32_t id[QUERY_IDS_PER_LTIME];
+};
+
+/* The module's state: serf's query clock, the oldest query time we take,
+ * and the recent query IDs. */
+struct queries {
+	uint64_t ltime, min;
+	struct query_slot slot[QUERY_BUFFER];
+};
+
+static struct queries *queries(struct peer *p)
+{
+	if (p->queries == NULL)
+		p->queries = calloc(1, sizeof(*p->queries));
+	return p->queries;
+}
+
 void query_witness(struct peer *p, uint64_t ltime)
 {
-	if (ltime >= p->query_ltime)
-		p->query_ltime = ltime + 1;
+	struct queries *qs = queries(p);
+
+	if (qs != NULL && ltime >= qs->ltime)
+		qs->ltime = ltime + 1;
+}
+
+uint64_t query_clock(struct peer *p)
+{
+	struct queries *qs = queries(p);
+
+	return qs != NULL ? qs->ltime : 0;
+}
+
+void query_ignore_before(struct peer *p, uint64_t ltime)
+{
+	struct queries *qs = queries(p);
+
+	if (qs == NULL)
+		return;
+	if (qs->min < ltime)
+		qs->min = ltime;
+	if (qs->ltime < ltime)
+		qs->ltime = ltime;
+}
+
+void query_forget(struct peer *p)
+{
+	struct queries *qs = queries(p);
+
+	if (qs != NULL) {
+		memset(qs->slot, 0, sizeof(qs->slot));
+		qs->min = 0;
+	}
+}
+
+void queries_free(struct peer *p)
+{
+	free(p->queries);
+	p->queries = NULL;
 }
 
 /* serf's handleQuery bookkeeping: 1 for a query seen for the first time. */
 static int query_accept(struct peer *p, const struct msg_query *q)
 {
+	struct queries *qs = queries(p);
 	struct query_slot *slot;
 
+	if (qs == NULL)
+		return 0;
 	query_witness(p, q->ltime);
-	if (q->ltime < p->query_min ||
-	    (p->query_ltime > QUERY_BUFFER && q->ltime < p->query_ltime - QUERY_BUFFER)) {
+	if (q->ltime < qs->min || (qs->ltime > QUERY_BUFFER && q->ltime < qs->ltime - QUERY_BUFFER)) {
 		p->stats.queries_old++;
 		return 0;
 	}
-	slot = &p->queries[q->ltime % QUERY_BUFFER];
+	slot = &qs->slot[q->ltime % QUERY_BUFFER];
 	if (slot->used && slot->ltime == q->ltime) {
 		for (int i = 0; i < slot->n; i++)
 			if (slot->id[i] == q->id) {

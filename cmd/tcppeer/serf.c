@@ -307,7 +307,7 @@ void serf_local_state(struct peer *p, struct wbuf *w)
 		}
 	}
 	mp_put_str(w, "QueryLTime");
-	mp_put_uint(w, p->query_ltime);
+	mp_put_uint(w, query_clock(p));
 }
 
 /* userEvents {LTime, Events: [userEvent...]}, or nil for an empty slot. */
@@ -480,8 +480,12 @@ void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 			if (clock_merge(p, &r, event_witness, join ? &p->event_min : NULL) < 0)
 				goto bad;
 		} else if (mp_key_is(key, keylen, "QueryLTime")) {
-			if (clock_merge(p, &r, query_witness, join ? &p->query_min : NULL) < 0)
+			uint64_t min = 0;
+
+			if (clock_merge(p, &r, query_witness, join ? &min : NULL) < 0)
 				goto bad;
+			if (min > 0)
+				query_ignore_before(p, min);
 		} else if (mp_key_is(key, keylen, "Events")) {
 			if (r.off < r.len && r.p[r.off] == 0xc0) {
 				mp_skip(&r);

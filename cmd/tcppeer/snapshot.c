@@ -47,7 +47,7 @@ static void snapshot_write(struct snapshot *sn)
 	fprintf(f, "# tcppeer snapshot of %s: members and clocks\n", p->cfg.name);
 	fprintf(f, "clock: %llu\nevent-clock: %llu\nquery-clock: %llu\n",
 		(unsigned long long)p->ltime, (unsigned long long)p->event_ltime,
-		(unsigned long long)p->query_ltime);
+		(unsigned long long)query_clock(p));
 	for (size_t i = 0; i < p->nnodes; i++) {
 		const struct node *n = p->nodes[i];
 
@@ -75,7 +75,7 @@ static void snapshot_write(struct snapshot *sn)
 		sn->dirty = 0;
 		sn->clock = p->ltime;
 		sn->event_clock = p->event_ltime;
-		sn->query_clock = p->query_ltime;
+		sn->query_clock = query_clock(p);
 	}
 	free(buf);
 }
@@ -88,7 +88,7 @@ static void snapshot_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (sn->dirty || sn->clock != p->ltime || sn->event_clock != p->event_ltime ||
-	    sn->query_clock != p->query_ltime)
+	    sn->query_clock != query_clock(p))
 		snapshot_write(sn);
 }
 
@@ -189,11 +189,8 @@ static int snapshot_read(struct snapshot *sn, char *err)
 			p->event_ltime = event_clock;
 		p->event_min = event_clock;
 	}
-	if (query_clock > 0) {
-		if (p->query_ltime < query_clock)
-			p->query_ltime = query_clock;
-		p->query_min = query_clock;
-	}
+	if (query_clock > 0)
+		query_ignore_before(p, query_clock);
 	log_info("snapshot %s: %d members%s, %d to rejoin", sn->path, members,
 		 left ? " (left cleanly: not rejoining)" : "", p->cfg.nseeds - seeds);
 	return 0;

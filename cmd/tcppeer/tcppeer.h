@@ -140,12 +140,6 @@ struct counters {
 	uint64_t query_acks, query_responses, query_relayed, key_changes;
 };
 
-/* One LTime's query IDs in serf's recent-query buffer. */
-struct query_slot {
-	uint64_t ltime;
-	int used, n;
-	uint32_t id[QUERY_IDS_PER_LTIME];
-};
 
 /* One LTime's user events in serf's recent-event buffer. */
 struct user_event {
@@ -180,6 +174,7 @@ struct intents;
 struct snapshot;
 struct coords;
 struct join;
+struct queries;
 
 struct peer {
 	struct ev_loop *loop;
@@ -218,9 +213,7 @@ struct peer {
 	/* serf's event clock, the oldest event time we accept, recent events. */
 	uint64_t event_ltime, event_min;
 	struct event_slot events[EVENT_BUFFER];
-	/* serf's query clock, the oldest query time we accept, recent query IDs. */
-	uint64_t query_ltime, query_min;
-	struct query_slot queries[QUERY_BUFFER];
+	struct queries *queries; /* query.c: serf's query clock and recent query IDs */
 
 	struct keyring *keyring; /* NULL: no encryption */
 	ev_signal sighup_w;
@@ -396,6 +389,13 @@ void query_handle(struct peer *p, const uint8_t *msg, size_t len);
 /* A serf relay message (type byte included): a response passed on to its asker. */
 void query_relay(struct peer *p, const uint8_t *msg, size_t len);
 void query_witness(struct peer *p, uint64_t ltime);
+/* serf's query clock: the next query time. */
+uint64_t query_clock(struct peer *p);
+/* Queries older than ltime are not taken (a join, a restart from a snapshot). */
+void query_ignore_before(struct peer *p, uint64_t ltime);
+/* Forgets the queries seen and the lower bound (the fuzzer's fresh start). */
+void query_forget(struct peer *p);
+void queries_free(struct peer *p);
 
 /* control.c: the unix control socket and its client. */
 int control_open(struct peer *p, const char *path, char *err);
