@@ -153,7 +153,7 @@ static void write_members(struct peer *p, FILE *f, int json)
 	json_stat(f, "events_sent", c->events_sent, 0);
 	json_stat(f, "events_duplicate", c->events_dup, 0);
 	json_stat(f, "events_old", c->events_old, 0);
-	json_stat(f, "event_ltime", p->event_ltime, 0);
+	json_stat(f, "event_ltime", serf_event_clock(p), 0);
 	json_stat(f, "queries_in", c->queries_in, 0);
 	json_stat(f, "queries_duplicate", c->queries_dup, 0);
 	json_stat(f, "queries_old", c->queries_old, 0);

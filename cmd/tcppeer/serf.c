@@ -64,31 +64,81 @@ static int serf_decode(const struct msg_desc *d, const uint8_t *msg, size_t len,
 	return wire_validate(d, out);
 }
 
+/* One LTime's user events in serf's recent-event buffer. */
+struct user_event {
+	uint8_t name[EVENT_SIZE_MAX], payload[EVENT_SIZE_MAX];
+	uint16_t namelen, payloadlen;
+};
+
+struct event_slot {
+	uint64_t ltime;
+	int used, n, cap;
+	struct user_event *ev;
+};
+
+/* The user events' state: serf's event clock, the oldest event time we
+ * deliver, and the events of the last EVENT_BUFFER clock values. */
+struct serf_events {
+	uint64_t ltime, min;
+	struct event_slot slot[EVENT_BUFFER];
+};
+
+static struct serf_events *events(struct peer *p)
+{
+	if (p->events == NULL)
+		p->events = calloc(1, sizeof(*p->events));
+	return p->events;
+}
+
 static void event_witness(struct peer *p, uint64_t ltime)
 {
-	if (ltime >= p->event_ltime)
-		p->event_ltime = ltime + 1;
+	struct serf_events *es = events(p);
+
+	if (es != NULL && ltime >= es->ltime)
+		es->ltime = ltime + 1;
+}
+
+uint64_t serf_event_clock(struct peer *p)
+{
+	struct serf_events *es = events(p);
+
+	return es != NULL ? es->ltime : 0;
+}
+
+void serf_events_ignore_before(struct peer *p, uint64_t ltime)
+{
+	struct serf_events *es = events(p);
+
+	if (es == NULL)
+		return;
+	if (es->min < ltime)
+		es->min = ltime;
+	if (es->ltime < ltime)
+		es->ltime = ltime;
 }
 
 /* serf's handleUserEvent: 1 when the event is new (delivered, to be passed
  * on), 0 when it is a repeat or too old. */
 static int event_accept(struct peer *p, const struct msg_event *e)
 {
+	struct serf_events *es = events(p);
 	struct event_slot *slot;
 	struct user_event *ue;
 
+	if (es == NULL)
+		return 0;
 	event_witness(p, e->ltime);
-	if (e->ltime < p->event_min) {
+	if (e->ltime < es->min) {
 		p->stats.events_old++;
 		return 0;
 	}
-	if (p->event_ltime > EVENT_BUFFER && e->ltime < p->event_ltime - EVENT_BUFFER) {
+	if (es->ltime > EVENT_BUFFER && e->ltime < es->ltime - EVENT_BUFFER) {
 		p->stats.events_old++;
 		log_debug("dropped an event from LTime %llu, the clock is at %llu",
-			  (unsigned long long)e->ltime, (unsigned long long)p->event_ltime);
+			  (unsigned long long)e->ltime, (unsigned long long)es->ltime);
 		return 0;
 	}
-	slot = &p->events[e->ltime % EVENT_BUFFER];
+	slot = &es->slot[e->ltime % EVENT_BUFFER];
 	if (slot->used && slot->ltime == e->ltime) {
 		for (int i = 0; i < slot->n; i++) {
 			ue = &slot->ev[i];
@@ -155,7 +205,7 @@ int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const u
 		return err_set(err, "event name and payload take %zu bytes, over serf's limit of %d",
 			       namelen + payloadlen, EVENT_SIZE_MAX);
 	memset(&e, 0, sizeof(e));
-	e.ltime = p->event_ltime;
+	e.ltime = serf_event_clock(p);
 	e.name = name;
 	e.namelen = (uint32_t)namelen;
 	e.payload = payload;
@@ -167,7 +217,7 @@ int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const u
 		return err_set(err, "encoded event over serf's limit of %d bytes", EVENT_SIZE_MAX);
 	}
 	wbuf_free(&w);
-	p->event_ltime++;
+	event_witness(p, e.ltime);
 	event_accept(p, &e);
 	serf_broadcast(p, &DESC_EVENT, &e);
 	p->stats.events_sent++;
@@ -176,10 +226,12 @@ int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const u
 
 void serf_events_free(struct peer *p)
 {
-	for (int i = 0; i < EVENT_BUFFER; i++) {
-		free(p->events[i].ev);
-		memset(&p->events[i], 0, sizeof(p->events[i]));
-	}
+	if (p->events == NULL)
+		return;
+	for (int i = 0; i < EVENT_BUFFER; i++)
+		free(p->events->slot[i].ev);
+	free(p->events);
+	p->events = NULL;
 }
 
 void serf_handle_user(struct peer *p, const uint8_t *msg, size_t len)
@@ -265,8 +317,10 @@ void serf_local_state(struct peer *p, struct wbuf *w)
 {
 	uint32_t nslots = 0;
 
-	for (int i = 0; i < EVENT_BUFFER; i++)
-		nslots += p->events[i].used && p->events[i].n > 0;
+	struct serf_events *es = events(p);
+
+	for (int i = 0; es != NULL && i < EVENT_BUFFER; i++)
+		nslots += es->slot[i].used && es->slot[i].n > 0;
 	wbuf_byte(w, SERF_PUSHPULL);
 	mp_put_map(w, 6);
 	mp_put_str(w, "LTime");
@@ -284,11 +338,11 @@ void serf_local_state(struct peer *p, struct wbuf *w)
 		if (p->nodes[i]->state == STATE_LEFT && strcmp(p->nodes[i]->name, p->cfg.name) != 0)
 			mp_put_str(w, p->nodes[i]->name);
 	mp_put_str(w, "EventLTime");
-	mp_put_uint(w, p->event_ltime);
+	mp_put_uint(w, serf_event_clock(p));
 	mp_put_str(w, "Events");
 	mp_put_array(w, nslots);
-	for (int i = 0; i < EVENT_BUFFER; i++) {
-		const struct event_slot *slot = &p->events[i];
+	for (int i = 0; es != NULL && i < EVENT_BUFFER; i++) {
+		const struct event_slot *slot = &es->slot[i];
 
 		if (!slot->used || slot->n == 0)
 			continue;
@@ -477,8 +531,12 @@ void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 			if (clock_merge(p, &r, serf_witness, NULL) < 0)
 				goto bad;
 		} else if (mp_key_is(key, keylen, "EventLTime")) {
-			if (clock_merge(p, &r, event_witness, join ? &p->event_min : NULL) < 0)
+			uint64_t min = 0;
+
+			if (clock_merge(p, &r, event_witness, join ? &min : NULL) < 0)
 				goto bad;
+			if (min > 0)
+				serf_events_ignore_before(p, min);
 		} else if (mp_key_is(key, keylen, "QueryLTime")) {
 			uint64_t min = 0;
 

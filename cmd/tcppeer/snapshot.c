@@ -46,7 +46,7 @@ static void snapshot_write(struct snapshot *sn)
 		return;
 	fprintf(f, "# tcppeer snapshot of %s: members and clocks\n", p->cfg.name);
 	fprintf(f, "clock: %llu\nevent-clock: %llu\nquery-clock: %llu\n",
-		(unsigned long long)p->ltime, (unsigned long long)p->event_ltime,
+		(unsigned long long)p->ltime, (unsigned long long)serf_event_clock(p),
 		(unsigned long long)query_clock(p));
 	for (size_t i = 0; i < p->nnodes; i++) {
 		const struct node *n = p->nodes[i];
@@ -74,7 +74,7 @@ static void snapshot_write(struct snapshot *sn)
 		sn->failing = 0;
 		sn->dirty = 0;
 		sn->clock = p->ltime;
-		sn->event_clock = p->event_ltime;
+		sn->event_clock = serf_event_clock(p);
 		sn->query_clock = query_clock(p);
 	}
 	free(buf);
@@ -87,7 +87,7 @@ static void snapshot_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (sn->dirty || sn->clock != p->ltime || sn->event_clock != p->event_ltime ||
+	if (sn->dirty || sn->clock != p->ltime || sn->event_clock != serf_event_clock(p) ||
 	    sn->query_clock != query_clock(p))
 		snapshot_write(sn);
 }
@@ -184,11 +184,8 @@ static int snapshot_read(struct snapshot *sn, char *err)
 	/* serf: the clocks go on from where they were; events and queries
 	 * up to them were seen by the previous run. */
 	serf_witness(p, clock);
-	if (event_clock > 0) {
-		if (p->event_ltime < event_clock)
-			p->event_ltime = event_clock;
-		p->event_min = event_clock;
-	}
+	if (event_clock > 0)
+		serf_events_ignore_before(p, event_clock);
 	if (query_clock > 0)
 		query_ignore_before(p, query_clock);
 	log_info("snapshot %s: %d members%s, %d to rejoin", sn->path, members,

@@ -141,17 +141,6 @@ struct counters {
 };
 
 
-/* One LTime's user events in serf's recent-event buffer. */
-struct user_event {
-	uint8_t name[EVENT_SIZE_MAX], payload[EVENT_SIZE_MAX];
-	uint16_t namelen, payloadlen;
-};
-
-struct event_slot {
-	uint64_t ltime;
-	int used, n, cap;
-	struct user_event *ev;
-};
 
 /* A token bucket per source, for probes and for streams. */
 struct limiter_entry {
@@ -175,6 +164,7 @@ struct snapshot;
 struct coords;
 struct join;
 struct queries;
+struct serf_events;
 
 struct peer {
 	struct ev_loop *loop;
@@ -210,9 +200,7 @@ struct peer {
 
 	/* serf's Lamport clock and our last join/leave intent times. */
 	uint64_t ltime, join_ltime;
-	/* serf's event clock, the oldest event time we accept, recent events. */
-	uint64_t event_ltime, event_min;
-	struct event_slot events[EVENT_BUFFER];
+	struct serf_events *events; /* serf.c: serf's event clock and recent events */
 	struct queries *queries; /* query.c: serf's query clock and recent query IDs */
 
 	struct keyring *keyring; /* NULL: no encryption */
@@ -379,6 +367,10 @@ void serf_witness(struct peer *p, uint64_t ltime);
 int serf_user_event(struct peer *p, const uint8_t *name, size_t namelen, const uint8_t *payload,
 		    size_t payloadlen, char *err);
 void serf_events_free(struct peer *p);
+/* serf's event clock: the next event time. */
+uint64_t serf_event_clock(struct peer *p);
+/* Events older than ltime are not delivered (a join, a restart from a snapshot). */
+void serf_events_ignore_before(struct peer *p, uint64_t ltime);
 
 /* query.c: serf queries (dedup, filters, rebroadcast, acks, internal queries). */
 /* Decodes and checks messageQuery (the serf message after its type byte); 0 or -1. */
