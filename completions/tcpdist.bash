@@ -63,6 +63,10 @@ _tcpdist()
         _tcpdist_threads
         return
         ;;
+    --log-format)
+        COMPREPLY=($(compgen -W 'text logfmt json' -- "$cur"))
+        return
+        ;;
     --control)
         compopt -o filenames 2>/dev/null
         COMPREPLY=($(compgen -f -- "$cur"))
@@ -96,7 +100,7 @@ _tcpdist()
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-n -v -j -l -f -h --metrics --control --takeover
-            --log-connections --no-splice --drain-timeout --syslog --help --version' -- "$cur"))
+            --log-connections --log-format --no-splice --drain-timeout --syslog --help --version' -- "$cur"))
         return
     fi
     _tcpdist_pool

@@ -15,6 +15,7 @@ complete -c tcpdist -s j -x -k -a '(__tcpdist_threads)' -d 'Worker threads (1-64
 complete -c tcpdist -s l -x -d 'Listen on ADDR instead of the pool listen lines'
 complete -c tcpdist -l metrics -x -d 'Serve Prometheus metrics at http://ADDR/metrics'
 complete -c tcpdist -l log-connections -d 'Log one line per finished connection'
+complete -c tcpdist -l log-format -x -a 'text logfmt json' -d 'Format of every line'
 complete -c tcpdist -l no-splice -d 'Relay with read/write only, never splice(2)'
 complete -c tcpdist -l drain-timeout -x -d 'On SIGINT/SIGTERM wait this long (e.g. 10s)'
 complete -c tcpdist -l syslog -d 'Log to syslog instead of stderr'

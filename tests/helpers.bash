@@ -221,6 +221,12 @@ start_tcpdist() {
 	done
 }
 
+# log_has LINE: $TCPDIST_LOG has LINE exactly, after the time a line to a
+# plain stream starts with (RFC 3339, then a space).
+log_has() {
+	sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z //' "$TCPDIST_LOG" | grep -qxF -- "$1"
+}
+
 # write_pool NAME: the pool file $BATS_TEST_TMPDIR/NAME from stdin (a heredoc).
 write_pool() {
 	cat >"$BATS_TEST_TMPDIR/$1"

@@ -217,7 +217,7 @@ blast_through_tcpdist() {
 	blast_compare "$T/blastsrv.out" "$T/blastcli.out" "$BLAST_CONNS" "$BLAST_BYTES"
 	# -v: each connection's byte counts (the client also sent its 4-byte id)
 	wait_for_line_count "$TCPDIST_LOG" \
-		"^tcpdist: client 127\.0\.0\.1:[0-9]+: closed \(in $((BLAST_BYTES + 4)) bytes, out $BLAST_BYTES bytes\)$" \
+		"tcpdist: closed client=127\.0\.0\.1:[0-9]+ in=$((BLAST_BYTES + 4)) out=$BLAST_BYTES close=fin$" \
 		"$BLAST_CONNS" 5
 }
 
@@ -229,7 +229,7 @@ blast_through_tcpdist() {
 
 @test "bulk: $BLAST_CONNS connections at once, random bytes each way, hashes identical (--no-splice)" {
 	blast_through_tcpdist -v --no-splice
-	grep -q 'connected to backend' "$TCPDIST_LOG" || fail "-v log shows no connection events"
+	grep -q 'tcpdist: connected client=' "$TCPDIST_LOG" || fail "-v log shows no connection events"
 	! grep -q 'splicing' "$TCPDIST_LOG" || fail "--no-splice, yet the log shows splicing"
 }
 
@@ -257,7 +257,7 @@ halfclose_client_side() {
 	[ "${lines[1]}" = "received $(stat -c %s "$T/expected") $(sha256sum <"$T/expected" | cut -d' ' -f1)" ]
 	cmp "$T/reply" "$T/expected"
 	wait_for_file_line "$TCPDIST_LOG" \
-		"^tcpdist: client 127\.0\.0\.1:[0-9]+: closed \(in 1048576 bytes, out $(stat -c %s "$T/expected") bytes\)$"
+		"tcpdist: closed client=127\.0\.0\.1:[0-9]+ in=1048576 out=$(stat -c %s "$T/expected") close=fin$"
 }
 
 @test "half-close: client's FIN reaches the backend, the reply still flows back (splice)" {
@@ -377,7 +377,7 @@ rss_kib() {
 	run -0 "$HELPERS/names" --send "sent-before-the-retry-$$" "127.0.0.1:$pt" 20
 	[ "${#lines[@]}" -eq 20 ]
 	[ "$(tally <(printf '%s\n' "${lines[@]}"))" = "20 live" ]
-	grep -Eq "^tcpdist: client 127\.0\.0\.1:[0-9]+: backend dead 127\.0\.0\.1:$pdead: connection refused, trying another$" "$TCPDIST_LOG" ||
+	grep -Eq "tcpdist: client 127\.0\.0\.1:[0-9]+: backend dead 127\.0\.0\.1:$pdead: connection refused, trying another$" "$TCPDIST_LOG" ||
 		fail "no 'connection refused, trying another' line"
 }
 
@@ -409,7 +409,7 @@ rss_kib() {
 	elapsed=$(($(now_ms) - start))
 	echo "elapsed ${elapsed}ms"
 	[ "$(tally <(printf '%s\n' "${lines[@]}"))" = "4 live" ]
-	grep -Eq "^tcpdist: client 127\.0\.0\.1:[0-9]+: backend hole 127\.0\.0\.1:$phole: connect timed out after 300ms, trying another$" "$TCPDIST_LOG" ||
+	grep -Eq "tcpdist: client 127\.0\.0\.1:[0-9]+: backend hole 127\.0\.0\.1:$phole: connect timed out after 300ms, trying another$" "$TCPDIST_LOG" ||
 		fail "no 'connect timed out after 300ms, trying another' line"
 	# at least one connection waited out the timeout, none waited much longer
 	((elapsed >= 300 && elapsed < 2500))
@@ -433,7 +433,7 @@ rss_kib() {
 	[[ $output =~ ^reset\ bytes=0\ ms=([0-9]+)$ ]] || fail "expected a reset, got '$output'"
 	ms=${BASH_REMATCH[1]}
 	((ms < 1000)) || fail "reset after $ms ms"
-	wait_for_file_line "$TCPDIST_LOG" "^tcpdist: client 127\.0\.0\.1:[0-9]+: no backend available \(.*\)$"
+	wait_for_file_line "$TCPDIST_LOG" "tcpdist: client 127\.0\.0\.1:[0-9]+: no backend available \(.*\)$"
 	grep 'no backend available' "$TCPDIST_LOG" | grep -q 'd1: connection refused'
 	grep 'no backend available' "$TCPDIST_LOG" | grep -q 'd2: connection refused'
 }
@@ -460,7 +460,7 @@ rss_kib() {
 	[[ $output =~ ^reset\ bytes=0\ ms=([0-9]+)$ ]] || fail "expected a reset, got '$output'"
 	ms=${BASH_REMATCH[1]}
 	((ms < 1000)) || fail "reset after $ms ms"
-	wait_for_file_line "$TCPDIST_LOG" "^tcpdist: client 127\.0\.0\.1:[0-9]+: no backend available \(none is up\)$"
+	wait_for_file_line "$TCPDIST_LOG" "tcpdist: client 127\.0\.0\.1:[0-9]+: no backend available \(none is up\)$"
 }
 
 # ---------------------------------------------------------------------------
@@ -630,8 +630,8 @@ ineligible_never_chosen() {
 	blast_compare "$T/blastsrv.out" "$T/blastcli.out" 1 "$bytes"
 	wait_for_exit tcpdist 5
 	[ "$EXIT_STATUS" -eq 0 ] || fail "tcpdist exited $EXIT_STATUS"
-	grep -qx 'tcpdist: stopped' "$TCPDIST_LOG"
-	grep -Eq '^tcpdist: shutting down: waiting up to 10s for [0-9]+ connections?$' "$TCPDIST_LOG"
+	log_has 'tcpdist: stopped'
+	grep -Eq 'tcpdist: shutting down: waiting up to 10s for [0-9]+ connections?$' "$TCPDIST_LOG"
 }
 
 @test "SIGTERM, then a second signal during the drain: exits at once" {
@@ -648,16 +648,16 @@ ineligible_never_chosen() {
 	start_bg hold "$HELPERS/hold" "127.0.0.1:$pt" 60
 	wait_for_file_line "$T/hold.out" '^line web$'
 	kill -TERM "$TCPDIST_PID"
-	wait_for_file_line "$TCPDIST_LOG" '^tcpdist: shutting down'
+	wait_for_file_line "$TCPDIST_LOG" 'tcpdist: shutting down'
 	pid_alive "$TCPDIST_PID" || fail "tcpdist did not wait for the open connection"
 	start=$(now_ms)
 	kill -TERM "$TCPDIST_PID"
 	wait_for_exit tcpdist 1
 	echo "exited after $(($(now_ms) - start)) ms with status $EXIT_STATUS"
 	[ "$EXIT_STATUS" -eq 0 ] # documented in tcpdist(1): a requested stop, even a hurried one, is not a failure
-	grep -qx 'tcpdist: second signal: exiting now' "$TCPDIST_LOG"
+	log_has 'tcpdist: second signal: exiting now'
 	wait_for_file_line "$T/hold.out" '^closed-by-peer' 2
-	grep -Eq '^tcpdist: shutting down: waiting up to 10s for 1 connections?$' "$TCPDIST_LOG"
+	grep -Eq 'tcpdist: shutting down: waiting up to 10s for 1 connections?$' "$TCPDIST_LOG"
 }
 
 @test "SIGINT with --drain-timeout: connections still open at the deadline are closed, exit 0" {
@@ -680,9 +680,9 @@ ineligible_never_chosen() {
 	echo "exited after $elapsed ms with status $EXIT_STATUS"
 	[ "$EXIT_STATUS" -eq 0 ]
 	((elapsed >= 450)) || fail "exited after $elapsed ms, before the 500ms drain timeout"
-	grep -Eq '^tcpdist: drain timeout: closing 1 connections?$' "$TCPDIST_LOG"
+	grep -Eq 'tcpdist: drain timeout: closing 1 connections?$' "$TCPDIST_LOG"
 	wait_for_file_line "$T/hold.out" '^closed-by-peer' 2
-	grep -Eq '^tcpdist: shutting down: waiting up to 500ms for 1 connections?$' "$TCPDIST_LOG"
+	grep -Eq 'tcpdist: shutting down: waiting up to 500ms for 1 connections?$' "$TCPDIST_LOG"
 }
 
 # ---------------------------------------------------------------------------
@@ -714,7 +714,7 @@ ineligible_never_chosen() {
 	ms=$(sed -n 's/^held after_ms=\([0-9]*\)$/\1/p' "$T/busy.out")
 	[[ -n $ms ]] && ((ms >= 1500)) || fail "busy connection: $(tail -1 "$T/busy.out")"
 	[ "$(grep -c '^line ping$' "$T/busy.out")" -ge 5 ]
-	grep -Eq '^tcpdist: client 127\.0\.0\.1:[0-9]+: idle for 500ms, closing$' "$TCPDIST_LOG"
+	grep -Eq 'tcpdist: client 127\.0\.0\.1:[0-9]+: idle for 500ms, closing$' "$TCPDIST_LOG"
 }
 
 @test "idle_timeout with bytes held for a backend that stopped reading resets it: the cut stream is not passed off as whole" {
@@ -738,7 +738,7 @@ ineligible_never_chosen() {
 	wait_for_exit upload 5
 	[ "$EXIT_STATUS" -ne 0 ]
 	grep -Eq 'idle for 500ms, closing$' "$TCPDIST_LOG"
-	grep -Eq 'closed with reset' "$TCPDIST_LOG"
+	grep -Eq 'tcpdist: closed client=.* close=reset$' "$TCPDIST_LOG"
 }
 
 @test "-j 4: 200 connections, 20 at a time, all answered" {
@@ -755,7 +755,7 @@ ineligible_never_chosen() {
 		address = 127.0.0.1:$p2
 	EOF
 	start_tcpdist "$T/pool" -j 4
-	grep -Eq '^tcpdist: pool .*: 2 backends, balance [a-z]+, 4 threads$' "$TCPDIST_LOG"
+	grep -Eq 'tcpdist: pool .*: 2 backends, balance [a-z]+, 4 threads$' "$TCPDIST_LOG"
 	run -0 "$HELPERS/names" --parallel 20 --send ping "127.0.0.1:$pt" 200
 	[ "${#lines[@]}" -eq 200 ]
 	printf '%s\n' "${lines[@]}" >"$T/names"
@@ -774,7 +774,7 @@ ineligible_never_chosen() {
 		address = 127.0.0.1:$pb
 	EOF
 	start_tcpdist "$T/pool"
-	port=$(sed -n 's/^tcpdist: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$TCPDIST_LOG")
+	port=$(sed -n 's/^.*tcpdist: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$TCPDIST_LOG")
 	[[ $port =~ ^[1-9][0-9]*$ ]] || fail "no port in: $(cat "$TCPDIST_LOG")"
 	run -0 "$HELPERS/names" "127.0.0.1:$port" 2
 	[ "$output" = "$(printf 'web\nweb')" ]
@@ -791,7 +791,7 @@ ineligible_never_chosen() {
 		address = 127.0.0.1:$pb
 	EOF
 	start_tcpdist "$T/pool" -l "127.0.0.1:$pl"
-	grep -qx "tcpdist: listening on 127.0.0.1:$pl" "$TCPDIST_LOG"
+	log_has "tcpdist: listening on 127.0.0.1:$pl"
 	run -0 "$HELPERS/names" "127.0.0.1:$pl" 1
 	[ "$output" = web ]
 	run -0 "$HELPERS/probe" --timeout 500 "127.0.0.1:$pt"
@@ -810,11 +810,11 @@ ineligible_never_chosen() {
 		address = [::1]:$pb
 	EOF
 	start_tcpdist "$T/pool" -v
-	grep -qx "tcpdist: listening on \[::1\]:$pt" "$TCPDIST_LOG"
+	log_has "tcpdist: listening on [::1]:$pt"
 	run -0 "$HELPERS/names" --send hello6 "[::1]:$pt" 3
 	[ "$output" = "$(printf 'six\nsix\nsix')" ]
 	head -c 100000 /dev/urandom >"$T/data"
 	run -0 "$HELPERS/halfclose" --data "$T/data" --out "$T/reply" "[::1]:$pt" 100000
 	cmp "$T/reply" <({ printf 'six\n'; cat "$T/data"; printf 'eof 100000\n'; })
-	grep -Eq "^tcpdist: client \[::1\]:[0-9]+: connected to backend six \[::1\]:$pb$" "$TCPDIST_LOG"
+	grep -Eq "tcpdist: connected client=\[::1\]:[0-9]+ backend=six address=\[::1\]:$pb connect=[0-9.]+ retries=0$" "$TCPDIST_LOG"
 }

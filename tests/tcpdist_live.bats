@@ -291,7 +291,7 @@ fd_count() {
 		grep -q "no longer listening on" "$TCPDIST_LOG"
 	done
 	run ! grep -q "reload failed" "$TCPDIST_LOG"
-	[ "$(grep -c "^tcpdist: listening on 0.0.0.0:$P\$" "$TCPDIST_LOG")" -eq 2 ]
+	[ "$(grep -c "tcpdist: listening on 0.0.0.0:$P\$" "$TCPDIST_LOG")" -eq 2 ]
 	[ "$(ss -Hltn "sport = :$P" | awk '{ print $4 }' | sort -u)" = "0.0.0.0:$P" ]
 	wait_for_exit clients 30
 	run ! grep -v '^a$' "$T/clients.out"
@@ -565,18 +565,47 @@ fd_count() {
 	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PM/nothing")" = 404 ]
 }
 
-@test "--log-connections: one line per finished connection with client, backend, bytes, duration and end" {
+@test "--log-connections: one line per finished connection, strict logfmt in every format, with its time on a plain stream" {
 	ports P PA
 	start_namesrv a "127.0.0.1:$PA"
 	pool_text "$P" -- "a:$PA" >"$T/web.pool"
 	start_tcpdist "$T/web.pool" --log-connections
 	"$HELPERS/names" --send hello "127.0.0.1:$P" 3 >/dev/null
+	local ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 	wait_for_line_count "$TCPDIST_LOG" \
-		"connection client=127\.0\.0\.1:[0-9]+ backend=a address=127\.0\.0\.1:$PA in=6 out=8 duration=[0-9]+\.[0-9]{3}s end=client-close" 3 1
+		"^$ts tcpdist: connection client=127\.0\.0\.1:[0-9]+ listener=127\.0\.0\.1:$P backend=a address=127\.0\.0\.1:$PA in=6 out=8 connect=[0-9]+\.[0-9]{3} retries=0 duration=[0-9]+\.[0-9]{3} close=client-close$" 3 1
 	pool_text "$P" -- "a:$PA:state=drain" >"$T/web.pool"
 	wait_for_file_line "$TCPDIST_LOG" reloaded 1
 	"$HELPERS/probe" "127.0.0.1:$P" >/dev/null
-	wait_for_file_line "$TCPDIST_LOG" 'connection client=127\.0\.0\.1:[0-9]+ backend=- address=- in=0 out=0 duration=[0-9.]+s end=no-backend' 1
+	wait_for_file_line "$TCPDIST_LOG" 'connection client=127\.0\.0\.1:[0-9]+ listener=[^ ]+ backend=- address=- in=0 out=0 connect=0\.000 retries=0 duration=[0-9.]+ close=no-backend$' 1
+	# No key is a part of another: a search for one never finds another.
+	local keys=$(grep -m1 'connection client=' "$TCPDIST_LOG" | grep -oE ' [a-z_]+=' | tr -d ' =')
+	[ -n "$keys" ]
+	for k in $keys; do
+		for o in $keys; do
+			[[ $k == "$o" || $o != *"$k"* ]] || fail "key $k is part of key $o" || return 1
+		done
+	done
+	stop_bg tcpdist TERM
+	# logfmt and json: the same fields, one object or one logfmt record a line.
+	start_tcpdist "$T/web.pool" --log-connections --log-format logfmt
+	"$HELPERS/probe" "127.0.0.1:$P" >/dev/null
+	wait_for_file_line "$TCPDIST_LOG" "^time=$ts level=info msg=connection client=127\.0\.0\.1:[0-9]+ listener=127\.0\.0\.1:$P backend=- address=- in=0 out=0 connect=0\.000 retries=0 duration=[0-9.]+ close=no-backend$" 2
+	grep -Eq "^time=$ts level=info msg=\"listening on 127\.0\.0\.1:$P\"$" "$TCPDIST_LOG"
+	stop_bg tcpdist TERM
+	pool_text "$P" -- "a:$PA" >"$T/web.pool"
+	start_tcpdist "$T/web.pool" --log-connections --log-format json
+	"$HELPERS/names" --send hello "127.0.0.1:$P" 1 >/dev/null
+	wait_for_file_line "$TCPDIST_LOG" '"msg":"connection"' 2
+	jq -se 'all(.[]; has("time") and has("level") and has("msg")) and
+		(map(select(.msg == "connection"))[0] | .backend == "a" and .in == 6 and .out == 8 and
+		 .retries == 0 and (.duration | type) == "number" and .close == "client-close")' "$TCPDIST_LOG"
+	stop_bg tcpdist TERM
+	# Under systemd's journal: no time, the journal keeps its own.
+	TCPDIST_LOG=$T/journal.err
+	start_bg journal bash -c 'exec 2>"$0"; read -r dev ino < <(stat -c "%d %i" "$0");
+		JOURNAL_STREAM=$dev:$ino exec "$1" "$2"' "$TCPDIST_LOG" "$TCPDIST" "$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" '^tcpdist: listening on ' 2
 }
 
 @test "reload under load: 200 rewrites while checksummed traffic flows: no failure, no corruption, no fd leak" {

@@ -174,9 +174,9 @@ upgrades() {
 		END { exit bad || n == 0 }' "$T/blastsrv.out" <(cat "$T/loop.out" "$T/long.out")
 	# The old processes are gone, each after its own connections.
 	for ((i = 1; i < n; i++)); do
-		wait_for_file_line "$T/up$i.err" '^tcpdist: stopped$' 10
+		wait_for_file_line "$T/up$i.err" 'tcpdist: stopped$' 10
 	done
-	wait_for_file_line "$TCPDIST_LOG" '^tcpdist: stopped$' 10
+	wait_for_file_line "$TCPDIST_LOG" 'tcpdist: stopped$' 10
 }
 
 @test "upgrades: 10 takeovers in a row under load at -j 1: no connection refused or reset, no byte changed" {

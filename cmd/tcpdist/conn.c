@@ -86,16 +86,31 @@ static const char *const end_names[] = {
 };
 
 /* --log-connections: one line per connection, key=value for scripts. */
+/* --log-connections: one line per connection, a stable contract in every
+ * --log-format (tcpdist(1), CONNECTION LOG). No key contains another, so a
+ * search for " end=" cannot hit "backend=". */
 static void conn_log_end(const struct conn *c, enum conn_end end)
 {
-	char ct[ADDR_TEXT_LEN];
-	double secs = ev_now(c->w->loop) - c->started;
+	char ct[ADDR_TEXT_LEN], lt[ADDR_TEXT_LEN] = "-";
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
 
-	log_info("connection client=%s backend=%s address=%s in=%llu out=%llu "
-		 "duration=%.3fs end=%s",
-		 conn_client_text(c, ct, sizeof(ct)), c->up ? c->up->name : "-",
-		 c->up ? c->up->addr_text : "-", (unsigned long long)c->c2b.bytes,
-		 (unsigned long long)c->b2c.bytes, secs < 0 ? 0.0 : secs, end_names[end]);
+	if (getsockname(c->cio.fd, (struct sockaddr *)&local, &len) == 0)
+		addr_format((const struct sockaddr *)&local, lt, sizeof(lt));
+	const struct log_field f[] = {
+		LOG_STR("client", conn_client_text(c, ct, sizeof(ct))),
+		LOG_STR("listener", lt),
+		LOG_STR("backend", c->up ? c->up->name : "-"),
+		LOG_STR("address", c->up ? c->up->addr_text : "-"),
+		LOG_UINT("in", c->c2b.bytes),
+		LOG_UINT("out", c->b2c.bytes),
+		LOG_SECONDS("connect", c->connected ? c->connect_secs : 0.0),
+		LOG_UINT("retries", c->retries),
+		LOG_SECONDS("duration", ev_now(c->w->loop) - c->started),
+		LOG_STR("close", end_names[end]),
+	};
+
+	log_event(LOG_LEVEL_INFO, "connection", f, sizeof(f) / sizeof(f[0]));
 }
 
 /* A connection ended: its descriptors are free again, and maybe the pool
@@ -127,9 +142,14 @@ void conn_close(struct conn *c, int reset, enum conn_end end)
 	if (log_enabled(LOG_LEVEL_DEBUG) && c->connected) {
 		char ct[ADDR_TEXT_LEN];
 
-		log_debug("client %s: closed%s (in %llu bytes, out %llu bytes)",
-			  conn_client_text(c, ct, sizeof(ct)), reset ? " with reset" : "",
-			  (unsigned long long)c->c2b.bytes, (unsigned long long)c->b2c.bytes);
+		const struct log_field f[] = {
+			LOG_STR("client", conn_client_text(c, ct, sizeof(ct))),
+			LOG_UINT("in", c->c2b.bytes),
+			LOG_UINT("out", c->b2c.bytes),
+			LOG_STR("close", reset ? "reset" : "fin"),
+		};
+
+		log_event(LOG_LEVEL_DEBUG, "closed", f, sizeof(f) / sizeof(f[0]));
 	}
 	ev_io_stop(w->loop, &c->cio);
 	ev_io_stop(w->loop, &c->bio);
@@ -272,8 +292,18 @@ static void conn_connected(struct conn *c)
 	farm_release(c);
 	health_connect_ok(c->up);
 	atomic_fetch_add_explicit(&c->up->total, 1, memory_order_relaxed);
-	log_debug("client %s: connected to backend %s %s", conn_client_text(c, ct, sizeof(ct)),
-		  c->up->name, c->up->addr_text);
+	c->connect_secs = (float)(ev_time() - c->connect_start);
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		const struct log_field f[] = {
+			LOG_STR("client", conn_client_text(c, ct, sizeof(ct))),
+			LOG_STR("backend", c->up->name),
+			LOG_STR("address", c->up->addr_text),
+			LOG_SECONDS("connect", c->connect_secs),
+			LOG_UINT("retries", c->retries),
+		};
+
+		log_event(LOG_LEVEL_DEBUG, "connected", f, sizeof(f) / sizeof(f[0]));
+	}
 	relay_start(c);
 }
 
@@ -318,6 +348,8 @@ static void conn_connect_next(struct conn *c)
 	upstream_ref(up);
 	c->up = up;
 	c->picked = (uint32_t)idx;
+	c->retries = (uint8_t)(a ? a->n : 0); /* before this try joins the list */
+	c->connect_start = ev_time();
 	atomic_fetch_add_explicit(&up->active, 1, memory_order_relaxed);
 	if (a)
 		a->tried[a->n++] = (uint32_t)idx;

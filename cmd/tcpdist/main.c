@@ -19,8 +19,8 @@
 
 static const char usage_text[] =
 	"usage: tcpdist [-nv] [-j N] [-l ADDR]... [--metrics ADDR] [--control PATH] [--takeover]\n"
-	"               [--log-connections] [--no-splice] [--drain-timeout DURATION] [--syslog]\n"
-	"               [[-f] POOL]\n"
+	"               [--log-connections] [--log-format FORMAT] [--no-splice]\n"
+	"               [--drain-timeout DURATION] [--syslog] [[-f] POOL]\n"
 	"       tcpdist status   [-f POOL | --control PATH] [--json]\n"
 	"       tcpdist sessions [-f POOL | --control PATH] [--backend NAME] [--limit N] [--json]\n"
 	"       tcpdist kill     [-f POOL | --control PATH] (--backend NAME | --client ADDR)\n";
@@ -40,6 +40,7 @@ static const char help_text[] =
 	"      --takeover        take the listening sockets of the tcpdist running at the\n"
 	"                        control socket, then let it finish its connections\n"
 	"      --log-connections log one line per finished connection\n"
+	"      --log-format F    text (default), logfmt or json, for every line\n"
 	"      --no-splice       relay with read/write only, never splice(2)\n"
 	"      --drain-timeout D on SIGINT/SIGTERM wait up to D for connections (default 10s)\n"
 	"      --syslog          log to syslog instead of stderr\n"
@@ -173,7 +174,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 {
 	enum {
 		OPT_VERSION = 256, OPT_NO_SPLICE, OPT_DRAIN_TIMEOUT, OPT_SYSLOG, OPT_METRICS,
-		OPT_LOG_CONNECTIONS, OPT_CONTROL, OPT_TAKEOVER,
+		OPT_LOG_CONNECTIONS, OPT_CONTROL, OPT_TAKEOVER, OPT_LOG_FORMAT,
 	};
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -182,6 +183,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"takeover", no_argument, NULL, OPT_TAKEOVER},
 		{"log-connections", no_argument, NULL, OPT_LOG_CONNECTIONS},
+		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 		{"no-splice", no_argument, NULL, OPT_NO_SPLICE},
 		{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 		{"syslog", no_argument, NULL, OPT_SYSLOG},
@@ -258,6 +260,17 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		case OPT_LOG_CONNECTIONS:
 			opt->log_connections = 1;
 			break;
+		case OPT_LOG_FORMAT: {
+			enum log_format f;
+
+			if (log_format_parse(optarg, &f) < 0) {
+				fprintf(stderr, "tcpdist: --log-format: '%s' is not text, logfmt or json\n",
+					optarg);
+				exit(2);
+			}
+			opt->log_format = (int)f;
+			break;
+		}
 		default:
 			usage();
 		}
@@ -305,6 +318,9 @@ int main(int argc, char **argv)
 		return ctl_main(argc - 1, argv + 1);
 	parse_options(argc, argv, &opt);
 	log_init("tcpdist", opt.use_syslog, opt.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	/* A person at a terminal, or -n in a script, reads "tcpdist: ..."
+	 * lines; a service's stream gets the time too. */
+	log_setup((enum log_format)opt.log_format, !opt.check_only && !isatty(STDERR_FILENO));
 	signal(SIGPIPE, SIG_IGN);
 
 	loop = EV_DEFAULT;

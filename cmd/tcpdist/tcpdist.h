@@ -56,6 +56,7 @@ struct options {
 	int verbose;
 	int log_connections;
 	int use_syslog;
+	int log_format;                      /* enum log_format */
 	int splice;
 	uint64_t drain_timeout_ms;
 };
@@ -490,6 +491,9 @@ struct conn {
 	uint32_t client_slot;
 	uint8_t connected;
 	uint8_t has_dst;
+	uint8_t retries;      /* backends tried before the one that took it */
+	float connect_secs;   /* its backend's handshake, for the connection log */
+	double connect_start; /* while connecting: when this attempt began */
 };
 
 void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len);
