@@ -57,14 +57,16 @@ field() {
 	run -0 "$TCPDIST" status -f "$T/web.pool"
 	printf '%s\n' "$output" >"$T/status"
 	[ "$(field "$T/status" pool "$T/web.pool" 9)" = 2 ] # connections
+	[ "$(field "$T/status" pool "$T/web.pool" 10)" = no ] # backup_in_use
 	[ "$(field "$T/status" pool "$T/web.pool" 5)" = no ]
 	for n in a b; do
 		[ "$(field "$T/status" backend $n 4)" = up ]
 		[ "$(field "$T/status" backend $n 5)" = up ]
-		[ "$(field "$T/status" backend $n 8)" = 1 ]  # active: one hold each
-		[ "$(field "$T/status" backend $n 9)" = 3 ]  # total
-		[ "$(field "$T/status" backend $n 10)" = 12 ] # bytes in: 2 x "hello\n"
-		[ "$(field "$T/status" backend $n 11)" = 18 ] # bytes out: 3 name lines, 2 echoes
+		[ "$(field "$T/status" backend $n 8)" = primary ] # tier
+		[ "$(field "$T/status" backend $n 9)" = 1 ]  # active: one hold each
+		[ "$(field "$T/status" backend $n 10)" = 3 ]  # total
+		[ "$(field "$T/status" backend $n 11)" = 12 ] # bytes in: 2 x "hello\n"
+		[ "$(field "$T/status" backend $n 12)" = 18 ] # bytes out: 3 name lines, 2 echoes
 	done
 	run -0 "$TCPDIST" status --control "$T/ctl.sock" --json
 	jq -e '.pool.connections == 2 and (.backends | length) == 2 and

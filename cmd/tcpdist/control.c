@@ -172,6 +172,7 @@ static void status_backend(struct out *o, const struct farm *f, size_t i)
 	out_str(o, "health", down ? "down" : "up");
 	out_str(o, "reason", reason[0] ? reason : "-");
 	out_uint(o, "weight", b->weight);
+	out_str(o, "tier", b->backup ? "backup" : "primary");
 	out_uint(o, "active", atomic_load_explicit(&u->active, memory_order_relaxed));
 	out_uint(o, "total", atomic_load_explicit(&u->total, memory_order_relaxed));
 	out_uint(o, "bytes_in", atomic_load_explicit(&u->bytes_in, memory_order_relaxed));
@@ -197,6 +198,7 @@ static void status_pool(struct out *o, struct proc *p)
 	out_uint(o, "backends", p->farm->n);
 	out_uint(o, "available", farm_count_available(p->farm));
 	out_uint(o, "connections", proc_connections(p));
+	out_bool(o, "backup_in_use", farm_backup_in_use(p->farm));
 	out_record_end(o);
 }
 
