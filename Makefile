@@ -8,6 +8,10 @@ MANPREFIX ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR   ?= $(PREFIX)/share/doc/tcpdist
 DESTDIR  ?=
 
 CC       ?= cc
@@ -135,7 +139,7 @@ deps-bench:
 lint:
 	mandoc -T lint -W warning $(MANPAGES)
 
-install: all
+install: all install-systemd
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 \
 	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 755 $(TOOLS:%=bin/%) $(DESTDIR)$(BINDIR)/
@@ -147,6 +151,24 @@ install: all
 	    install -m 644 completions/$$t.fish $(DESTDIR)$(FISHCOMPDIR)/$$t.fish; \
 	done
 
+# The systemd units (dist/systemd/*.in, with BINDIR filled in), the users and
+# /etc/tcpdist they need (sysusers.d, tmpfiles.d), and the example layout of
+# /etc under $(DOCDIR)/examples.
+UNITS = $(notdir $(basename $(wildcard dist/systemd/*.in)))
+EXAMPLES = $(patsubst dist/examples/%,%,$(shell find dist/examples -type f))
+.PHONY: install-systemd
+install-systemd:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	for u in $(UNITS); do \
+	    sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/$$u.in >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	    chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	install -m 644 dist/sysusers.d/tcpdist.conf $(DESTDIR)$(SYSUSERSDIR)/tcpdist.conf
+	install -m 644 dist/tmpfiles.d/tcpdist.conf $(DESTDIR)$(TMPFILESDIR)/tcpdist.conf
+	for f in $(EXAMPLES); do \
+	    install -D -m 644 "dist/examples/$$f" "$(DESTDIR)$(DOCDIR)/examples/$$f" || exit 1; \
+	done
+
 uninstall:
 	for t in $(TOOLS); do \
 	    rm -f $(DESTDIR)$(BINDIR)/$$t $(DESTDIR)$(BASHCOMPDIR)/$$t \
@@ -155,6 +177,27 @@ uninstall:
 	for m in $(notdir $(MANPAGES)); do \
 	    rm -f $(DESTDIR)$(MANPREFIX)/man$${m##*.}/$$m; \
 	done
+	for u in $(UNITS); do rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; done
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/tcpdist.conf $(DESTDIR)$(TMPFILESDIR)/tcpdist.conf
+	rm -rf $(DESTDIR)$(DOCDIR)/examples
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# The Debian package, built by dpkg-buildpackage -us -uc -b in a copy of the
+# tree (no build products in it), lands in $(DEB_OUT). make check-package
+# builds it without its unit tests and tests it (tests/packaging/), once per
+# CI run.
+DEB_OUT ?= build/deb
+.PHONY: deb check-package deps-package
+deb: deps-package
+	rm -rf $(DEB_OUT)/src && mkdir -p $(DEB_OUT)/src
+	rm -f $(DEB_OUT)/tcpdist*_*
+	tar -c --exclude=./build --exclude=./bin --exclude=./.git . | tar -x -C $(DEB_OUT)/src
+	cd $(DEB_OUT)/src && dpkg-buildpackage -us -uc -b -Jauto
+	rm -rf $(DEB_OUT)/src
+check-package: deps-package
+	@tests/run - tests/packaging/*.bats
+deps-package:
+	@scripts/deps.sh package
 
 clean:
 	rm -rf build bin

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages that a make target needs, or says exactly
-# what to run. Usage: scripts/deps.sh build|check|bench
+# what to run. Usage: scripts/deps.sh build|check|bench|package
 set -eu
 
 build="gcc make pkg-config libev-dev libinih-dev libmsgpack-dev libssl-dev zlib1g-dev"
@@ -9,6 +9,7 @@ build) pkgs="$build" ;;
 demo) pkgs="$build libssl-dev netcat-openbsd" ;;
 check) pkgs="$build libsodium-dev bats serf prometheus mandoc bsdextrautils procps iproute2 nftables netcat-openbsd clang jq zsh fish systemd socat redis-server redis-tools nginx-light curl" ;;
 bench) pkgs="$build libssl-dev nginx-light haproxy wrk util-linux procps" ;;
+package) pkgs="$build build-essential libsodium-dev dpkg-dev debhelper lintian bats systemd systemd-container binutils procps socat" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac
 
