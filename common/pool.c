@@ -42,6 +42,7 @@ enum pool_key_bit {
 	KEY_CLIENT_RATE = 1 << 27,
 	KEY_CLIENT_PREFIX6 = 1 << 26,
 	KEY_CONTROL = 1 << 16,
+	KEY_INSTANCE = 1 << 17,
 	KEY_BACKUP = 1 << 15,
 };
 
@@ -591,6 +592,14 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 		key_number(ld, key, value, KEY_CHECK_FALL, 1, 100, &p->check_fall);
 	} else if (strcmp(key, "max_conns") == 0) {
 		key_number(ld, key, value, KEY_MAX_CONNS, 0, POOL_MAX_CONNS_MAX, &p->max_conns);
+	} else if (strcmp(key, "instance") == 0) {
+		if (key_once(ld, key, KEY_INSTANCE) < 0)
+			return;
+		if (!pool_name_valid(value))
+			problem(ld, ld->line, "instance: a label of 1-%d of A-Z a-z 0-9 . _ -",
+				POOL_NAME_MAX);
+		else
+			snprintf(p->instance, sizeof(p->instance), "%s", value);
 	} else if (strcmp(key, "control") == 0) {
 		if (key_once(ld, key, KEY_CONTROL) < 0)
 			return;

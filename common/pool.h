@@ -67,6 +67,7 @@ struct pool {
 	unsigned max_conns; /* 0 = unlimited */
 	uint64_t resolve_interval_ms; /* host names looked up again; 0 = never */
 	char control[POOL_CONTROL_MAX + 1]; /* the control socket's path, "" for none */
+	char instance[POOL_NAME_MAX + 1];   /* the metrics' instance label, "" for none */
 	uint8_t hash_seed[HASH_SEED_LEN];
 	uint32_t table_size; /* Maglev slots, a prime */
 	struct check_spec check; /* the backends' defaults */

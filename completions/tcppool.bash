@@ -60,7 +60,7 @@ _tcppool_settings()
     fi
     if [[ $1 == pool ]]; then
         keys='listen balance hash_key connect_timeout idle_timeout retries check_interval
-            check_rise check_fall max_conns resolve_interval control hash_seed table_size'
+            check_rise check_fall max_conns resolve_interval control instance hash_seed table_size'
     else
         keys='address weight state max_conns backup'
     fi

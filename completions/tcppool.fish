@@ -86,7 +86,7 @@ function __tcppool_settings
     end
     if test "$argv[1]" = pool
         printf '%s=\n' listen balance hash_key connect_timeout idle_timeout retries \
-            check_interval check_rise check_fall max_conns resolve_interval control hash_seed table_size
+            check_interval check_rise check_fall max_conns resolve_interval control instance hash_seed table_size
     else
         printf '%s=\n' address weight state max_conns backup
     end

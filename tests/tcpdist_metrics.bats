@@ -132,3 +132,33 @@ field() {
 	(($(field "$line" length) > 4000000))
 	(($(field "$line" after_ms) >= 2400))
 }
+
+@test "metrics: per-backend bytes, connect and session histograms, retries, build and process figures match the traffic; the instance label is on every sample" {
+	command -v promtool >/dev/null || skip "promtool not installed"
+	ports P PA PD PM
+	start_namesrv a "127.0.0.1:$PA"
+	# "dead" answers nobody: each client that meets it first is retried on a.
+	printf '[pool]\nlisten = 127.0.0.1:%s\nbalance = roundrobin\ncheck_interval = 0\ninstance = edge-1\n' "$P" >"$T/web.pool"
+	printf '[backend a]\naddress = 127.0.0.1:%s\n[backend dead]\naddress = 127.0.0.1:%s\n' "$PA" "$PD" >>"$T/web.pool"
+	start_tcpdist "$T/web.pool" --metrics "127.0.0.1:$PM"
+	[ "$("$HELPERS/names" --send hello "127.0.0.1:$P" 4 | sort -u)" = a ]
+	curl -sf "http://127.0.0.1:$PM/metrics" >"$T/metrics"
+	promtool check metrics <"$T/metrics"
+	m() { awk -v k="$1" '$1 == k { print $2 }' "$T/metrics"; }
+	local i='instance="edge-1"'
+	[ "$(m "tcpdist_backend_bytes_in_total{$i,backend=\"a\"}")" = 24 ]   # 4 x "hello\n"
+	[ "$(m "tcpdist_backend_bytes_out_total{$i,backend=\"a\"}")" = 32 ]  # 4 x ("a\n" + echo)
+	[ "$(m "tcpdist_backend_connect_seconds_count{$i,backend=\"a\"}")" = 4 ]
+	[ "$(m "tcpdist_backend_connect_seconds_bucket{$i,backend=\"a\",le=\"+Inf\"}")" = 4 ]
+	[ "$(m "tcpdist_backend_connect_seconds_count{$i,backend=\"dead\"}")" = 0 ]
+	[ "$(m "tcpdist_session_duration_seconds_count{$i}")" = 4 ]
+	[ "$(m "tcpdist_connection_retries_total{$i}")" = 2 ] # roundrobin: every other client met dead first
+	[ "$(m "tcpdist_build_info{$i,version=\"$("$TCPDIST" --version | cut -d' ' -f2)\"}")" = 1 ]
+	local start=$(m "process_start_time_seconds{$i}") now=$(date +%s)
+	((${start%.*} <= now && ${start%.*} > now - 60))
+	(($(m "process_open_fds{$i}") > 5))
+	(($(m "process_max_fds{$i}") >= 64))
+	# Every sample carries the label.
+	run grep -v '^#' "$T/metrics"
+	[ "$(grep -cv "$i" <<<"$output")" = 0 ]
+}

@@ -139,6 +139,13 @@ void conn_close(struct conn *c, int reset, enum conn_end end)
 
 	if (w->opt->log_connections)
 		conn_log_end(c, end);
+	if (c->connected) {
+		double secs = ev_now(w->loop) - c->started;
+
+		stat_add(&w->stats.duration_hist[hist_bucket(duration_bounds, DURATION_BUCKETS,
+							     secs)], 1);
+		stat_add(&w->stats.duration_ms, (unsigned long long)(secs * 1000.0));
+	}
 	if (log_enabled(LOG_LEVEL_DEBUG) && c->connected) {
 		char ct[ADDR_TEXT_LEN];
 
@@ -255,6 +262,7 @@ static void conn_connect_failed(struct conn *c, int error)
 
 	a->error[a->n - 1] = error;
 	if (a->n <= retries) {
+		stat_add(&c->w->stats.retries, 1);
 		char tmo[32] = "";
 
 		if (error == ETIMEDOUT) {
@@ -293,6 +301,11 @@ static void conn_connected(struct conn *c)
 	health_connect_ok(c->up);
 	atomic_fetch_add_explicit(&c->up->total, 1, memory_order_relaxed);
 	c->connect_secs = (float)(ev_time() - c->connect_start);
+	atomic_fetch_add_explicit(&c->up->connect_hist[hist_bucket(connect_bounds, CONNECT_BUCKETS,
+								    c->connect_secs)],
+				  1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->up->connect_us, (unsigned long long)(c->connect_secs * 1e6),
+				  memory_order_relaxed);
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		const struct log_field f[] = {
 			LOG_STR("client", conn_client_text(c, ct, sizeof(ct))),

@@ -376,7 +376,7 @@ int main(int argc, char **argv)
 	atomic_init(&run.workers_left, opt.threads);
 	run.drain_ms = opt.drain_timeout_ms;
 	clock_gettime(CLOCK_REALTIME, &now);
-	proc.last_reload = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	proc.last_reload = proc.started_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	proc.workers = calloc((size_t)opt.threads, sizeof(*proc.workers));
 	if (proc.workers == NULL) {
 		log_err("out of memory");

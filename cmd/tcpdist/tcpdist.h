@@ -90,6 +90,14 @@ struct check {
 	unsigned long long cut_for; /* on_down = shutdown: the went_down its connections were reset for */
 };
 
+/* Histogram buckets (exposition.c): their upper bounds in seconds, and the
+ * bucket a value falls in (n for +Inf). */
+#define CONNECT_BUCKETS 12
+#define DURATION_BUCKETS 12
+extern const double connect_bounds[CONNECT_BUCKETS];
+extern const double duration_bounds[DURATION_BUCKETS];
+unsigned hist_bucket(const double *bounds, unsigned n, double v);
+
 /* A backend as the running proxy knows it: its identity (name and address)
  * and its live state. It outlives reloads that keep both, so health and
  * counters carry over; farms and connections hold references. */
@@ -106,6 +114,8 @@ struct upstream {
 	atomic_ullong went_down, came_up;
 	atomic_ullong ramp_from;    /* slowstart: monotonic ms it came up at, 0 if at full weight */
 	atomic_ullong bytes_in, bytes_out; /* relayed to and from it */
+	atomic_ullong connect_hist[CONNECT_BUCKETS + 1]; /* its connect times (exposition.c) */
+	atomic_ullong connect_us;                        /* their sum */
 	atomic_ullong changed_ms;  /* Unix time of its last change of health or state */
 	pthread_mutex_t reason_lock;
 	char reason[160];          /* why it is down, or the last check's result */
@@ -190,6 +200,9 @@ struct listener_op {
 
 /* Counters a worker alone writes; others read them relaxed. */
 struct worker_stats {
+	atomic_ullong duration_hist[DURATION_BUCKETS + 1]; /* relayed sessions' lengths */
+	atomic_ullong duration_ms;                         /* their sum */
+	atomic_ullong retries; /* connects that failed and went on to another backend */
 	atomic_ullong accepted;
 	atomic_ullong failed[FAIL_REASONS];
 	atomic_ullong bytes_in;  /* client to backend */
@@ -309,6 +322,7 @@ struct proc {
 	/* reloads */
 	unsigned long long reloads, reload_failures;
 	double last_reload; /* Unix time of the last successful load */
+	double started_at;  /* Unix time the process started */
 	char resolve_error[ERR_LEN * 2]; /* the last failure of names looked up again */
 	char reload_error[ERR_LEN * 2];  /* why the last reload failed, "" after a success */
 	uint64_t pool_digest;            /* of the bytes of the pool in force */
@@ -437,6 +451,15 @@ void proc_notify_status(struct proc *p);
 
 /* ctl.c: tcpdist status | sessions | kill. */
 int ctl_main(int argc, char **argv);
+
+/* exposition.c: the metrics as Prometheus text; metrics.c serves them. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+void sb_printf(struct sbuf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+void metrics_render(const struct proc *p, struct sbuf *b);
 
 /* metrics.c: the server lives in p->metrics; closing twice is harmless. */
 int metrics_init(struct proc *p, const char *addr, char *err);

@@ -103,6 +103,7 @@ static void show_pool(struct out *o, const struct pool *p)
 	out_uint(o, "max_conns", p->max_conns);
 	show_duration(o, "resolve_interval", p->resolve_interval_ms);
 	out_str(o, "control", p->control[0] ? p->control : "-");
+	out_str(o, "instance", p->instance[0] ? p->instance : "-");
 	out_str(o, "hash_seed", seed);
 	out_uint(o, "table_size", p->table_size);
 	show_check(o, &p->check, p);
