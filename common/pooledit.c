@@ -724,19 +724,36 @@ static char *path_join(const char *dir, const char *prefix, const char *base, co
 	return p;
 }
 
-/* Opens (creating it 0600) and flocks the sidecar ".NAME.lock" of t. */
+/* Opens and flocks the sidecar ".NAME.lock" of t. It is opened read-only
+ * (flock needs no more) and made readable by the file's owner and group
+ * (0640 with no file yet): a writer in the file's group, such as tcppeer,
+ * can lock what root's tcppool made first. A lock of ours that an older
+ * version made 0600 is brought in line. */
 static int target_lock(struct target *t, const char *shown, char *err)
 {
 	char *lock = path_join(t->dir, ".", t->base, ".lock");
+	struct stat file, now;
+	mode_t mode = 0640;
+	gid_t gid = (gid_t)-1;
 	int rc;
 
 	if (lock == NULL)
 		return err_set(err, "out of memory");
-	t->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (stat(t->path, &file) == 0) {
+		mode = (file.st_mode & 0660) | 0400;
+		gid = file.st_gid;
+	}
+	t->lock_fd = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (t->lock_fd < 0) {
 		err_set(err, "%s: cannot open lock file %s: %s", shown, lock, strerror(errno));
 		free(lock);
 		return -1;
+	}
+	/* The umask may have taken bits. A failure leaves the lock as it was:
+	 * it still works for us. */
+	if (fstat(t->lock_fd, &now) == 0 && now.st_uid == geteuid() &&
+	    ((gid != (gid_t)-1 && now.st_gid != gid && fchown(t->lock_fd, (uid_t)-1, gid) < 0) ||
+	     ((now.st_mode & 07777) != mode && fchmod(t->lock_fd, mode) < 0))) {
 	}
 	while ((rc = flock(t->lock_fd, LOCK_EX)) < 0 && errno == EINTR)
 		;

@@ -108,8 +108,9 @@ typedef int (*pool_edit_fn)(struct pool_doc *doc, void *ctx, char *err);
  * atomically (flags: 0 or POOL_EDIT_NO_DNS):
  *  - a symbolic link is followed to the file it names, which is edited in
  *    its own directory, so the link survives;
- *  - flock(2) on the sidecar ".NAME.lock" next to that file (made 0600 when
- *    missing, never removed) serialises every writer, so none loses
+ *  - flock(2) on the sidecar ".NAME.lock" next to that file (opened
+ *    read-only; readable by the file's owner and group, in the file's
+ *    group; never removed) serialises every writer, so none loses
  *    another's change; temporary files left by writers that died are
  *    removed;
  *  - fn edits the current content; when it returns POOL_EDIT_UNCHANGED, or

@@ -19,6 +19,7 @@ setup() {
 teardown() {
 	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
 	bg_teardown
+	[[ -z ${LOCKDIR:-} ]] || rm -rf "$LOCKDIR"
 }
 
 # A small valid pool in $T/web.pool.
@@ -456,7 +457,7 @@ no_leak_scan() {
 	grep -q '^weight = 9 ' "$T/real/web-v1.pool"
 	[ -f "$T/real/.web-v1.pool.lock" ]
 	[ ! -e "$T/.web.pool.lock" ]
-	[ "$(stat -c %a "$T/real/.web-v1.pool.lock")" = 600 ]
+	[ "$(stat -c %a "$T/real/.web-v1.pool.lock")" = 640 ] # the pool's 0644, less others
 	# a chain of links too
 	ln -s web.pool "$T/chain.pool"
 	"$TCPPOOL" -f "$T/chain.pool" drain web1
@@ -478,6 +479,28 @@ no_leak_scan() {
 	"$TCPPOOL" -f "$T/web.pool" rm web3
 	[ "$(stat -c %a "$T/web.pool")" = 604 ]
 	[ -z "$(find "$T" -name '.web.pool.tmp*')" ]
+}
+
+@test "a writer in the pool's group locks a pool whose lock root made (the lock is 0660, read-only)" {
+	[[ $(id -u) -eq 0 ]] || skip "needs root to act as two users"
+	# nobody:nogroup stands for tcppeer in group tcpdist; the directory is
+	# outside $T, whose parents only root may enter.
+	LOCKDIR=$(mktemp -d /tmp/tcppool-lock.XXXXXX)
+	small_pool
+	cp "$T/web.pool" "$LOCKDIR/web.pool"
+	chgrp 65534 "$LOCKDIR" "$LOCKDIR/web.pool"
+	chmod 0775 "$LOCKDIR"
+	chmod 0664 "$LOCKDIR/web.pool"
+	"$TCPPOOL" -f "$LOCKDIR/web.pool" set web1 weight=3
+	[ "$(stat -c '%U %g %a' "$LOCKDIR/.web.pool.lock")" = "root 65534 660" ]
+	run -0 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$TCPPOOL" -f "$LOCKDIR/web.pool" set web1 weight=4
+	grep -q '^weight = 4 ' "$LOCKDIR/web.pool"
+	# a lock an older version made 0600 is mended by its owner's next edit
+	chmod 0600 "$LOCKDIR/.web.pool.lock"
+	chgrp 0 "$LOCKDIR/.web.pool.lock"
+	"$TCPPOOL" -f "$LOCKDIR/web.pool" drain web2
+	[ "$(stat -c '%g %a' "$LOCKDIR/.web.pool.lock")" = "65534 660" ]
 }
 
 # ---------------------------------------------------------------------------
