@@ -51,6 +51,7 @@ _tcppool_settings()
         balance) values='hash roundrobin leastconn random' ;;
         hash_key) values='ip ip_port' ;;
         state) values='up drain down' ;;
+        proxy_protocol) values='off v1 v2' ;;
         check) values='connect send-expect http' ;;
         on_down) values='keep shutdown' ;;
         backup) values='yes no' ;;
@@ -60,9 +61,11 @@ _tcppool_settings()
     fi
     if [[ $1 == pool ]]; then
         keys='listen balance hash_key connect_timeout idle_timeout retries check_interval
-            check_rise check_fall max_conns resolve_interval control instance hash_seed table_size'
+            check_rise check_fall max_conns resolve_interval control instance hash_seed table_size
+            proxy_protocol accept_proxy_from accept_proxy_timeout allow deny client_max_conns
+            client_rate client_prefix6'
     else
-        keys='address weight state max_conns backup'
+        keys='address weight state max_conns backup proxy_protocol'
     fi
     # Health checks: in [pool], and in a backend to override the pool's.
     keys+=' check check_send check_expect check_http check_expect_status check_port

@@ -75,6 +75,8 @@ function __tcppool_settings
                 printf "$key=%s\n" ip ip_port
             case state
                 printf "$key=%s\n" up drain down
+            case proxy_protocol
+                printf "$key=%s\n" off v1 v2
             case check
                 printf "$key=%s\n" connect send-expect http
             case on_down
@@ -86,9 +88,11 @@ function __tcppool_settings
     end
     if test "$argv[1]" = pool
         printf '%s=\n' listen balance hash_key connect_timeout idle_timeout retries \
-            check_interval check_rise check_fall max_conns resolve_interval control instance hash_seed table_size
+            check_interval check_rise check_fall max_conns resolve_interval control instance hash_seed table_size \
+            proxy_protocol accept_proxy_from accept_proxy_timeout allow deny client_max_conns \
+            client_rate client_prefix6
     else
-        printf '%s=\n' address weight state max_conns backup
+        printf '%s=\n' address weight state max_conns backup proxy_protocol
     end
     printf '%s=\n' check check_send check_expect check_http check_expect_status check_port \
         check_timeout on_down slowstart

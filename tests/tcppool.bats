@@ -163,7 +163,7 @@ no_leak_scan() {
 	[[ $output == *$'\ncheck\tconnect\n'* && $output == *$'\nslowstart\t0s' ]]
 	run -0 "$TCPPOOL" -f "$T/web.pool" show --json web1
 	jq -e '. == {"name": "web1", "address": "10.0.0.1:80", "weight": 2, "state": "up",
-		"max_conns": 0, "backup": "no", "check": "connect", "check_steps": [],
+		"max_conns": 0, "proxy_protocol": "off", "backup": "no", "check": "connect", "check_steps": [],
 		"check_http": "GET /", "check_expect_status": "200-399", "check_port": 0,
 		"check_timeout": "2s", "on_down": "keep", "slowstart": "0s"}' <<<"$output"
 	run -0 "$TCPPOOL" -f "$T/web.pool" show pool

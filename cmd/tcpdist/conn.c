@@ -284,6 +284,7 @@ static void conn_connect_failed(struct conn *c, int error)
 
 static void conn_connected(struct conn *c)
 {
+	enum proxy_version pp = c->farm->b[c->picked].proxy;
 	char ct[ADDR_TEXT_LEN];
 
 	ev_timer_stop(c->w->loop, &c->timer);
@@ -291,12 +292,6 @@ static void conn_connected(struct conn *c)
 	c->attempts = NULL;
 	c->connected = 1;
 	c->idle_ms = c->farm->pool->idle_timeout_ms;
-	if ((c->c2b.buf || c->farm->b[c->picked].proxy != PROXY_OFF) &&
-	    proxy_connected(c, c->farm->b[c->picked].proxy) < 0) {
-		stat_add(&c->w->stats.failed[FAIL_RESOURCES], 1);
-		conn_close(c, 1, END_ERROR);
-		return;
-	}
 	farm_release(c);
 	health_connect_ok(c->up);
 	atomic_fetch_add_explicit(&c->up->total, 1, memory_order_relaxed);
@@ -317,6 +312,8 @@ static void conn_connected(struct conn *c)
 
 		log_event(LOG_LEVEL_DEBUG, "connected", f, sizeof(f) / sizeof(f[0]));
 	}
+	if ((c->c2b.buf || pp != PROXY_OFF) && proxy_connected(c, pp) < 0)
+		return; /* closed */
 	relay_start(c);
 }
 
@@ -418,7 +415,8 @@ static void half_init(struct half *h)
 
 /* fd and its backend's socket are counted in the budget (CONN_FDS); the
  * connection gives them back at its close. */
-void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
+void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,
+		   const union proxy_addr *local)
 {
 	struct conn *c;
 
@@ -440,6 +438,10 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 	c->started = ev_now(w->loop);
 	stat_add(&w->stats.accepted, 1);
 	memcpy(&c->client, sa, len < sizeof(c->client) ? len : sizeof(c->client));
+	if (local) {
+		c->dst = *local;
+		c->has_dst = 1;
+	}
 	/* TCP_NODELAY comes from the listening socket. */
 	ev_io_init(&c->cio, NULL, fd, 0);
 	ev_io_init(&c->bio, NULL, -1, 0);

@@ -569,7 +569,8 @@ static int listener_accept(struct listener *l)
 		if (fd >= 0) {
 			if (l->draining) /* inherited from the listener */
 				setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof(none));
-			conn_accepted(w, fd, (struct sockaddr *)&ss, len);
+			conn_accepted(w, fd, (struct sockaddr *)&ss, len,
+				      l->has_local ? &l->local : NULL);
 			if (atomic_load_explicit(&w->paused, memory_order_relaxed) & stop)
 				return ACCEPT_STOPPED;
 			continue;
@@ -697,6 +698,20 @@ static void listener_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		listener_free(l);
 }
 
+/* A listener on one address (not 0.0.0.0 or ::) knows where its clients
+ * connected to: the PROXY headers sent to backends need no getsockname. */
+static void listener_local(struct listener *l)
+{
+	socklen_t len = sizeof(l->local);
+
+	if (getsockname(l->fd, &l->local.sa, &len) < 0)
+		return;
+	if (l->local.sa.sa_family == AF_INET)
+		l->has_local = l->local.in.sin_addr.s_addr != htonl(INADDR_ANY);
+	else if (l->local.sa.sa_family == AF_INET6)
+		l->has_local = !IN6_IS_ADDR_UNSPECIFIED(&l->local.in6.sin6_addr);
+}
+
 static void listener_add(struct worker *w, const struct listener_op *op)
 {
 	struct listener *l = calloc(1, sizeof(*l));
@@ -713,6 +728,7 @@ static void listener_add(struct worker *w, const struct listener_op *op)
 	l->fd = op->fd;
 	l->shared = op->shared;
 	memcpy(l->text, op->text, sizeof(l->text));
+	listener_local(l);
 	ev_io_init(&l->io, listener_accept_cb, l->fd, EV_READ);
 	ev_init(&l->drain, listener_drain_cb);
 	l->next = w->listeners;

@@ -125,28 +125,55 @@ void proxy_accept(struct conn *c)
 	proxy_read_cb(loop, &c->cio, EV_READ);
 }
 
+/* Client bytes held or read here go to the backend: relayed, as counted. */
+static void proxy_relayed(struct conn *c, size_t n)
+{
+	c->c2b.bytes += n;
+	stat_add(&c->w->stats.bytes_in, n);
+	atomic_fetch_add_explicit(&c->up->bytes_in, n, memory_order_relaxed);
+}
+
 int proxy_connected(struct conn *c, enum proxy_version v)
 {
+	struct half *h = &c->c2b;
 	uint8_t hdr[PROXY_OUT_MAX];
 	union proxy_addr dst;
 	socklen_t len = sizeof(dst);
-	size_t n;
+	size_t room;
+	ssize_t got;
 
-	/* Client bytes read with its header are relayed from now on. */
-	if (c->c2b.buf && c->c2b.buf_len) {
-		c->c2b.bytes += c->c2b.buf_len;
-		stat_add(&c->w->stats.bytes_in, c->c2b.buf_len);
-	}
+	if (h->buf && h->buf_len)
+		proxy_relayed(c, h->buf_len);
 	if (v == PROXY_OFF)
 		return 0;
 	if (!c->has_dst) {
 		if (getsockname(c->cio.fd, &dst.sa, &len) < 0)
-			return -1;
+			goto fail;
 		c->dst = dst;
 		c->has_dst = 1;
 	}
-	n = proxy_write(v, &c->client.sa, &c->dst.sa, hdr);
-	return relay_queue(c, hdr, n, 1);
+	if (relay_queue(c, hdr, proxy_write(v, &c->client.sa, &c->dst.sa, hdr), 1) < 0)
+		goto fail;
+	/* The client's first bytes, when here already, go in the header's
+	 * segment: alone, a header is a packet of its own. */
+	room = RELAY_SCRATCH - h->buf_off - h->buf_len;
+	got = recv(c->cio.fd, h->buf + h->buf_off + h->buf_len, room, MSG_DONTWAIT);
+	/* Read short, or nothing there: the relay's first read would find nothing. */
+	h->drained = got < (ssize_t)room;
+	if (got > 0) {
+		h->buf_len += (uint32_t)got;
+		proxy_relayed(c, (size_t)got);
+	} else if (got == 0) {
+		h->eof = h->eof_first = 1; /* as the relay would have read it */
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		conn_close(c, 1, END_CLIENT_RESET);
+		return -1;
+	}
+	return 0;
+fail:
+	stat_add(&c->w->stats.failed[FAIL_RESOURCES], 1);
+	conn_close(c, 1, END_ERROR);
+	return -1;
 }
 
 /* A health check of a backend that takes PROXY headers starts with one, so

@@ -259,8 +259,10 @@ static enum conn_end half_failure(const struct conn *c, const struct half *h, in
 /* Moves what it can from src to dst. Returns -1 once the connection is closed. */
 static int half_pump(struct conn *c, struct half *h, int src, int dst)
 {
-	int drained = 0;
+	int drained = h->drained;
 	ssize_t n;
+
+	h->drained = 0;
 
 	for (int round = 0;; round++) {
 		switch (half_flush(c, h, dst)) {

@@ -187,6 +187,8 @@ struct listener {
 	ev_timer drain; /* the handshakes under way when it was removed */
 	ev_tstamp drain_end; /* when those no longer hold the close back */
 	char text[ADDR_TEXT_LEN];
+	union proxy_addr local; /* its address, when not a wildcard (has_local) */
+	int has_local;          /* so PROXY headers need no getsockname per client */
 };
 
 /* A change to a worker's listeners, queued by the main thread. */
@@ -477,6 +479,7 @@ struct half {
 	uint8_t eof_first;  /* before the other direction's */
 	uint8_t shut;       /* FIN passed on to its destination */
 	uint8_t blocked;    /* destination is full: wait for it to be writable */
+	uint8_t drained;    /* its source was just read empty: wait for epoll (proxyconn.c) */
 	uint64_t bytes;
 };
 
@@ -508,7 +511,7 @@ struct conn {
 		struct sockaddr_in in;
 		struct sockaddr_in6 in6;
 	} client; /* from its PROXY header, if it sent one: what everything reads */
-	union proxy_addr dst; /* where it connected to, from that header (has_dst) */
+	union proxy_addr dst; /* where it connected to (has_dst): that header's, or its listener's */
 	struct proxy_wait *pp; /* its PROXY header, while it comes in pieces */
 	struct clients *clients; /* held while counted there: client_slot */
 	uint32_t client_slot;
@@ -519,7 +522,9 @@ struct conn {
 	double connect_start; /* while connecting: when this attempt began */
 };
 
-void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len);
+/* local: the listener's own address, NULL for a wildcard. */
+void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,
+		   const union proxy_addr *local);
 void conn_close(struct conn *c, int reset, enum conn_end end);
 void conn_close_all(struct worker *w);
 const char *conn_client_text(const struct conn *c, char *buf, size_t len);
@@ -565,7 +570,8 @@ void conn_identified(struct conn *c); /* conn.c: admits it and connects */
 /* proxyconn.c: the PROXY protocol on client connections. */
 void proxy_accept(struct conn *c); /* waits for the client's header */
 /* Connected to a backend that takes header v (or PROXY_OFF): the header,
- * then the client's bytes read with its own, go first. */
+ * then the client's bytes read with its own, go first. -1: it failed, and
+ * the connection is closed. */
 int proxy_connected(struct conn *c, enum proxy_version v);
 /* A health check's first bytes to a backend that takes header v. */
 int proxy_check_hello(int fd, enum proxy_version v);

@@ -80,6 +80,37 @@ static void show_check(struct out *o, const struct check_spec *s, const struct p
 	show_duration(o, "slowstart", s->slowstart_ms);
 }
 
+/* The networks of t with tag (any with -1), in the order they are matched. */
+static void show_networks(struct out *o, const char *key, const struct cidr_table *t, int tag)
+{
+	char net[CIDR_TEXT_LEN];
+
+	out_list_begin(o, key);
+	for (size_t i = 0; i < t->n; i++) {
+		if (tag >= 0 && t->e[i].tag != tag)
+			continue;
+		cidr_format(&t->e[i].net, net, sizeof(net));
+		out_list_str(o, key, net);
+	}
+	out_list_end(o);
+}
+
+/* The keys of the client's identity (tcpdist.pool(5), CLIENTS). */
+static void show_clients(struct out *o, const struct pool *p)
+{
+	char rate[32];
+
+	out_str(o, "proxy_protocol", proxy_protocol_name(p->proxy_protocol));
+	show_networks(o, "accept_proxy_from", &p->accept_proxy_from, -1);
+	show_duration(o, "accept_proxy_timeout", p->accept_proxy_timeout_ms);
+	show_networks(o, "allow", &p->access, POOL_ALLOW);
+	show_networks(o, "deny", &p->access, POOL_DENY);
+	out_uint(o, "client_max_conns", p->client_max_conns);
+	client_rate_format(p->client_rate, p->client_burst, rate, sizeof(rate));
+	out_str(o, "client_rate", rate);
+	out_uint(o, "client_prefix6", p->client_prefix6);
+}
+
 /* Every setting of [pool], defaults included. */
 static void show_pool(struct out *o, const struct pool *p)
 {
@@ -106,6 +137,7 @@ static void show_pool(struct out *o, const struct pool *p)
 	out_str(o, "instance", p->instance[0] ? p->instance : "-");
 	out_str(o, "hash_seed", seed);
 	out_uint(o, "table_size", p->table_size);
+	show_clients(o, p);
 	show_check(o, &p->check, p);
 	out_uint(o, "backends", p->nbackends);
 	out_record_end(o);
@@ -130,6 +162,7 @@ int run_show(const struct command *c)
 		out_uint(&o, "weight", b->weight);
 		out_str(&o, "state", backend_state_name(b->state));
 		out_uint(&o, "max_conns", b->max_conns);
+		out_str(&o, "proxy_protocol", proxy_protocol_name(b->proxy_protocol));
 		out_str(&o, "backup", b->backup ? "yes" : "no");
 		show_check(&o, &b->check, p);
 		out_record_end(&o);
