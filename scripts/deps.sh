@@ -7,7 +7,7 @@ build="gcc make pkg-config libev-dev libinih-dev libmsgpack-dev libssl-dev zlib1
 case "${1:-build}" in
 build) pkgs="$build" ;;
 demo) pkgs="$build libssl-dev netcat-openbsd" ;;
-check) pkgs="$build libsodium-dev bats serf prometheus mandoc bsdextrautils procps iproute2 nftables netcat-openbsd clang jq zsh fish systemd socat redis-server redis-tools nginx-light curl haproxy" ;;
+check) pkgs="$build libsodium-dev bats serf prometheus nginx-light haproxy curl mandoc bsdextrautils procps iproute2 nftables netcat-openbsd clang jq zsh fish systemd socat redis-server redis-tools" ;;
 bench) pkgs="$build libssl-dev nginx-light haproxy wrk util-linux procps" ;;
 package) pkgs="$build build-essential libsodium-dev dpkg-dev debhelper lintian bats systemd systemd-container binutils procps socat" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
