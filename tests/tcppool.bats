@@ -262,6 +262,17 @@ no_leak_scan() {
 	[ "$stderr" = "tcppool: $T/web.pool:9: colour: unknown key in [backend web1]" ]
 	refused set pool colour=blue
 	[ "$stderr" = "tcppool: $T/web.pool:5: colour: unknown key in [pool]" ]
+	# the loader's suggestions, and where a key belongs; nothing written
+	cp "$T/web.pool" "$T/before.pool"
+	refused set web1 wieght=3
+	[ "$stderr" = "tcppool: $T/web.pool:9: wieght: unknown key in [backend web1]; did you mean weight?" ]
+	refused set pool retries=1 wieght=3
+	[ "$stderr" = "tcppool: $T/web.pool:6: wieght: unknown key in [pool]; did you mean weight (only in a [backend NAME] section)?" ]
+	refused set web1 retries=3
+	[ "$stderr" = "tcppool: $T/web.pool:9: retries: only in the [pool] section" ]
+	refused add web3 10.0.0.3:80 stat=drain
+	[[ $stderr == *": stat: unknown key in [backend web3]; did you mean state?" ]]
+	cmp "$T/web.pool" "$T/before.pool"
 	refused set pool balance=fastest
 	[[ $stderr == *":4: balance: unknown value 'fastest'"* ]]
 	refused set pool connect_timeout=soon

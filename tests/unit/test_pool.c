@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "pool.h"
+#include "poolkeys.h"
 #include "unit.h"
 
 /* Parses len bytes from an exact-size heap copy: nothing follows the data,
@@ -622,17 +623,119 @@ TEST(unknown_key_in_pool)
 {
 	REFUSED("[pool]\nlisten = 127.0.0.1:8080\nbogus = 1\n", 3,
 		"bogus: ", "unknown key in [pool]");
-	/* A backend key in [pool] is just as unknown. */
-	REFUSED("[pool]\naddress = 10.0.0.1:80\n", 2, "address: ", "unknown key in [pool]");
+	/* A backend key in [pool] is refused, saying where it belongs. */
+	REFUSED("[pool]\naddress = 10.0.0.1:80\n", 2, "address: ",
+		"only in a [backend NAME] section");
 	/* Keys are case-sensitive. */
-	REFUSED("[pool]\nRetries = 1\n", 2, "Retries: ", "unknown key in [pool]");
+	REFUSED("[pool]\nRetries = 1\n", 2, "Retries: ",
+		"unknown key in [pool]; did you mean retries?");
 }
 
 TEST(unknown_key_in_backend)
 {
 	REFUSED(HEAD "colour = red\n", 7, "colour: ", "unknown key in [backend web1]");
-	REFUSED(HEAD "listen = 127.0.0.1:1\n", 7, "listen: ", "unknown key in [backend web1]");
-	REFUSED(HEAD "retries = 1\n", 7, "retries: ", "unknown key in [backend web1]");
+	REFUSED(HEAD "listen = 127.0.0.1:1\n", 7, "listen: ", "only in the [pool] section");
+	REFUSED(HEAD "retries = 1\n", 7, "retries: ", "only in the [pool] section");
+}
+
+/* The nearest key of the section, else of any section, when one is close. */
+TEST(unknown_key_suggests_the_nearest)
+{
+	char err[ERR_LEN];
+	struct pool *p;
+
+	REFUSED(HEAD "wieght = 2\n", 7, "wieght: unknown key in [backend web1]; did you mean weight?",
+		"");
+	REFUSED(HEAD "adress = 127.0.0.1:1\n", 7, "adress: ", "did you mean address?");
+	REFUSED(HEAD "statе = up\n", 7, "stat\xd0\xb5: ", "did you mean state?");
+	REFUSED("[pool]\ncheck_intervall = 1s\n", 2, "check_intervall: ",
+		"did you mean check_interval?");
+	REFUSED("[pool]\nconect_timeout = 1s\n", 2, "conect_timeout: ",
+		"did you mean connect_timeout?");
+	REFUSED("[pool]\nclient_maxconns = 1\n", 2, "client_maxconns: ",
+		"did you mean client_max_conns?");
+	REFUSED("[pool]\nwieght = 2\n", 2, "wieght: unknown key in [pool]; ",
+		"did you mean weight (only in a [backend NAME] section)?");
+	/* Nothing close: no guess. */
+	p = parse("web.pool", HEAD "colour = red\n", sizeof(HEAD "colour = red\n") - 1, err);
+	CHECK(p == NULL);
+	CHECK(strstr(err, "did you mean") == NULL);
+	CHECK(pool_key_nearest("colour", PK_POOL | PK_BACKEND | PK_ZONE) == NULL);
+	CHECK(pool_key_nearest("x", PK_POOL) == NULL);
+	CHECK_STR(pool_key_nearest("Weight", PK_BACKEND), "weight");
+	CHECK(pool_key_nearest("weight", PK_POOL) == NULL);
+}
+
+/* A '#' after a value is part of it (check_send texts hold one); a value
+ * refused with one says that an inline comment needs ' ;'. */
+TEST(hash_after_a_value_is_no_comment)
+{
+	struct pool *p;
+
+	REFUSED(HEAD "weight = 2 # double\n", 7, "weight: ",
+		"(an inline comment needs ' ;', not ' #')");
+	REFUSED(HEAD "state = drain\t# for now\n", 7, "state: ",
+		"(an inline comment needs ' ;', not ' #')");
+	REFUSED("[pool]\nretries = 2 # two\n", 2, "retries: ", "needs ' ;', not ' #'");
+	/* Only the refused line says so. */
+	REFUSED(HEAD "weight = 2 ; double\nstate = up # x\nmax_conns = x\n", 8, "state: ",
+		"not ' #'");
+	p = VALID(HEAD "weight = 2 ; double\n");
+	CHECK_EQ_INT(p ? p->backends[0].weight : 0, 2);
+	pool_free(p);
+	p = VALID("[pool]\ncheck = send-expect\ncheck_send = PING #1\\r\\n\n"
+		  "check_expect = ~^# OK\n[backend web1]\naddress = 127.0.0.1:9001\n");
+	pool_free(p);
+}
+
+/* pool_keys[] is the one list of keys: every key in it, in every section it
+ * names, reaches its own reader (a bad value gets that key's own error, or
+ * is taken), never "unknown key"; and in any other section it is refused
+ * with where it belongs. A key the readers take must be in the table, or
+ * it is refused as unknown (full_pool_parses_every_key and the tests of
+ * each key fail). */
+TEST(every_key_in_the_table_is_read)
+{
+	static const char *const values[] = {"@bad@", "0"};
+	static const unsigned sections[] = {PK_POOL, PK_BACKEND};
+	char text[1024], err[ERR_LEN], where[80];
+	int n = 0;
+
+	for (const struct pool_key_def *k = pool_keys; k->name != NULL; k++, n++) {
+		CHECK(pool_key_find(k->name) == k);
+		for (size_t i = 0; i < sizeof(sections) / sizeof(*sections); i++) {
+			unsigned sec = sections[i];
+			int is_address = sec == PK_BACKEND && strcmp(k->name, "address") == 0;
+
+			for (size_t v = 0; v < sizeof(values) / sizeof(*values); v++) {
+				char line[128];
+				struct pool *p;
+
+				snprintf(line, sizeof(line), "%s = %s\n", k->name, values[v]);
+				snprintf(text, sizeof(text),
+					 "[pool]\nlisten = 127.0.0.1:8080\n%s[backend web1]\n%s%s",
+					 sec == PK_POOL ? line : "",
+					 is_address ? "" : "address = 127.0.0.1:9001\n",
+					 sec == PK_BACKEND ? line : "");
+				p = parse("web.pool", text, strlen(text), err);
+				pool_free(p);
+				if (k->sections & sec) {
+					unit_check(p != NULL || (strstr(err, "unknown key") == NULL &&
+								 strstr(err, k->name) != NULL),
+						   __FILE__, __LINE__, "%s in section %u: %s", k->name,
+						   sec, err);
+				} else {
+					pool_sections_text(k->sections, where, sizeof(where));
+					unit_check(p == NULL && strstr(err, "only in") != NULL &&
+							   strstr(err, where) != NULL,
+						   __FILE__, __LINE__, "%s in section %u: %s", k->name,
+						   sec, p ? "accepted" : err);
+				}
+			}
+		}
+	}
+	CHECK(n >= 36);
+	CHECK(pool_key_find("colour") == NULL);
 }
 
 TEST(duplicate_backend)
@@ -1337,7 +1440,10 @@ UNIT_MAIN(T(full_pool_parses_every_key), T(design_example_parses), T(defaults_wh
 	  T(durations_take_every_unit), T(comments_everywhere), T(crlf_line_ends), T(utf8_bom),
 	  T(indented_keys_and_sections), T(several_listen_lines), T(zero_backends_is_valid),
 	  T(many_backends), T(longest_line_is_accepted), T(resolve_interval_bounds), T(unknown_key_in_pool),
-	  T(unknown_key_in_backend), T(duplicate_backend), T(bad_port), T(port_out_of_range),
+	  T(unknown_key_in_backend),
+	  T(unknown_key_suggests_the_nearest),
+	  T(hash_after_a_value_is_no_comment),
+	  T(every_key_in_the_table_is_read), T(duplicate_backend), T(bad_port), T(port_out_of_range),
 	  T(weight_out_of_range), T(weight_negative), T(weight_not_a_number),
 	  T(numbers_out_of_range_in_pool), T(durations_out_of_range), T(missing_address),
 	  T(over_long_line), T(very_long_line), T(binary_nul_byte), T(binary_control_bytes),
