@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# Locality (issue 17): three zones on loopback, clients bound to sources in
+# 127.0.1.x, 127.0.2.x and 127.0.3.x, two backends per zone. tcphash must
+# answer as the live proxy does in every state.
+
+bats_require_minimum_version 1.5.0
+load 'helpers'
+
+: "${TCPHASH:=$BATS_TEST_DIRNAME/../bin/tcphash}"
+
+setup() {
+	require_helpers
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
+	bg_teardown
+}
+
+# zone_pool FILE LOCALITY [DOWN...]: the three-zone pool, DOWN backends with
+# state = down; ZONES_REVERSED=1 writes the sections in the other order.
+zone_pool() {
+	local file=$1 locality=$2 b z n sections=() out
+	shift 2
+	for z in a b c; do
+		sections+=("[zone $z]"$'\n'"clients = 127.0.$((${#sections[@]} + 1)).0/24")
+	done
+	for b in a1 a2 b1 b2 c1 c2; do
+		n=PORT_$b
+		out="[backend $b]"$'\n'"address = 127.0.0.1:${!n}"$'\n'"zone = ${b:0:1}"
+		[[ " $* " == *" $b "* ]] && out+=$'\n'"state = down"
+		sections+=("$out")
+	done
+	{
+		printf '[pool]\nlisten = 127.0.0.1:%s\nlocality = %s\ntable_size = 65537\ncheck_interval = 0\n' \
+			"$LPORT" "$locality"
+		if [[ ${ZONES_REVERSED:-} ]]; then
+			for ((n = ${#sections[@]} - 1; n >= 0; n--)); do printf '%s\n' "${sections[n]}"; done
+		else
+			printf '%s\n' "${sections[@]}"
+		fi
+	} >"$file.tmp"
+	mv "$file.tmp" "$file"
+}
+
+start_zone_backends() {
+	local b
+	for b in a1 a2 b1 b2 c1 c2; do
+		ports "PORT_$b"
+		start_namesrv "$b" "127.0.0.1:$(eval echo \$PORT_$b)"
+	done
+}
+
+# agree FILE: live answers for $SRCS into FILE.live, tcphash's must match.
+agree() {
+	"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$1.all" || true
+	grep -v $'\t-$' "$1.all" >"$1.live" || true
+	"$TCPHASH" -f "$T/zones.pool" $SRCS 2>/dev/null | cut -f1,2 >"$1.offline" || true
+	diff "$1.offline" "$1.live"
+}
+
+# spilled FILE ZONE: how many of FILE's clients of ZONE (127.0.Z.x) left it.
+spilled() {
+	awk -v z="$2" -F'\t' '$1 ~ "^127\\.0\\." z "\\." && substr($2, 1, 1) != substr("abc", z, 1)' "$1" | wc -l
+}
+
+@test "locality = prefer: clients stay in their zone, spill 1 - fraction x 1.4 as backends go down, and tcphash agrees for 300 clients in each state" {
+	ports LPORT
+	start_zone_backends
+	SRCS="$(seq -f '127.0.1.%g' 1 250) $(seq -f '127.0.2.%g' 1 25) $(seq -f '127.0.3.%g' 1 25)"
+	zone_pool "$T/zones.pool" prefer
+	start_tcpdist "$T/zones.pool" --log-connections
+	agree "$T/up"
+	[ "$(wc -l <"$T/up.live")" -eq 300 ]
+	for z in 1 2 3; do [ "$(spilled "$T/up.live" $z)" -eq 0 ]; done
+	grep -q 'connection client=127\.0\.1\.[0-9]*:[0-9]* .* czone=a bzone=a ' "$TCPDIST_LOG"
+
+	# a1 down: zone a keeps min(1, 0.5 x 1.4) = 70%: 75 of 250 spill, within 25.
+	zone_pool "$T/zones.pool" prefer a1
+	wait_for_file_line "$TCPDIST_LOG" reloaded 1
+	agree "$T/a1"
+	n=$(spilled "$T/a1.live" 1)
+	echo "spilled with a1 down: $n of 250 (expected 75)"
+	((n >= 50 && n <= 100))
+	run ! grep -q $'\ta1$' "$T/a1.live"
+	[ "$(spilled "$T/a1.live" 2)" -eq 0 ]
+
+	# a2 down as well: everything spills, by weight over b and c.
+	zone_pool "$T/zones.pool" prefer a1 a2
+	wait_for_file_line "$TCPDIST_LOG" reloaded 2
+	agree "$T/a12"
+	[ "$(spilled "$T/a12.live" 1)" -eq 250 ]
+	run -0 "$TCPHASH" -f "$T/zones.pool" --json 127.0.1.9
+	jq -e '.[0].zone == "a" and .[0].locality == "spill" and .[0].backend_zone != "a"' <<<"$output"
+	run -0 "$TCPHASH" -f "$T/zones.pool" --zone b 127.0.1.9
+	[[ $output == *$'\tb\tlocal' ]]
+}
+
+@test "locality = strict refuses clients whose zone is empty; two tcpdist with the sections in other orders answer alike" {
+	ports LPORT
+	start_zone_backends
+	SRCS="$(seq -f '127.0.1.%g' 1 100) $(seq -f '127.0.2.%g' 1 100) $(seq -f '127.0.3.%g' 1 100)"
+	zone_pool "$T/zones.pool" strict b1 b2
+	start_tcpdist "$T/zones.pool"
+	agree "$T/strict"
+	[ "$(grep -c '^127\.0\.2\.' "$T/strict.live")" -eq 0 ]
+	[ "$(grep -c $'^127\\.0\\.2\\.[0-9]*\t-$' "$T/strict.all")" -eq 100 ]
+	[ "$(spilled "$T/strict.live" 1)" -eq 0 ]
+	[ "$(spilled "$T/strict.live" 3)" -eq 0 ]
+	[ "$(wc -l <"$T/strict.live")" -eq 200 ]
+	run -1 "$TCPHASH" -f "$T/zones.pool" 127.0.2.7
+
+	# prefer with c1 down, in both orders of sections.
+	zone_pool "$T/zones.pool" prefer c1
+	wait_for_file_line "$TCPDIST_LOG" reloaded 1
+	agree "$T/one"
+	P1=$LPORT
+	ports LPORT
+	ZONES_REVERSED=1 zone_pool "$T/reversed.pool" prefer c1
+	start_bg tcpdist2 "$TCPDIST" "$T/reversed.pool"
+	wait_for_file_line "$BATS_TEST_TMPDIR/tcpdist2.err" 'listening on'
+	"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$T/two.live"
+	diff "$T/one.live" "$T/two.live"
+	LPORT=$P1
+}
