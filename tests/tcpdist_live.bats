@@ -292,7 +292,12 @@ fd_count() {
 	done
 	run ! grep -q "reload failed" "$TCPDIST_LOG"
 	[ "$(grep -c "tcpdist: listening on 0.0.0.0:$P\$" "$TCPDIST_LOG")" -eq 2 ]
-	[ "$(ss -Hltn "sport = :$P" | awk '{ print $4 }' | sort -u)" = "0.0.0.0:$P" ]
+	# The old sockets close once their backlog is drained (up to 0.5 s).
+	local deadline=$(($(now_ms) + 2000))
+	until [ "$(ss -Hltn "sport = :$P" | awk '{ print $4 }' | sort -u)" = "0.0.0.0:$P" ]; do
+		(($(now_ms) < deadline)) || fail "still listening: $(ss -Hltn "sport = :$P")" || return 1
+		sleep 0.02
+	done
 	wait_for_exit clients 30
 	run ! grep -v '^a$' "$T/clients.out"
 	[ "$EXIT_STATUS" -eq 0 ]
