@@ -130,7 +130,8 @@ static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const void *body, s
 	out[13] = fam;
 	out[14] = (uint8_t)(blen >> 8);
 	out[15] = (uint8_t)blen;
-	memcpy(out + 16, body, blen);
+	if (blen)
+		memcpy(out + 16, body, blen);
 	return 16 + blen;
 }
 
