@@ -17,7 +17,7 @@
 #include "pool.h"
 #include "poolkeys.h"
 
-enum section { SECTION_NONE, SECTION_POOL, SECTION_BACKEND, SECTION_IGNORED };
+enum section { SECTION_NONE, SECTION_POOL, SECTION_BACKEND, SECTION_ZONE, SECTION_IGNORED };
 
 /* Keys that may appear once per section, as bits for duplicate detection. */
 enum pool_key_bit {
@@ -45,6 +45,10 @@ enum pool_key_bit {
 	KEY_CONTROL = 1 << 16,
 	KEY_INSTANCE = 1 << 17,
 	KEY_BACKUP = 1 << 15,
+	/* Locality. */
+	KEY_LOCALITY = 1 << 22,
+	KEY_LOCALITY_OVERPROVISION = 1 << 23,
+	KEY_ZONE = 1 << 24,
 };
 
 struct loader {
@@ -57,6 +61,7 @@ struct loader {
 	uint32_t *names;              /* by name hash: backend index + 1, 0 if free */
 	enum section section;
 	struct pool_backend *backend; /* current [backend NAME], while section is BACKEND */
+	struct pool_zone *zone;       /* current [zone NAME], while section is ZONE */
 	unsigned seen;                /* enum pool_key_bit of the current section */
 	int pool_line;                /* line of [pool], 0 if none yet */
 	int problems;
@@ -204,6 +209,51 @@ static void backend_defaults(struct pool_backend *b, const char *name, int line)
 	b->line = line;
 }
 
+/* The zone named name, adding it (at line, 0 for a backend's zone key) if
+ * new; NULL when there are too many. Zones are few: a scan will do. */
+static struct pool_zone *zone_add(struct loader *ld, const char *name, int line)
+{
+	struct pool *p = ld->pool;
+
+	for (size_t i = 0; i < p->nzones; i++)
+		if (strcmp(p->zones[i].name, name) == 0)
+			return &p->zones[i];
+	if (p->nzones == POOL_ZONES_MAX)
+		return NULL;
+	if (p->zones == NULL && (p->zones = calloc(POOL_ZONES_MAX, sizeof(*p->zones))) == NULL)
+		return NULL;
+	snprintf(p->zones[p->nzones].name, sizeof(p->zones->name), "%s", name);
+	p->zones[p->nzones].line = line;
+	return &p->zones[p->nzones++];
+}
+
+/* "[zone NAME]": the networks of its clients follow. */
+static void zone_begin(struct loader *ld, const char *name)
+{
+	struct pool_zone *z;
+
+	while (is_blank(*name))
+		name++;
+	if (!pool_name_valid(name)) {
+		problem(ld, ld->line, "[zone %s]: invalid zone name (use 1-%d of A-Z a-z 0-9 . _ -)",
+			name, POOL_NAME_MAX);
+		return;
+	}
+	if ((z = zone_add(ld, name, ld->line)) == NULL) {
+		problem(ld, ld->line, "[zone %s]: too many zones (at most %d)", name,
+			POOL_ZONES_MAX);
+		return;
+	}
+	if (z->line == 0) /* named by a backend before */
+		z->line = ld->line;
+	else if (z->line != ld->line) {
+		problem(ld, ld->line, "[zone %s]: duplicate zone (first at line %d)", name, z->line);
+		return;
+	}
+	ld->zone = z;
+	ld->section = SECTION_ZONE;
+}
+
 /* "[pool]" or "[backend NAME]", with an optional trailing comment. */
 static void section_begin(struct loader *ld, char *s)
 {
@@ -214,6 +264,7 @@ static void section_begin(struct loader *ld, char *s)
 
 	ld->section = SECTION_IGNORED;
 	ld->backend = NULL;
+	ld->zone = NULL;
 	ld->seen = 0;
 	if (end == NULL) {
 		problem(ld, ld->line, "section header without closing ']'");
@@ -241,9 +292,13 @@ static void section_begin(struct loader *ld, char *s)
 		ld->section = SECTION_POOL;
 		return;
 	}
+	if (strncmp(s, "zone", 4) == 0 && (s[4] == '\0' || is_blank(s[4]))) {
+		zone_begin(ld, s + 4);
+		return;
+	}
 	if (strncmp(s, "backend", 7) != 0 || (s[7] != '\0' && !is_blank(s[7]))) {
-		problem(ld, ld->line, "[%s]: unknown section (expected [pool] or [backend NAME])",
-			s);
+		problem(ld, ld->line,
+			"[%s]: unknown section (expected [pool], [backend NAME] or [zone NAME])", s);
 		return;
 	}
 	for (name = s + 7; is_blank(*name); name++)
@@ -541,6 +596,29 @@ static void pool_clients_finish(struct loader *ld)
 		problem(ld, 0, "out of memory");
 }
 
+/* "1", "1.4", "1.25" into hundredths in [min, max]; -1 if malformed. */
+static int hundredths_parse(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	unsigned v = 0, decimals = 0;
+	const char *c = s;
+
+	for (; *c >= '0' && *c <= '9' && c - s < 4; c++)
+		v = v * 10 + (unsigned)(*c - '0');
+	if (c == s)
+		return -1;
+	if (*c == '.')
+		for (c++; *c >= '0' && *c <= '9' && decimals < 2; c++, decimals++)
+			v = v * 10 + (unsigned)(*c - '0');
+	if (*c != '\0' || (c[-1] == '.'))
+		return -1;
+	for (; decimals < 2; decimals++)
+		v *= 10;
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static void pool_key(struct loader *ld, const char *key, const char *value)
 {
 	static const char *const balances[] = {"hash", "roundrobin", "leastconn", "random", NULL};
@@ -631,6 +709,18 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 	} else if ((v = check_spec_key(&p->check, key, value, ld->line, err)) != 0) {
 		if (v < 0)
 			problem(ld, ld->line, "%s", err);
+	} else if (strcmp(key, "locality") == 0) {
+		static const char *const localities[] = {"off", "prefer", "strict", NULL};
+
+		v = key_word(ld, key, value, KEY_LOCALITY, localities, "off, prefer or strict");
+		if (v >= 0)
+			p->locality = (enum locality)v;
+	} else if (strcmp(key, "locality_overprovision") == 0) {
+		if (key_once(ld, key, KEY_LOCALITY_OVERPROVISION) == 0 &&
+		    hundredths_parse(value, 100, 1000, &p->locality_overprovision) < 0)
+			problem(ld, ld->line,
+				"locality_overprovision: '%s' is not a number from 1 to 10 "
+				"(two decimals at most)", text_clip(clip, value));
 	} else if (!pool_client_key(ld, key, value)) {
 		problem(ld, ld->line, "%s: unknown key in [pool]", text_clip(clip, key));
 	}
@@ -669,6 +759,16 @@ static void backend_key(struct loader *ld, const char *key, const char *value)
 	} else if ((v = check_spec_key(&b->check, key, value, ld->line, err)) != 0) {
 		if (v < 0)
 			problem(ld, ld->line, "%s", err);
+	} else if (strcmp(key, "zone") == 0) {
+		if (key_once(ld, key, KEY_ZONE) < 0)
+			return;
+		if (!pool_name_valid(value))
+			problem(ld, ld->line, "zone: invalid zone name (use 1-%d of A-Z a-z 0-9 . _ -)",
+				POOL_NAME_MAX);
+		else if (zone_add(ld, value, 0) == NULL)
+			problem(ld, ld->line, "zone: too many zones (at most %d)", POOL_ZONES_MAX);
+		else
+			snprintf(b->zone_name, sizeof(b->zone_name), "%s", value);
 	} else if (strcmp(key, "proxy_protocol") == 0) {
 		v = key_word(ld, key, value, KEY_PROXY_PROTOCOL, proxy_protocols, "off, v1 or v2");
 		if (v >= 0) {
@@ -680,11 +780,100 @@ static void backend_key(struct loader *ld, const char *key, const char *value)
 	}
 }
 
+static void zone_key(struct loader *ld, const char *key, const char *value)
+{
+	char clip[TEXT_CLIP_LEN];
+
+	if (strcmp(key, "clients") == 0)
+		key_networks(ld, key, value, &ld->pool->zone_clients,
+			     (int)(ld->zone - ld->pool->zones));
+	else
+		problem(ld, ld->line, "%s: unknown key in [zone %s]", text_clip(clip, key),
+			ld->zone->name);
+}
+
+static int by_zone_name(const void *a, const void *b)
+{
+	return strcmp(((const struct pool_zone *)a)->name, ((const struct pool_zone *)b)->name);
+}
+
+/* After the whole file: zones in name order (indexes then depend on names
+ * alone), backends and client networks pointed at them, a network claimed
+ * by two zones reported. */
+static void pool_zones_finish(struct loader *ld)
+{
+	struct pool *p = ld->pool;
+	struct pool_zone sorted[POOL_ZONES_MAX];
+	unsigned remap[POOL_ZONES_MAX];
+	struct cidr_table *t = &p->zone_clients;
+	char net[CIDR_TEXT_LEN];
+
+	memcpy(sorted, p->zones, p->nzones * sizeof(*sorted));
+	qsort(sorted, p->nzones, sizeof(*sorted), by_zone_name);
+	for (size_t i = 0; i < p->nzones; i++)
+		remap[i] = pool_find_zone(&(struct pool){.zones = sorted, .nzones = p->nzones},
+					  p->zones[i].name);
+	if (p->nzones)
+		memcpy(p->zones, sorted, p->nzones * sizeof(*sorted));
+	for (size_t i = 0; i < t->n; i++)
+		t->e[i].tag = (int)remap[t->e[i].tag];
+	for (size_t i = 0; i < p->nbackends; i++)
+		p->backends[i].zone = p->backends[i].zone_name[0]
+					      ? pool_find_zone(p, p->backends[i].zone_name)
+					      : POOL_ZONE_NONE;
+	if (cidr_table_finish(t) < 0) {
+		problem(ld, 0, "out of memory");
+		return;
+	}
+	for (size_t i = 1; i < t->n; i++) {
+		const struct cidr_entry *a = &t->e[i - 1], *b = &t->e[i];
+
+		if (a->net.v6 == b->net.v6 && a->net.bits == b->net.bits &&
+		    memcmp(a->net.addr, b->net.addr, 16) == 0 && a->tag != b->tag) {
+			cidr_format(&a->net, net, sizeof(net));
+			problem(ld, p->zones[a->tag].line, "clients: %s is in [zone %s] and [zone %s]",
+				net, p->zones[b->tag].name, p->zones[a->tag].name);
+		}
+	}
+}
+
+const char *locality_name(enum locality l)
+{
+	return l == LOCALITY_STRICT ? "strict" : l == LOCALITY_PREFER ? "prefer" : "off";
+}
+
+unsigned pool_find_zone(const struct pool *pool, const char *name)
+{
+	size_t lo = 0, hi = pool->nzones;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, pool->zones[mid].name);
+
+		if (c == 0)
+			return (unsigned)mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return POOL_ZONE_NONE;
+}
+
+unsigned pool_client_zone(const struct pool *pool, const struct sockaddr *sa)
+{
+	const struct cidr_entry *e = cidr_table_match(&pool->zone_clients, sa);
+
+	return e ? (unsigned)e->tag : POOL_ZONE_NONE;
+}
+
 /* Refuses a key that pool_keys[] does not list for the current section,
  * with the nearest known key or the section where it belongs; 1 if it did. */
 static int key_unknown(struct loader *ld, const char *key)
 {
-	static const unsigned bits[] = {[SECTION_POOL] = PK_POOL, [SECTION_BACKEND] = PK_BACKEND};
+	static const unsigned bits[] = {[SECTION_POOL] = PK_POOL,
+					[SECTION_BACKEND] = PK_BACKEND,
+					[SECTION_ZONE] = PK_ZONE};
 	const struct pool_key_def *k = pool_key_find(key);
 	unsigned here = bits[ld->section];
 	char clip[TEXT_CLIP_LEN], where[80], in[POOL_NAME_MAX + 16];
@@ -700,7 +889,8 @@ static int key_unknown(struct loader *ld, const char *key)
 	if (ld->section == SECTION_POOL)
 		snprintf(in, sizeof(in), "[pool]");
 	else
-		snprintf(in, sizeof(in), "[backend %s]", ld->backend->name);
+		snprintf(in, sizeof(in), "[%s %s]", ld->section == SECTION_ZONE ? "zone" : "backend",
+			 ld->section == SECTION_ZONE ? ld->zone->name : ld->backend->name);
 	if ((near = pool_key_nearest(key, here)) != NULL)
 		problem(ld, ld->line, "%s: unknown key in %s; did you mean %s?", text_clip(clip, key),
 			in, near);
@@ -719,7 +909,9 @@ static int loader_key(void *user, const char *section, const char *key, const ch
 	char clip[TEXT_CLIP_LEN];
 
 	(void)section; /* the reader tracks sections itself */
-	if ((ld->section == SECTION_POOL || ld->section == SECTION_BACKEND) && key_unknown(ld, key))
+	if ((ld->section == SECTION_POOL || ld->section == SECTION_BACKEND ||
+	     ld->section == SECTION_ZONE) &&
+	    key_unknown(ld, key))
 		return 1;
 	ld->value_has_hash = strstr(value, " #") != NULL || strstr(value, "\t#") != NULL;
 	if (*value == '\0') {
@@ -739,6 +931,9 @@ static int loader_key(void *user, const char *section, const char *key, const ch
 		break;
 	case SECTION_BACKEND:
 		backend_key(ld, key, value);
+		break;
+	case SECTION_ZONE:
+		zone_key(ld, key, value);
 		break;
 	case SECTION_IGNORED:
 		break; /* its header was reported */
@@ -790,6 +985,7 @@ static struct pool *pool_new(void)
 	p->resolve_interval_ms = 30000;
 	p->accept_proxy_timeout_ms = 3000;
 	p->client_prefix6 = 64;
+	p->locality_overprovision = 140;
 	return p;
 }
 
@@ -830,6 +1026,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 	else if (rc < 0)
 		problem(&ld, 0, "out of memory while parsing");
 	pool_clients_finish(&ld);
+	pool_zones_finish(&ld);
 
 	/* data need not end in a NUL: no strspn. */
 	while (blank < len && (is_blank(data[blank]) || data[blank] == '\r' || data[blank] == '\n'))
@@ -971,6 +1168,8 @@ void pool_free(struct pool *pool)
 	check_spec_free(&pool->check);
 	cidr_table_free(&pool->accept_proxy_from);
 	cidr_table_free(&pool->access);
+	cidr_table_free(&pool->zone_clients);
+	free(pool->zones);
 	free(pool->backends);
 	free(pool);
 }

@@ -23,6 +23,9 @@
 #define POOL_RETRIES_MAX 32
 #define POOL_CLIENT_RATE_MAX 1000000 /* client_rate and its burst */
 #define POOL_CONTROL_MAX 107 /* a Unix socket's path */
+#define POOL_CLIENT_RATE_MAX 1000000 /* client_rate and its burst */
+#define POOL_ZONES_MAX 64             /* zones, from [zone NAME] and backends' zone keys */
+#define POOL_ZONE_NONE 0xffffu        /* a backend's or client's zone: none */
 
 /* The SipHash reference key 00 01 .. 0f, documented in tcpdist.pool(5). */
 #define POOL_HASH_SEED_DEFAULT "000102030405060708090a0b0c0d0e0f"
@@ -30,6 +33,7 @@
 enum balance { BALANCE_HASH, BALANCE_ROUNDROBIN, BALANCE_LEASTCONN, BALANCE_RANDOM };
 enum hash_key { HASH_KEY_IP, HASH_KEY_IP_PORT };
 enum backend_state { BACKEND_UP, BACKEND_DRAIN, BACKEND_DOWN };
+enum locality { LOCALITY_OFF, LOCALITY_PREFER, LOCALITY_STRICT };
 enum { POOL_ALLOW = 0, POOL_DENY = 1 }; /* tags of pool->access: deny wins a tie */
 
 struct pool_listen {
@@ -51,6 +55,14 @@ struct pool_backend {
 	struct check_spec check; /* its own keys, the pool's for the rest */
 	enum proxy_version proxy_protocol; /* its own, or else the pool's */
 	int proxy_protocol_line;           /* 0: the pool's */
+	char zone_name[POOL_NAME_MAX + 1]; /* its zone key, "" for none */
+	unsigned zone;                     /* index in pool->zones, or POOL_ZONE_NONE */
+};
+
+/* A zone: a [zone NAME] section, or only named by backends (line 0). */
+struct pool_zone {
+	char name[POOL_NAME_MAX + 1];
+	int line;
 };
 
 struct pool {
@@ -80,6 +92,13 @@ struct pool {
 	unsigned client_max_conns;          /* per client; 0 = unlimited */
 	unsigned client_rate, client_burst; /* new connections a second; 0 = unlimited */
 	unsigned client_prefix6;            /* IPv6 clients are counted by this prefix */
+	/* Locality (tcpdist.pool(5), ZONES): zones sorted by name, so their
+	 * indexes do not depend on the order of sections. */
+	enum locality locality;
+	unsigned locality_overprovision; /* in hundredths: 140 is 1.4 */
+	struct pool_zone *zones;
+	size_t nzones;
+	struct cidr_table zone_clients; /* tag: the zone's index */
 	struct pool_backend *backends;
 	size_t nbackends;
 };
@@ -123,6 +142,11 @@ const char *balance_name(enum balance b);
 const char *hash_key_name(enum hash_key k);
 const char *backend_state_name(enum backend_state s);
 const char *proxy_protocol_name(enum proxy_version v); /* off, v1, v2 */
+const char *locality_name(enum locality l);           /* off, prefer, strict */
+/* The zone of a client address (longest prefix of the zones' clients), or
+ * POOL_ZONE_NONE; the zone named name, or POOL_ZONE_NONE. */
+unsigned pool_client_zone(const struct pool *pool, const struct sockaddr *sa);
+unsigned pool_find_zone(const struct pool *pool, const char *name);
 /* client_rate as written: "N/s" or "N/s:BURST", "0" for none. */
 void client_rate_format(unsigned rate, unsigned burst, char *buf, size_t len);
 

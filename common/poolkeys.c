@@ -43,6 +43,11 @@ const struct pool_key_def pool_keys[] = {
 	{"client_max_conns", PK_POOL},
 	{"client_rate", PK_POOL},
 	{"client_prefix6", PK_POOL},
+	/* locality */
+	{"locality", PK_POOL},
+	{"locality_overprovision", PK_POOL},
+	{"zone", PK_BACKEND},
+	{"clients", PK_ZONE},
 	/* backends */
 	{"address", PK_BACKEND},
 	{"weight", PK_BACKEND},

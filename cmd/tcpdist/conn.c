@@ -97,11 +97,13 @@ static void conn_log_end(const struct conn *c, enum conn_end end)
 
 	if (getsockname(c->cio.fd, (struct sockaddr *)&local, &len) == 0)
 		addr_format((const struct sockaddr *)&local, lt, sizeof(lt));
-	const struct log_field f[] = {
+	struct log_field f[] = {
 		LOG_STR("client", conn_client_text(c, ct, sizeof(ct))),
 		LOG_STR("listener", lt),
 		LOG_STR("backend", c->up ? c->up->name : "-"),
 		LOG_STR("address", c->up ? c->up->addr_text : "-"),
+		LOG_STR("czone", c->zone_name[0]), /* with zones only: the client's */
+		LOG_STR("bzone", c->zone_name[1]), /* and its backend's */
 		LOG_UINT("in", c->c2b.bytes),
 		LOG_UINT("out", c->b2c.bytes),
 		LOG_SECONDS("connect", c->connected ? c->connect_secs : 0.0),
@@ -109,8 +111,13 @@ static void conn_log_end(const struct conn *c, enum conn_end end)
 		LOG_SECONDS("duration", ev_now(c->w->loop) - c->started),
 		LOG_STR("close", end_names[end]),
 	};
+	size_t n = sizeof(f) / sizeof(f[0]);
 
-	log_event(LOG_LEVEL_INFO, "connection", f, sizeof(f) / sizeof(f[0]));
+	if (c->zone_name[0][0] == '\0') { /* a pool without zones */
+		memmove(&f[4], &f[6], (n - 6) * sizeof(f[0]));
+		n -= 2;
+	}
+	log_event(LOG_LEVEL_INFO, "connection", f, n);
 }
 
 /* A connection ended: its descriptors are free again, and maybe the pool
@@ -142,13 +149,13 @@ void conn_close(struct conn *c, int reset, enum conn_end end)
 	if (c->connected) {
 		double secs = ev_now(w->loop) - c->started;
 
+
 		stat_add(&w->stats.duration_hist[hist_bucket(duration_bounds, DURATION_BUCKETS,
 							     secs)], 1);
 		stat_add(&w->stats.duration_ms, (unsigned long long)(secs * 1000.0));
 	}
 	if (log_enabled(LOG_LEVEL_DEBUG) && c->connected) {
 		char ct[ADDR_TEXT_LEN];
-
 		const struct log_field f[] = {
 			LOG_STR("client", conn_client_text(c, ct, sizeof(ct))),
 			LOG_UINT("in", c->c2b.bytes),
@@ -342,14 +349,34 @@ static void conn_connect_timeout_cb(struct ev_loop *loop, ev_timer *t, int reven
 	conn_connect_failed(c, ETIMEDOUT);
 }
 
+/* The zones' names for the log (the farm is gone by the close) and the
+ * counts of the metrics. */
+static void conn_zones(struct conn *c, int idx)
+{
+	const struct pool *p = c->farm->pool;
+	unsigned bz = idx < 0 ? POOL_ZONE_NONE : p->backends[idx].zone;
+
+	snprintf(c->zone_name[0], sizeof(c->zone_name[0]), "%s",
+		 c->zone < p->nzones ? p->zones[c->zone].name : "-");
+	snprintf(c->zone_name[1], sizeof(c->zone_name[1]), "%s",
+		 bz < p->nzones ? p->zones[bz].name : "-");
+	if (c->attempts == NULL) /* its first choice */
+		zone_stats_count(c->w->proc, c->zone_name[0], c->zone_name[1],
+				 idx < 0 ? ZONE_STATS_REFUSED : (int)c->where);
+}
+
 static void conn_connect_next(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct attempts *a = c->attempts;
 	struct upstream *up;
+	enum zone_where where;
 	int idx, fd;
 
-	idx = farm_pick(w, c->farm, c->hash, a ? a->tried : NULL, a ? a->n : 0);
+	idx = farm_pick(w, c->farm, c->hash, c->zone, a ? a->tried : NULL, a ? a->n : 0, &where);
+	c->where = (uint8_t)where;
+	if (c->farm->pool->nzones)
+		conn_zones(c, idx);
 	if (idx < 0) {
 		conn_fail(c);
 		return;
@@ -468,5 +495,6 @@ void conn_identified(struct conn *c)
 		return;
 	if (p->balance == BALANCE_HASH)
 		c->hash = hash_client(p->hash_seed, &c->client.sa, p->hash_key == HASH_KEY_IP_PORT);
+	c->zone = p->nzones ? (uint16_t)pool_client_zone(p, &c->client.sa) : POOL_ZONE_NONE;
 	conn_connect_next(c);
 }

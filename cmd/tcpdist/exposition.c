@@ -398,6 +398,7 @@ void metrics_render(const struct proc *p, struct sbuf *b)
 	metrics_render_core(p, b);
 	metrics_render_traffic(p, b);
 	metrics_render_process(p, b);
+	zone_stats_render(p, b);
 	if (p->farm->pool->instance[0] && !b->oom)
 		label_instance(b, p->farm->pool->instance);
 }

@@ -44,6 +44,8 @@ static int farm_build_table(struct farm *f, char *err)
 	if (tiers_build(&f->tiers, names, weights, backup, f->n, f->pool->table_size, err) < 0)
 		goto out;
 	tiers_set_down(&f->tiers, down);
+	if (zones_build(&f->zones, f->pool, names, weights, backup, down, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(names);
@@ -105,6 +107,7 @@ static void farm_free(struct farm *f)
 		if (f->b[i].up)
 			upstream_unref(f->b[i].up);
 	tiers_free(&f->tiers);
+	zones_free(&f->zones);
 	clients_unref(f->clients);
 	pool_free(f->pool);
 	free(f->by_name);
@@ -275,6 +278,38 @@ static int pick_accept(unsigned b, void *ctx)
 	return 1;
 }
 
+/* pick_accept for zone_pick: 1 take it, 0 unavailable, -1 available but
+ * full or tried (see zone.h). */
+static int pick_accept_zone(unsigned b, void *ctx)
+{
+	struct pick_ctx *p = ctx;
+	int busy = p->busy, r;
+
+	p->busy = 0;
+	r = pick_accept(b, ctx) ? 1 : p->busy ? -1 : 0;
+	p->busy |= busy;
+	return r;
+}
+
+static int pick_available(unsigned b, const void *farm)
+{
+	return farm_available(farm, b);
+}
+
+/* With locality, zone_pick walks the client's zone's tables first. */
+static int farm_pick_zone(const struct farm *f, uint64_t hash, unsigned zone,
+			  const uint32_t *tried, size_t ntried, enum zone_where *where)
+{
+	struct pick_ctx ctx = {f, tried, ntried, (unsigned)(hash >> 40) % RAMP_FULL, 0, 0, -1};
+	unsigned b;
+
+	if (f->has_slowstart)
+		ctx.now_ms = monotonic_ms();
+	b = zone_pick(f->pool, &f->zones, &f->tiers, zone, hash, pick_available, f,
+		      pick_accept_zone, &ctx, where);
+	return b != MAGLEV_NONE ? (int)b : ctx.ramping;
+}
+
 /* The client's own backend if it can take the connection, else the first
  * that can in the client's preference order (what tcphash -n prints), in
  * the primaries' table and then, if none of them is available, in the
@@ -318,13 +353,16 @@ static int first_eligible(const struct farm *f, const uint32_t *tried, size_t nt
 	return primary ? -1 : backup;
 }
 
-int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash,
-	      const uint32_t *tried, size_t ntried)
+int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash, unsigned zone,
+	      const uint32_t *tried, size_t ntried, enum zone_where *where)
 {
 	struct balance_candidate *c = w->cand;
 	uint64_t now = f->has_slowstart ? monotonic_ms() : 0;
 	int primary = 0;
 
+	*where = ZONE_ANY;
+	if (f->pool->balance == BALANCE_HASH && f->zones.n)
+		return farm_pick_zone(f, client_hash, zone, tried, ntried, where);
 	if (f->pool->balance == BALANCE_HASH)
 		return farm_pick_hash(f, client_hash, tried, ntried);
 

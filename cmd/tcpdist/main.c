@@ -463,6 +463,7 @@ out:
 	for (int i = 0; i < initialized; i++)
 		worker_destroy(&proc.workers[i]);
 	free(proc.workers);
+	zone_stats_free(&proc);
 	listen_entries_free(&proc);
 	farm_unref(proc.farm);
 	/* exit, not return: a load still running on the loader thread reads

@@ -31,6 +31,7 @@
 #include "maglev.h"
 #include "pool.h"
 #include "tier.h"
+#include "zone.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -152,6 +153,7 @@ struct farm {
 	size_t n;
 	uint32_t *by_name; /* indexes of b in name order, for farm_find */
 	struct tiers tiers;
+	struct zone_set zones; /* locality: a table per zone (zone.h), beside the global ones */
 	int has_backup;    /* some backend has backup = yes */
 	int has_slowstart; /* some backend has a slowstart */
 	struct clients *clients; /* client_max_conns and client_rate's, or NULL (clients.c) */
@@ -330,6 +332,7 @@ struct proc {
 	uint64_t pool_digest;            /* of the bytes of the pool in force */
 	struct metrics_server *metrics; /* --metrics, or NULL: metrics.c's */
 	struct refusals refusals;       /* admit.c's log of refused clients */
+	struct zone_stats *_Atomic zone_stats; /* zonestats.c's, made on first use */
 };
 
 int worker_init(struct worker *w, int id, struct proc *proc, struct farm *farm);
@@ -377,9 +380,10 @@ void survey_worker_init(struct worker *w);
 void survey_answer(struct worker *w); /* on the worker, also as its loop ends */
 void survey_finish(struct proc *p);   /* main loop: the done callbacks */
 
-/* farm.c: pick a backend for a connection, skipping the ones in tried[]. */
-int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash,
-	      const uint32_t *tried, size_t ntried);
+/* farm.c: pick a backend for a connection, skipping the ones in tried[];
+ * zone is the client's (POOL_ZONE_NONE: none), *where how it was picked. */
+int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash, unsigned zone,
+	      const uint32_t *tried, size_t ntried, enum zone_where *where);
 
 /* health.c: passive results from workers, active checks on the main loop. */
 void health_connect_ok(struct upstream *u);
@@ -463,6 +467,14 @@ struct sbuf {
 void sb_printf(struct sbuf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void metrics_render(const struct proc *p, struct sbuf *b);
 
+/* zonestats.c: locality's counters, by client zone and backend zone
+ * names ("-": none); kind is an enum zone_where or ZONE_STATS_REFUSED. */
+#define ZONE_STATS_REFUSED ZONE_WHERES
+#define ZONE_STATS_KINDS (ZONE_WHERES + 1)
+void zone_stats_count(struct proc *p, const char *czone, const char *bzone, int kind);
+void zone_stats_render(const struct proc *p, struct sbuf *b);
+void zone_stats_free(struct proc *p);
+
 /* metrics.c: the server lives in p->metrics; closing twice is harmless. */
 int metrics_init(struct proc *p, const char *addr, char *err);
 void metrics_close(struct proc *p);
@@ -518,6 +530,9 @@ struct conn {
 	uint8_t connected;
 	uint8_t has_dst;
 	uint8_t retries;      /* backends tried before the one that took it */
+	uint8_t where;        /* enum zone_where: how its backend was picked */
+	uint16_t zone;        /* the client's zone in farm->pool, or POOL_ZONE_NONE */
+	char zone_name[2][POOL_NAME_MAX + 1]; /* the client's and its backend's, for the log */
 	float connect_secs;   /* its backend's handshake, for the connection log */
 	double connect_start; /* while connecting: when this attempt began */
 };

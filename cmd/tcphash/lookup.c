@@ -14,9 +14,22 @@ struct lookup {
 	unsigned long records; /* JSON records written, for the commas */
 	int bad;               /* malformed clients */
 	int unanswered;        /* clients with no backend available */
+	unsigned zone;         /* --zone's, or POOL_ZONE_NONE: each client's own */
 };
 
-static void print_text(struct lookup *l, const char *client, const unsigned *b, size_t n)
+/* With zones: the client's zone and where it landed (any, local, spill). */
+struct landing {
+	unsigned zone;
+	enum zone_where where;
+};
+
+static const char *zone_text(const struct pool *p, unsigned zone)
+{
+	return zone < p->nzones ? p->zones[zone].name : "-";
+}
+
+static void print_text(struct lookup *l, const char *client, const unsigned *b, size_t n,
+		       const struct landing *at)
 {
 	const struct pool_backend *be = l->h.pool->backends;
 
@@ -26,11 +39,21 @@ static void print_text(struct lookup *l, const char *client, const unsigned *b, 
 		fputs_unlocked(be[b[i]].name, stdout);
 		putc_unlocked('\t', stdout);
 		fputs_unlocked(be[b[i]].addr_text, stdout);
+		if (l->h.pool->nzones) { /* trailing: the client's zone, where it landed */
+			putc_unlocked('\t', stdout);
+			fputs_unlocked(zone_text(l->h.pool, at->zone), stdout);
+			putc_unlocked('\t', stdout);
+			fputs_unlocked(i == 0 ? zone_where_name(at->where)
+				       : be[b[i]].zone == at->zone && at->zone != POOL_ZONE_NONE
+					       ? "local" : at->zone == POOL_ZONE_NONE ? "any" : "spill",
+				       stdout);
+		}
 		putc_unlocked('\n', stdout);
 	}
 }
 
-static void print_json(struct lookup *l, const char *client, const unsigned *b, size_t n)
+static void print_json(struct lookup *l, const char *client, const unsigned *b, size_t n,
+		       const struct landing *at)
 {
 	const struct pool_backend *be = l->h.pool->backends;
 
@@ -47,6 +70,19 @@ static void print_json(struct lookup *l, const char *client, const unsigned *b, 
 	if (hashed_has_backup(&l->h))
 		fputs(l->h.tier == TIER_BACKUP ? ", \"tier\": \"backup\"" : ", \"tier\": \"primary\"",
 		      stdout);
+	if (l->h.pool->nzones) {
+		fputs(", \"zone\": ", stdout);
+		if (at->zone == POOL_ZONE_NONE)
+			fputs("null", stdout);
+		else
+			json_string(stdout, zone_text(l->h.pool, at->zone));
+		fputs(", \"backend_zone\": ", stdout);
+		if (n == 0 || be[b[0]].zone == POOL_ZONE_NONE)
+			fputs("null", stdout);
+		else
+			json_string(stdout, zone_text(l->h.pool, be[b[0]].zone));
+		printf(", \"locality\": \"%s\"", n ? zone_where_name(at->where) : "none");
+	}
 	if (l->opt->preference > 0) {
 		fputs(", \"preference\": [", stdout);
 		for (size_t i = 0; i < n; i++) {
@@ -80,13 +116,28 @@ static int collect_available(unsigned b, void *ctx)
 	return c->n == c->k; /* stop the walk once k are found */
 }
 
+/* For zone_pick: collected, and the walk goes on (see zone.h). */
+static int collect_zoned(unsigned b, void *ctx)
+{
+	struct collect *c = ctx;
+
+	if (c->down[b])
+		return 0;
+	return collect_available(b, ctx) ? 1 : -1;
+}
+
 /* The first k available backends of the client's preference order in the
  * tier in use. */
-static size_t preference(struct lookup *l, uint64_t hash, unsigned *out, size_t k)
+static size_t preference(struct lookup *l, unsigned zone, uint64_t hash, unsigned *out,
+			 size_t k)
 {
 	struct collect c = {l->h.down, out, 0, k};
+	enum zone_where where;
 
-	tiers_first(&l->h.tiers, l->h.tier, hash, collect_available, &c);
+	if (l->h.zones.n)
+		hashed_pick(&l->h, zone, hash, collect_zoned, &c, &where);
+	else
+		tiers_first(&l->h.tiers, l->h.tier, hash, collect_available, &c);
 	return c.n;
 }
 
@@ -97,6 +148,7 @@ static void answer(struct lookup *l, const char *client, unsigned long lineno)
 	unsigned b[PREFERENCE_MAX];
 	struct addr a;
 	char err[ERR_LEN];
+	struct landing at;
 	uint64_t hash;
 	size_t n;
 	int has_port;
@@ -117,12 +169,18 @@ static void answer(struct lookup *l, const char *client, unsigned long lineno)
 		return;
 	}
 	hash = hash_client(l->h.pool->hash_seed, (const struct sockaddr *)&a.ss, l->with_port);
-	if (l->opt->preference > 0) {
-		n = preference(l, hash, b, l->opt->preference);
+	at.zone = l->zone != POOL_ZONE_NONE ? l->zone
+					    : pool_client_zone(l->h.pool, (const struct sockaddr *)&a.ss);
+	at.where = ZONE_ANY;
+	if (l->h.zones.n) {
+		b[0] = hashed_pick(&l->h, at.zone, hash, NULL, NULL, &at.where);
+		n = b[0] != MAGLEV_NONE;
 	} else {
 		b[0] = hashed_lookup(&l->h, hash);
 		n = b[0] != MAGLEV_NONE;
 	}
+	if (l->opt->preference > 0)
+		n = preference(l, at.zone, hash, b, l->opt->preference);
 	if (n == 0) {
 		if (lineno)
 			snprintf(where, sizeof(where), "stdin:%lu: ", lineno);
@@ -130,9 +188,9 @@ static void answer(struct lookup *l, const char *client, unsigned long lineno)
 		l->unanswered++;
 	}
 	if (l->opt->json)
-		print_json(l, client, b, n);
+		print_json(l, client, b, n, &at);
 	else
-		print_text(l, client, b, n);
+		print_text(l, client, b, n, &at);
 }
 
 /* Trims blanks and the line end in place. */
@@ -163,6 +221,13 @@ int run_lookup(const struct options *opt, char **clients, int nclients)
 		return 2;
 	}
 	l.with_port = l.h.pool->hash_key == HASH_KEY_IP_PORT;
+	l.zone = POOL_ZONE_NONE;
+	if (opt->zone && (l.zone = pool_find_zone(l.h.pool, opt->zone)) == POOL_ZONE_NONE) {
+		fprintf(stderr, "tcphash: --zone: no zone named '%s' in %s\n", opt->zone,
+			opt->pool_path);
+		hashed_free(&l.h);
+		return 2;
+	}
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	if (opt->json)
 		fputs("[\n", stdout);

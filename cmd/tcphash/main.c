@@ -9,7 +9,7 @@
 #include "tcphash.h"
 
 static const char usage_text[] =
-	"usage: tcphash [-f POOL] [-n K] [--down NAME]... [--json] [CLIENT...]\n"
+	"usage: tcphash [-f POOL] [-n K] [--down NAME]... [--zone NAME] [--json] [CLIENT...]\n"
 	"       tcphash --diff OLD NEW [--json]\n"
 	"       tcphash --stats [-f POOL] [--down NAME]... [--json]\n";
 
@@ -17,7 +17,8 @@ static const char help_text[] =
 	"\n"
 	"Answer, offline and with tcpdist's own code, which backend of a balance = hash\n"
 	"pool each client maps to. Clients are IP or IP:PORT (IPv6 as [ADDR]:PORT), from\n"
-	"the arguments or one per line on stdin. Output: CLIENT<TAB>NAME<TAB>ADDRESS.\n"
+	"the arguments or one per line on stdin. Output: CLIENT<TAB>NAME<TAB>ADDRESS,\n"
+	"then <TAB>ZONE<TAB>any|local|spill when the pool has zones.\n"
 	"\n"
 	"  -f POOL          pool file (default: $TCPDIST_POOL)\n"
 	"  -n K             print the first K backends of each client's preference\n"
@@ -26,6 +27,7 @@ static const char help_text[] =
 	"      --diff OLD NEW\n"
 	"                   share of clients that move from pool OLD to pool NEW\n"
 	"      --stats      each backend's share of the table against its weight\n"
+	"      --zone NAME  answer as if every client were in zone NAME\n"
 	"      --json       JSON output\n"
 	"  -h, --help       show this help\n"
 	"      --version    show the version\n";
@@ -38,7 +40,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_DOWN, OPT_DIFF, OPT_STATS, OPT_JSON };
+	enum { OPT_VERSION = 256, OPT_DOWN, OPT_DIFF, OPT_STATS, OPT_JSON, OPT_ZONE };
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -46,6 +48,7 @@ int main(int argc, char **argv)
 		{"diff", no_argument, NULL, OPT_DIFF},
 		{"stats", no_argument, NULL, OPT_STATS},
 		{"json", no_argument, NULL, OPT_JSON},
+		{"zone", required_argument, NULL, OPT_ZONE},
 		{NULL, 0, NULL, 0},
 	};
 	static struct options opt;
@@ -91,6 +94,9 @@ int main(int argc, char **argv)
 		case OPT_JSON:
 			opt.json = 1;
 			break;
+		case OPT_ZONE:
+			opt.zone = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -99,7 +105,8 @@ int main(int argc, char **argv)
 	argv += optind;
 
 	if (diff + stats > 1 || (diff && (opt.pool_path || opt.preference || opt.ndown)) ||
-	    (stats && (opt.preference || argc > 0)) || (diff && argc != 2))
+	    (stats && (opt.preference || argc > 0 || opt.zone)) || (diff && argc != 2) ||
+	    (diff && opt.zone))
 		usage();
 	if (diff) {
 		rc = run_diff(&opt, argv[0], argv[1]);

@@ -50,6 +50,8 @@ int hashed_load(struct hashed *h, const char *path, const char *const *down, siz
 		goto out;
 	tiers_set_down(&h->tiers, h->down);
 	h->tier = tiers_in_use(&h->tiers);
+	if (zones_build(&h->zones, p, names, weights, backup, h->down, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(names);
@@ -64,6 +66,7 @@ void hashed_free(struct hashed *h)
 {
 	pool_free(h->pool);
 	tiers_free(&h->tiers);
+	zones_free(&h->zones);
 	free(h->down);
 	memset(h, 0, sizeof(*h));
 }
@@ -89,6 +92,23 @@ unsigned hashed_slot(const struct hashed *h, uint32_t s)
 int hashed_live(const struct hashed *h, size_t i)
 {
 	return !h->down[i] && h->tiers.tier[i] == h->tier;
+}
+
+static int up(unsigned b, const void *h)
+{
+	return !((const struct hashed *)h)->down[b];
+}
+
+static int up_accept(unsigned b, void *h)
+{
+	return up(b, h);
+}
+
+unsigned hashed_pick(const struct hashed *h, unsigned zone, uint64_t hash,
+		     zone_accept_fn accept, void *ctx, enum zone_where *where)
+{
+	return zone_pick(h->pool, &h->zones, &h->tiers, zone, hash, up, h,
+			 accept ? accept : up_accept, accept ? ctx : (void *)h, where);
 }
 
 int hashed_has_backup(const struct hashed *h)

@@ -6,6 +6,7 @@
 
 #include "pool.h"
 #include "tier.h"
+#include "zone.h"
 
 #define PREFERENCE_MAX 64
 
@@ -16,6 +17,7 @@ struct hashed {
 	struct tiers tiers;
 	enum tier tier; /* in use: the backups' once no primary is live */
 	uint8_t *down;  /* per backend: drained or down in the file, or --down */
+	struct zone_set zones; /* locality's tables, as tcpdist builds them */
 };
 
 struct options {
@@ -24,6 +26,7 @@ struct options {
 	size_t ndown;
 	unsigned preference; /* -n K */
 	int json;
+	const char *zone; /* --zone NAME: every client asks as one of that zone */
 };
 
 int hashed_load(struct hashed *h, const char *path, const char *const *down, size_t ndown,
@@ -39,6 +42,10 @@ unsigned hashed_slot(const struct hashed *h, uint32_t s);
 int hashed_live(const struct hashed *h, size_t i);
 /* Whether the pool has backups (then JSON answers name the tier). */
 int hashed_has_backup(const struct hashed *h);
+/* With locality: where zone_pick sends a client of zone (POOL_ZONE_NONE:
+ * none), as tcpdist would; accept as for zone_pick, NULL for "available". */
+unsigned hashed_pick(const struct hashed *h, unsigned zone, uint64_t hash,
+		     zone_accept_fn accept, void *ctx, enum zone_where *where);
 
 int run_lookup(const struct options *opt, char **clients, int nclients);
 int run_stats(const struct options *opt);

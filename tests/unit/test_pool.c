@@ -656,6 +656,13 @@ TEST(unknown_key_suggests_the_nearest)
 		"did you mean client_max_conns?");
 	REFUSED("[pool]\nwieght = 2\n", 2, "wieght: unknown key in [pool]; ",
 		"did you mean weight (only in a [backend NAME] section)?");
+	REFUSED("[pool]\n[zone eu]\nclient = 10.0.0.0/8\n", 3,
+		"client: unknown key in [zone eu]; did you mean clients?", "");
+	REFUSED("[pool]\n[zone eu]\nweight = 1\n", 3, "weight: ",
+		"only in a [backend NAME] section");
+	REFUSED("[pool]\nclients = 10.0.0.0/8\n", 2, "clients: ", "only in a [zone NAME] section");
+	REFUSED(HEAD "[zone eu]\ncheck = http\n", 8, "check: ",
+		"only in [pool] or [backend NAME]");
 	/* Nothing close: no guess. */
 	p = parse("web.pool", HEAD "colour = red\n", sizeof(HEAD "colour = red\n") - 1, err);
 	CHECK(p == NULL);
@@ -697,7 +704,7 @@ TEST(hash_after_a_value_is_no_comment)
 TEST(every_key_in_the_table_is_read)
 {
 	static const char *const values[] = {"@bad@", "0"};
-	static const unsigned sections[] = {PK_POOL, PK_BACKEND};
+	static const unsigned sections[] = {PK_POOL, PK_BACKEND, PK_ZONE};
 	char text[1024], err[ERR_LEN], where[80];
 	int n = 0;
 
@@ -713,10 +720,11 @@ TEST(every_key_in_the_table_is_read)
 
 				snprintf(line, sizeof(line), "%s = %s\n", k->name, values[v]);
 				snprintf(text, sizeof(text),
-					 "[pool]\nlisten = 127.0.0.1:8080\n%s[backend web1]\n%s%s",
+					 "[pool]\nlisten = 127.0.0.1:8080\n%s[backend web1]\n%s%s"
+					 "[zone eu]\n%s",
 					 sec == PK_POOL ? line : "",
 					 is_address ? "" : "address = 127.0.0.1:9001\n",
-					 sec == PK_BACKEND ? line : "");
+					 sec == PK_BACKEND ? line : "", sec == PK_ZONE ? line : "");
 				p = parse("web.pool", text, strlen(text), err);
 				pool_free(p);
 				if (k->sections & sec) {
@@ -734,7 +742,7 @@ TEST(every_key_in_the_table_is_read)
 			}
 		}
 	}
-	CHECK(n >= 36);
+	CHECK(n >= 40);
 	CHECK(pool_key_find("colour") == NULL);
 }
 
