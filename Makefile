@@ -92,7 +92,7 @@ $(B)/unit/test_tcppeer_%: tests/unit/test_tcppeer_%.c tests/unit/unit.h $(TCPPEE
 
 # tcpdist's unit tests (tests/unit/test_tcpdist_*.c) link the parts of
 # tcpdist that need no event loop.
-TCPDIST_UNIT_OBJ = $(B)/tcpdist/checkproto.o
+TCPDIST_UNIT_OBJ = $(B)/tcpdist/checkproto.o $(B)/tcpdist/clients.o
 $(B)/unit/test_tcpdist_%: tests/unit/test_tcpdist_%.c tests/unit/unit.h $(TCPDIST_UNIT_OBJ) \
 		$(COMMON_LIB) | $(B)/unit/.dir
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Icmd/tcpdist -o $@ $< $(TCPDIST_UNIT_OBJ) $(COMMON_LIB) \
