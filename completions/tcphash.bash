@@ -99,7 +99,7 @@ _tcphash()
     done
     if [[ $cur == -* ]]; then
         if $diff; then
-            COMPREPLY=($(compgen -W '--json' -- "$cur"))
+            COMPREPLY=($(compgen -W '--json --without --set' -- "$cur"))
         else
             COMPREPLY=($(compgen -W '-f -n -h --down --diff --stats --json --help
                 --version' -- "$cur"))

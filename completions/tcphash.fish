@@ -29,6 +29,8 @@ complete -c tcphash -n 'not __fish_contains_opt diff' -s f -x -k -a '(__fish_com
 complete -c tcphash -n 'not __fish_contains_opt diff stats' -s n -x -k -a '(seq 1 32)' -d 'First K backends of each client preference order'
 complete -c tcphash -n 'not __fish_contains_opt diff' -l down -x -a '(__tcphash_backends)' -d 'Answer as if backend NAME were down'
 complete -c tcphash -n 'not __fish_contains_opt -s n -s f down stats diff' -l diff -d 'Share of clients that move from pool OLD to NEW'
+complete -c tcphash -n '__fish_contains_opt diff' -l without -x -a '(__tcphash_backends)' -d 'With --diff POOL: compare with POOL without backend NAME'
+complete -c tcphash -n '__fish_contains_opt diff' -l set -x -d 'With --diff POOL: compare with NAME.KEY=VALUE set in a copy'
 complete -c tcphash -n 'not __fish_contains_opt -s n diff stats' -l stats -d 'Each backend share against its weight share'
 complete -c tcphash -l json -d 'Print JSON'
 # Operands: OLD and NEW pool files after --diff, else client addresses (free text).

@@ -160,6 +160,45 @@ pool_of() {
 	[[ "${lines[0]}" == "moved 0.0000% of clients"* ]]
 }
 
+@test "--diff POOL --without/--set: the same answer as --diff against an edited copy; nothing written" {
+	local d=$BATS_TEST_TMPDIR/plan TCPPOOL=$BATS_TEST_DIRNAME/../bin/tcppool
+	mkdir "$d"
+	{
+		printf '[pool]\nbalance = hash\n'
+		for i in $(seq 1 6); do printf '[backend b%d.dc1]\naddress = 127.0.0.1:%d\n' "$i" $((9000 + i)); done
+	} >"$d/web.pool"
+	cp "$d/web.pool" "$d/edited.pool"
+	"$TCPPOOL" -f "$d/edited.pool" rm b2.dc1
+	"$TCPPOOL" -f "$d/edited.pool" set b5.dc1 weight=3
+	"$TCPPOOL" -f "$d/edited.pool" set pool table_size=65521
+	run -0 "$TCPHASH" --diff "$d/web.pool" "$d/edited.pool" --json
+	want=$output
+	before=$(cksum <"$d/web.pool")
+	run -0 "$TCPHASH" --diff "$d/web.pool" --without b2.dc1 --set b5.dc1.weight=3 \
+		--set pool.table_size=65521 --json
+	[ "$output" = "$want" ]
+	jq -e '.exact == false and ([.moves[] | select(.from == "b2.dc1")] | length > 0)' <<<"$output"
+	# KEY= removes the key; an unchanged pool moves nobody
+	run -0 "$TCPHASH" --diff "$d/web.pool" --set b1.dc1.weight=
+	[[ ${lines[0]} == "moved 0.0000% of clients"* ]]
+	# the pool file is untouched, and no lock or temporary file appears
+	[ "$(cksum <"$d/web.pool")" = "$before" ]
+	[ "$(ls -A "$d" | sort | tr '\n' ' ')" = ".edited.pool.lock edited.pool web.pool " ]
+	# refusals: a missing backend, a malformed --set, an invalid result, bad usage
+	run -2 "$TCPHASH" --diff "$d/web.pool" --without b9
+	[ "$output" = "tcphash: --without: no backend named 'b9'" ]
+	run -2 "$TCPHASH" --diff "$d/web.pool" --set b9.weight=2
+	[ "$output" = "tcphash: --set: no backend named 'b9'" ]
+	run -2 "$TCPHASH" --diff "$d/web.pool" --set b1.dc1
+	[ "$output" = "tcphash: --set: 'b1.dc1': expected NAME.KEY=VALUE" ]
+	run -2 "$TCPHASH" --diff "$d/web.pool" --set b1.dc1.wieght=2
+	[[ $output == "tcphash: $d/web.pool (changed):"*": wieght: unknown key in [backend b1.dc1]; did you mean weight?" ]]
+	run -2 "$TCPHASH" --diff "$d/web.pool" "$d/edited.pool" --without b1.dc1
+	[[ ${lines[0]} == usage:* ]]
+	run -2 "$TCPHASH" -f "$d/web.pool" --without b1.dc1 192.0.2.1
+	[[ ${lines[0]} == usage:* ]]
+}
+
 @test "--diff: no backend available is told apart from a backend named '-'" {
 	local d=$BATS_TEST_TMPDIR
 	printf '[pool]\n[backend -]\naddress = 127.0.0.1:9001\nstate = drain\n[backend x]\naddress = 127.0.0.1:9002\nstate = drain\n' >"$d/none.pool"

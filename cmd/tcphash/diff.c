@@ -98,7 +98,8 @@ int run_diff(const struct options *opt, const char *old_path, const char *new_pa
 		fprintf(stderr, "tcphash: %s\n", err);
 		return 2;
 	}
-	if (hashed_load(&n, new_path, NULL, 0, err) < 0) {
+	if ((opt->nchanges ? hashed_load_changed(&n, old_path, opt->changes, opt->nchanges, err)
+			   : hashed_load(&n, new_path, NULL, 0, err)) < 0) {
 		fprintf(stderr, "tcphash: %s\n", err);
 		hashed_free(&o);
 		return 2;

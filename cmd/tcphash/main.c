@@ -11,6 +11,7 @@
 static const char usage_text[] =
 	"usage: tcphash [-f POOL] [-n K] [--down NAME]... [--zone NAME] [--json] [CLIENT...]\n"
 	"       tcphash --diff OLD NEW [--json]\n"
+	"       tcphash --diff POOL (--without NAME | --set NAME.KEY=VALUE)... [--json]\n"
 	"       tcphash --stats [-f POOL] [--down NAME]... [--json]\n";
 
 static const char help_text[] =
@@ -26,6 +27,10 @@ static const char help_text[] =
 	"      --down NAME  answer as if backend NAME were down; may be repeated\n"
 	"      --diff OLD NEW\n"
 	"                   share of clients that move from pool OLD to pool NEW\n"
+	"      --without NAME, --set NAME.KEY=VALUE\n"
+	"                   with --diff POOL: against POOL without backend NAME, or\n"
+	"                   with KEY set (NAME pool for [pool]; KEY= removes it);\n"
+	"                   may be repeated; no file is written\n"
 	"      --stats      each backend's share of the table against its weight\n"
 	"      --zone NAME  answer as if every client were in zone NAME\n"
 	"      --json       JSON output\n"
@@ -40,7 +45,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_DOWN, OPT_DIFF, OPT_STATS, OPT_JSON, OPT_ZONE };
+	enum { OPT_VERSION = 256, OPT_DOWN, OPT_DIFF, OPT_STATS, OPT_JSON, OPT_ZONE, OPT_WITHOUT,
+	       OPT_SET };
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -49,6 +55,8 @@ int main(int argc, char **argv)
 		{"stats", no_argument, NULL, OPT_STATS},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"zone", required_argument, NULL, OPT_ZONE},
+		{"without", required_argument, NULL, OPT_WITHOUT},
+		{"set", required_argument, NULL, OPT_SET},
 		{NULL, 0, NULL, 0},
 	};
 	static struct options opt;
@@ -97,6 +105,15 @@ int main(int argc, char **argv)
 		case OPT_ZONE:
 			opt.zone = optarg;
 			break;
+		case OPT_WITHOUT:
+		case OPT_SET:
+			if (opt.nchanges == CHANGES_MAX) {
+				fprintf(stderr, "tcphash: at most %d --without and --set\n", CHANGES_MAX);
+				return 2;
+			}
+			opt.changes[opt.nchanges].without = ch == OPT_WITHOUT;
+			opt.changes[opt.nchanges++].arg = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -105,11 +122,12 @@ int main(int argc, char **argv)
 	argv += optind;
 
 	if (diff + stats > 1 || (diff && (opt.pool_path || opt.preference || opt.ndown)) ||
-	    (stats && (opt.preference || argc > 0 || opt.zone)) || (diff && argc != 2) ||
+	    (stats && (opt.preference || argc > 0 || opt.zone)) ||
+	    (diff && argc != (opt.nchanges ? 1 : 2)) || (opt.nchanges && !diff) ||
 	    (diff && opt.zone))
 		usage();
 	if (diff) {
-		rc = run_diff(&opt, argv[0], argv[1]);
+		rc = run_diff(&opt, argv[0], opt.nchanges ? NULL : argv[1]);
 	} else {
 		if (opt.pool_path == NULL)
 			opt.pool_path = getenv("TCPDIST_POOL");

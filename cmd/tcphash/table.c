@@ -7,17 +7,26 @@
 int hashed_load(struct hashed *h, const char *path, const char *const *down, size_t ndown,
 		char *err)
 {
+	struct pool *p = pool_load(path, err);
+
+	if (p == NULL) {
+		memset(h, 0, sizeof(*h));
+		return -1;
+	}
+	return hashed_build(h, path, p, down, ndown, err);
+}
+
+int hashed_build(struct hashed *h, const char *path, struct pool *p, const char *const *down,
+		 size_t ndown, char *err)
+{
 	const char **names = NULL;
 	unsigned *weights = NULL;
 	uint8_t *backup = NULL;
-	struct pool *p;
 	int rc = -1;
 
 	memset(h, 0, sizeof(*h));
 	h->path = path;
-	p = h->pool = pool_load(path, err);
-	if (p == NULL)
-		return -1;
+	h->pool = p;
 	if (p->balance != BALANCE_HASH) {
 		err_set(err, "%s: balance is %s: clients have no fixed backend (tcphash answers for "
 			     "balance = hash)", path, balance_name(p->balance));

@@ -20,8 +20,18 @@ struct hashed {
 	struct zone_set zones; /* locality's tables, as tcpdist builds them */
 };
 
+/* --without NAME or --set NAME.KEY=VALUE, for --diff POOL. */
+struct pool_change {
+	int without;
+	const char *arg;
+};
+
+#define CHANGES_MAX 64
+
 struct options {
 	const char *pool_path;
+	struct pool_change changes[CHANGES_MAX];
+	size_t nchanges;
 	const char *down_names[POOL_BACKENDS_MAX];
 	size_t ndown;
 	unsigned preference; /* -n K */
@@ -31,6 +41,13 @@ struct options {
 
 int hashed_load(struct hashed *h, const char *path, const char *const *down, size_t ndown,
 		char *err);
+/* hashed_load for a pool already parsed, which h then owns (freed on failure). */
+int hashed_build(struct hashed *h, const char *path, struct pool *p, const char *const *down,
+		 size_t ndown, char *err);
+/* The pool at path with the changes applied, in memory, as tcppool would
+ * apply them. */
+int hashed_load_changed(struct hashed *h, const char *path, const struct pool_change *changes,
+			size_t n, char *err);
 void hashed_free(struct hashed *h);
 /* Where the table sends a client hash, in the availability the file and
  * --down describe; MAGLEV_NONE if nothing is available. */
