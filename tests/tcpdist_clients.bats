@@ -238,6 +238,32 @@ get() {
 	[ "$(metric "$M" 'tcpdist_connections_active')" = 0 ]
 }
 
+@test "clients: a client waiting for its PROXY header counts against max_conns" {
+	ports P B
+	start_namesrv b "127.0.0.1:$B"
+	write_pool web.pool <<-EOF
+		[pool]
+		listen = 127.0.0.1:$P
+		check_interval = 0
+		max_conns = 1
+		accept_proxy_from = 127.0.0.1
+		accept_proxy_timeout = 1s
+		[backend b]
+		address = 127.0.0.1:$B
+	EOF
+	start_tcpdist "$T/web.pool"
+	start_bg silent "$HELPERS/ppsend" --timeout 3000 "127.0.0.1:$P"
+	wait_for_established "$P" 1
+	local t0 elapsed
+	t0=$(now_ms)
+	run -0 "$HELPERS/ppsend" --lines 1 --timeout 3000 --v2 10.0.0.1:1 "127.0.0.1:$P"
+	elapsed=$(($(now_ms) - t0))
+	[ "${lines[0]}" = "line b" ]
+	# it waited in the backlog until the silent one's header time was up
+	((elapsed >= 700))
+	wait_for_file_line "$T/silent.out" '^reset bytes=0'
+}
+
 @test "clients: allow and deny, IPv4 and IPv6: the longest prefix wins, deny wins a tie, no match is refused when allow is set" {
 	ports P B M
 	start_namesrv b "127.0.0.1:$B"
