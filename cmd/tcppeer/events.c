@@ -50,34 +50,35 @@ static int tag_cmp(const void *a, const void *b)
 int tags_decode(const uint8_t *meta, size_t len, char keys[][128], char vals[][256], int max)
 {
 	struct mp_reader r;
-	uint32_t n, kl, vl;
-	const uint8_t *k, *v;
+	struct msg_tags t;
+	struct msg_tag tag;
+	struct wire_iter it;
 	char (*rec)[384];
 	int got = 0;
 
 	if (len == 0)
 		return 0;
-	if (meta[0] != 0xff) {
+	if (meta[0] != DESC_TAGS.type) {
 		snprintf(keys[0], 128, "role");
 		snprintf(vals[0], 256, "%.*s", (int)(len < 255 ? len : 255), (const char *)meta);
 		vals[0][strnlen(vals[0], 255)] = '\0';
 		return 1;
 	}
 	mp_reader_init(&r, meta + 1, len - 1);
-	if (mp_read_map(&r, &n) < 0)
+	if (wire_decode(&DESC_TAGS, &r, &t) < 0)
 		return 0;
 	rec = calloc((size_t)max, sizeof(*rec));
 	if (rec == NULL)
 		return 0;
-	for (uint32_t i = 0; i < n && got < max; i++) {
-		if (mp_read_raw(&r, &k, &kl) < 0 || mp_read_raw(&r, &v, &vl) < 0)
-			break;
-		if (kl == 0 || kl > 127 || vl > 255 || memchr(k, 0, kl) || memchr(v, 0, vl))
+	wire_iter_init(&it, &t.tags);
+	while (got < max && wire_iter_next(&it, &tag) == 1) {
+		if (tag.keylen == 0 || tag.keylen > 127 || tag.vallen > 255 ||
+		    memchr(tag.key, 0, tag.keylen) || memchr(tag.val, 0, tag.vallen))
 			continue;
-		memcpy(rec[got], k, kl);
-		rec[got][kl] = '\0';
-		memcpy(rec[got] + 128, v, vl);
-		rec[got][128 + vl] = '\0';
+		memcpy(rec[got], tag.key, tag.keylen);
+		rec[got][tag.keylen] = '\0';
+		memcpy(rec[got] + 128, tag.val, tag.vallen);
+		rec[got][128 + tag.vallen] = '\0';
 		got++;
 	}
 	qsort(rec, (size_t)got, sizeof(*rec), tag_cmp);

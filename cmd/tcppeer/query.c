@@ -20,16 +20,11 @@
 enum {
 	SERF_QUERY = 4,
 	SERF_QUERY_RESPONSE = 5,
-	SERF_CONFLICT_RESPONSE = 6,
-	SERF_KEY_REQUEST = 7,
-	SERF_KEY_RESPONSE = 8,
 	SERF_RELAY = 9,
 };
 
 #define QUERY_FLAG_ACK 1u
 #define QUERY_FLAG_NO_BROADCAST 2u
-#define FILTER_NODE 0
-#define FILTER_TAG 1
 #define INTERNAL_PREFIX "_serf_"
 #define REGEX_MAX 512 /* a tag filter's expression */
 
@@ -156,85 +151,51 @@ static const char *tag_value(const struct peer *p, const uint8_t *tag, uint32_t 
 /* filterTag {Tag, Expr}: Expr, a POSIX extended regular expression here (Go's
  * RE2 syntax in serf; the two agree on the common subset), must match
  * somewhere in the tag's value, a missing tag being the empty string. */
-static int filter_tag_ok(const struct peer *p, struct mp_reader *r)
+static int filter_tag_ok(const struct peer *p, const struct msg_filter *f)
 {
-	uint32_t nkeys, keylen, taglen = 0, exprlen = 0;
-	const uint8_t *key, *tag = NULL, *expr = NULL;
 	char pattern[REGEX_MAX + 1];
 	regex_t re;
 	int ok;
 
-	if (mp_read_map(r, &nkeys) < 0)
+	if (f->exprlen > REGEX_MAX || memchr(f->expr, 0, f->exprlen))
 		return 0;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		int rc;
-
-		if (mp_read_raw(r, &key, &keylen) < 0)
-			return 0;
-		if (mp_key_is(key, keylen, "Tag"))
-			rc = mp_read_raw(r, &tag, &taglen);
-		else if (mp_key_is(key, keylen, "Expr"))
-			rc = mp_read_raw(r, &expr, &exprlen);
-		else
-			rc = mp_skip(r);
-		if (rc < 0)
-			return 0;
-	}
-	if (exprlen > REGEX_MAX || (expr != NULL && memchr(expr, 0, exprlen)))
-		return 0;
-	if (exprlen)
-		memcpy(pattern, expr, exprlen);
-	pattern[exprlen] = '\0';
+	memcpy(pattern, f->expr, f->exprlen);
+	pattern[f->exprlen] = '\0';
 	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) {
 		log_debug("query tag filter: not a regular expression: %s", pattern);
 		return 0;
 	}
-	ok = regexec(&re, tag_value(p, tag, taglen), 0, NULL, 0) == 0;
+	ok = regexec(&re, tag_value(p, f->tag, f->taglen), 0, NULL, 0) == 0;
 	regfree(&re);
 	return ok;
 }
 
-/* serf's shouldProcessQuery: every filter must select us; one we cannot read rejects. */
+static int filter_node_ok(const struct peer *p, const struct msg_filter *f)
+{
+	struct wire_iter it;
+	struct msg_string name;
+	int rc;
+
+	wire_iter_init(&it, &f->nodes);
+	while ((rc = wire_iter_next(&it, &name)) == 1)
+		if (strlen(p->cfg.name) == name.len && memcmp(p->cfg.name, name.p, name.len) == 0)
+			return 1;
+	return 0;
+}
+
+/* serf's shouldProcessQuery: every filter must select us (the list was
+ * checked when the query was decoded). */
 static int filters_select_us(const struct peer *p, const struct msg_query *q)
 {
-	struct mp_reader r;
-	uint32_t n, len, nnodes, nlen;
-	const uint8_t *f, *name;
+	struct wire_iter it;
+	struct msg_filter f;
+	int rc;
 
-	if (q->filterslen == 0 || q->filters[0] == 0xc0)
-		return 1; /* the list was checked when the query was decoded */
-	mp_reader_init(&r, q->filters, q->filterslen);
-	if (mp_read_array(&r, &n) < 0)
-		return 0;
-	for (uint32_t i = 0; i < n; i++) {
-		struct mp_reader fr;
-		int found = 0;
-
-		if (mp_read_raw(&r, &f, &len) < 0 || len < 1)
+	wire_iter_init(&it, &q->filters);
+	while ((rc = wire_iter_next(&it, &f)) == 1)
+		if (!(f.type == FILTER_NODE ? filter_node_ok(p, &f) : filter_tag_ok(p, &f)))
 			return 0;
-		mp_reader_init(&fr, f + 1, len - 1);
-		switch (f[0]) {
-		case FILTER_NODE:
-			if (mp_read_array(&fr, &nnodes) < 0)
-				return 0;
-			for (uint32_t j = 0; j < nnodes; j++) {
-				if (mp_read_raw(&fr, &name, &nlen) < 0)
-					return 0;
-				found |= strlen(p->cfg.name) == nlen &&
-					 memcmp(p->cfg.name, name, nlen) == 0;
-			}
-			if (!found)
-				return 0;
-			break;
-		case FILTER_TAG:
-			if (!filter_tag_ok(p, &fr))
-				return 0;
-			break;
-		default:
-			return 0;
-		}
-	}
-	return 1;
+	return rc == 0;
 }
 
 static void encode_response(struct wbuf *w, const struct peer *p, const struct msg_query *q,
@@ -326,15 +287,30 @@ static void respond(struct peer *p, const struct msg_query *q, uint32_t flags,
 	wbuf_free(&w);
 }
 
+/* Tags of a conflict answer, as tags_decode() gives them. */
+struct tag_list {
+	char keys[TAGS_MAX][128], vals[TAGS_MAX][256];
+};
+
+static void tag_item(void *ctx, uint32_t i, void *elem)
+{
+	const struct tag_list *t = ctx;
+	struct msg_tag *tag = elem;
+
+	tag->key = (const uint8_t *)t->keys[i];
+	tag->keylen = (uint32_t)strlen(t->keys[i]);
+	tag->val = (const uint8_t *)t->vals[i];
+	tag->vallen = (uint32_t)strlen(t->vals[i]);
+}
+
 /* The answer to _serf_conflict: serf's Member for the named node, or nil. */
 static void answer_conflict(struct peer *p, const struct msg_query *q)
 {
-	char name[PEER_NAME_MAX + 1], keys[TAGS_MAX][128], vals[TAGS_MAX][256];
+	char name[PEER_NAME_MAX + 1];
+	struct tag_list tags;
 	const struct node *n;
+	struct msg_member m;
 	struct wbuf w;
-	static const char *const vsn[6] = {"ProtocolMin", "ProtocolMax", "ProtocolCur",
-					   "DelegateMin", "DelegateMax", "DelegateCur"};
-	int nt, status;
 
 	if (q->payloadlen > PEER_NAME_MAX || memchr(q->payload, 0, q->payloadlen))
 		return;
@@ -345,33 +321,22 @@ static void answer_conflict(struct peer *p, const struct msg_query *q)
 		return; /* serf does not answer about itself */
 	n = members_find(p, name);
 	wbuf_init(&w, QUERY_RESPONSE_MAX);
-	wbuf_byte(&w, SERF_CONFLICT_RESPONSE);
 	if (n == NULL) {
-		wbuf_byte(&w, 0xc0);
+		wbuf_byte(&w, (uint8_t)DESC_MEMBER.type);
+		mp_put_nil(&w); /* a nil *Member */
 	} else {
-		nt = tags_decode(n->meta, n->metalen, keys, vals, TAGS_MAX);
-		status = n->state == STATE_LEFT ? MEMBER_LEFT
-			 : n->state == STATE_DEAD ? MEMBER_FAILED
-						  : MEMBER_ALIVE;
-		mp_put_map(&w, 11);
-		mp_put_str(&w, "Name");
-		mp_put_str(&w, n->name);
-		mp_put_str(&w, "Addr");
-		mp_put_raw(&w, n->addr.b, n->addr.len);
-		mp_put_str(&w, "Port");
-		mp_put_uint(&w, n->port);
-		mp_put_str(&w, "Tags");
-		mp_put_map(&w, (uint32_t)nt);
-		for (int i = 0; i < nt; i++) {
-			mp_put_str(&w, keys[i]);
-			mp_put_str(&w, vals[i]);
-		}
-		mp_put_str(&w, "Status");
-		mp_put_uint(&w, (uint64_t)status);
-		for (int i = 0; i < 6; i++) {
-			mp_put_str(&w, vsn[i]);
-			mp_put_uint(&w, n->vsn[i]);
-		}
+		memset(&m, 0, sizeof(m));
+		snprintf(m.name, sizeof(m.name), "%s", n->name);
+		m.addr = n->addr;
+		m.port = n->port;
+		m.tags.n = (uint32_t)tags_decode(n->meta, n->metalen, tags.keys, tags.vals, TAGS_MAX);
+		m.tags.item = tag_item;
+		m.tags.ctx = &tags;
+		m.status = n->state == STATE_LEFT ? MEMBER_LEFT
+			   : n->state == STATE_DEAD ? MEMBER_FAILED
+						    : MEMBER_ALIVE;
+		memcpy(m.vsn, n->vsn, 6);
+		wire_encode(&DESC_MEMBER, &w, &m);
 	}
 	if (!w.overflow)
 		respond(p, q, 0, w.p, w.len);
@@ -380,33 +345,46 @@ static void answer_conflict(struct peer *p, const struct msg_query *q)
 	wbuf_free(&w);
 }
 
+struct key_list {
+	char text[KEYRING_MAX][48];
+};
+
+static void key_item(void *ctx, uint32_t i, void *elem)
+{
+	const struct key_list *k = ctx;
+	struct msg_string *s = elem;
+
+	s->p = (const uint8_t *)k->text[i];
+	s->len = (uint32_t)strlen(k->text[i]);
+}
+
 /* nodeKeyResponse {Result, Message, Keys, PrimaryKey}; list-keys gives the
  * keys, cut to fit serf's response limit as serf cuts them. */
 static void answer_key(struct peer *p, const struct msg_query *q, int ok, const char *message,
 		       int list)
 {
-	char text[KEYRING_MAX][48], msg[ERR_LEN + 64];
+	struct key_list keys;
+	char msg[ERR_LEN + 64];
 	int nkeys = list && ok ? p->keyring->n : 0;
 
 	snprintf(msg, sizeof(msg), "%s", message);
 	for (int i = 0; i < nkeys; i++)
-		keyring_key_text(p->keyring, i, text[i]);
+		keyring_key_text(p->keyring, i, keys.text[i]);
 	for (int shown = nkeys; shown >= 0; shown--) {
+		struct msg_key_response m;
 		struct wbuf w, probe;
 
+		memset(&m, 0, sizeof(m));
+		m.result = ok;
+		m.message = (const uint8_t *)msg;
+		m.messagelen = (uint32_t)strlen(msg);
+		m.keys.n = (uint32_t)shown;
+		m.keys.item = key_item;
+		m.keys.ctx = &keys;
+		m.primary = (const uint8_t *)(nkeys ? keys.text[0] : "");
+		m.primarylen = (uint32_t)strlen((const char *)m.primary);
 		wbuf_init(&w, QUERY_RESPONSE_MAX);
-		wbuf_byte(&w, SERF_KEY_RESPONSE);
-		mp_put_map(&w, 4);
-		mp_put_str(&w, "Result");
-		mp_put_bool(&w, ok);
-		mp_put_str(&w, "Message");
-		mp_put_str(&w, msg);
-		mp_put_str(&w, "Keys");
-		mp_put_array(&w, (uint32_t)shown);
-		for (int i = 0; i < shown; i++)
-			mp_put_str(&w, text[i]);
-		mp_put_str(&w, "PrimaryKey");
-		mp_put_str(&w, nkeys ? text[0] : "");
+		wire_encode(&DESC_KEY_RESPONSE, &w, &m);
 		/* The whole response must fit, not just its payload. */
 		wbuf_init(&probe, QUERY_RESPONSE_MAX);
 		if (!w.overflow)
@@ -424,34 +402,18 @@ static void answer_key(struct peer *p, const struct msg_query *q, int ok, const 
 		if (shown == 0)
 			p->stats.queries_dropped++;
 	}
-	memset(text, 0, sizeof(text));
+	memset(&keys, 0, sizeof(keys));
 }
 
 /* keyRequest {Key}, after its type byte. */
-static int decode_key_request(const struct msg_query *q, const uint8_t **key, uint32_t *len)
+static int decode_key_request(const struct msg_query *q, struct msg_key_request *k)
 {
 	struct mp_reader r;
-	uint32_t nkeys, keylen;
-	const uint8_t *k;
-	int have = 0;
 
-	if (q->payloadlen < 1 || q->payload[0] != SERF_KEY_REQUEST)
+	if (q->payloadlen < 1 || q->payload[0] != DESC_KEY_REQUEST.type)
 		return -1;
 	mp_reader_init(&r, q->payload + 1, q->payloadlen - 1);
-	if (mp_read_map(&r, &nkeys) < 0)
-		return -1;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		if (mp_read_raw(&r, &k, &keylen) < 0)
-			return -1;
-		if (mp_key_is(k, keylen, "Key")) {
-			if (mp_read_raw(&r, key, len) < 0)
-				return -1;
-			have = 1;
-		} else if (mp_skip(&r) < 0) {
-			return -1;
-		}
-	}
-	return have ? 0 : -1;
+	return wire_decode(&DESC_KEY_REQUEST, &r, k);
 }
 
 enum key_op { KEY_INSTALL, KEY_USE, KEY_REMOVE, KEY_LIST };
@@ -464,8 +426,7 @@ static void answer_key_query(struct peer *p, const struct msg_query *q, enum key
 	static const char *const verb[] = {"install", "use", "remove"};
 	char err[ERR_LEN] = "";
 	struct keyring before;
-	const uint8_t *key;
-	uint32_t keylen;
+	struct msg_key_request k;
 	int rc;
 
 	if (op == KEY_LIST) {
@@ -475,7 +436,7 @@ static void answer_key_query(struct peer *p, const struct msg_query *q, enum key
 			answer_key(p, q, 1, "", 1);
 		return;
 	}
-	if (decode_key_request(q, &key, &keylen) < 0) {
+	if (decode_key_request(q, &k) < 0) {
 		p->stats.msgs_bad++;
 		answer_key(p, q, 0, "Failed to decode key request", 0);
 		return;
@@ -485,9 +446,9 @@ static void answer_key_query(struct peer *p, const struct msg_query *q, enum key
 		return;
 	}
 	before = *p->keyring;
-	rc = op == KEY_INSTALL ? keyring_add(p->keyring, key, keylen, err)
-	     : op == KEY_USE   ? keyring_use(p->keyring, key, keylen, err)
-			       : keyring_remove(p->keyring, key, keylen, err);
+	rc = op == KEY_INSTALL ? keyring_add(p->keyring, k.key, k.keylen, err)
+	     : op == KEY_USE   ? keyring_use(p->keyring, k.key, k.keylen, err)
+			       : keyring_remove(p->keyring, k.key, k.keylen, err);
 	if (rc == 0 && p->cfg.keyring_path != NULL &&
 	    memcmp(&before, p->keyring, sizeof(before)) != 0 &&
 	    keyring_save(p->cfg.keyring_path, p->keyring, err) < 0) {

@@ -22,19 +22,24 @@ enum serf_type {
 
 #define EVENTS_PER_LTIME 32 /* distinct events kept for one LTime; more are dropped */
 
-#define TAG_MAGIC 0xff
+static void tag_item(void *ctx, uint32_t i, void *elem)
+{
+	const struct config *cfg = ctx;
+	struct msg_tag *t = elem;
+
+	t->key = (const uint8_t *)cfg->tag_key[i];
+	t->keylen = (uint32_t)strlen(cfg->tag_key[i]);
+	t->val = (const uint8_t *)cfg->tag_val[i];
+	t->vallen = (uint32_t)strlen(cfg->tag_val[i]);
+}
 
 int serf_encode_tags(struct peer *p, char *err)
 {
+	struct msg_tags t = {.tags = {.n = (uint32_t)p->cfg.ntags, .item = tag_item, .ctx = &p->cfg}};
 	struct wbuf w;
 
 	wbuf_init(&w, META_MAX);
-	wbuf_byte(&w, TAG_MAGIC);
-	mp_put_map(&w, (uint32_t)p->cfg.ntags);
-	for (int i = 0; i < p->cfg.ntags; i++) {
-		mp_put_str(&w, p->cfg.tag_key[i]);
-		mp_put_str(&w, p->cfg.tag_val[i]);
-	}
+	wire_encode(&DESC_TAGS, &w, &t);
 	if (w.overflow) {
 		wbuf_free(&w);
 		return err_set(err, "tags take more than %d bytes", META_MAX);
@@ -312,274 +317,196 @@ void serf_leave_intent(struct peer *p, uint8_t *out, size_t *outlen, size_t max)
 	wbuf_free(&w);
 }
 
-/* messagePushPull with our clocks, our own status time and recent events. */
+/* messagePushPull with our clocks, every member's status time, the members
+ * that left and our recent events, each list filled as it is written. */
+struct state_lists {
+	struct peer *p;
+	size_t next_left; /* where the next left member is looked for */
+	int next_slot;
+};
+
+static void status_item(void *ctx, uint32_t i, void *elem)
+{
+	struct state_lists *sl = ctx;
+	struct msg_status_ltime *st = elem;
+	const struct node *n = sl->p->nodes[i];
+
+	st->name = (const uint8_t *)n->name;
+	st->namelen = (uint32_t)strlen(n->name);
+	st->ltime = n->status_ltime;
+}
+
+static int left_other(const struct peer *p, const struct node *n)
+{
+	return n->state == STATE_LEFT && strcmp(n->name, p->cfg.name) != 0;
+}
+
+static void left_item(void *ctx, uint32_t i, void *elem)
+{
+	struct state_lists *sl = ctx;
+	struct msg_string *s = elem;
+	const struct node *n;
+
+	(void)i;
+	while (!left_other(sl->p, sl->p->nodes[sl->next_left]))
+		sl->next_left++;
+	n = sl->p->nodes[sl->next_left++];
+	s->p = (const uint8_t *)n->name;
+	s->len = (uint32_t)strlen(n->name);
+}
+
+static void event_item(void *ctx, uint32_t i, void *elem)
+{
+	const struct event_slot *slot = ctx;
+	struct msg_event *e = elem;
+
+	e->name = slot->ev[i].name;
+	e->namelen = slot->ev[i].namelen;
+	e->payload = slot->ev[i].payload;
+	e->payloadlen = slot->ev[i].payloadlen;
+}
+
+static int slot_full(const struct event_slot *slot)
+{
+	return slot->used && slot->n > 0;
+}
+
+static void slot_item(void *ctx, uint32_t i, void *elem)
+{
+	struct state_lists *sl = ctx;
+	struct event_slot *slot;
+	struct msg_event_slot *es = elem;
+
+	(void)i;
+	while (!slot_full(&sl->p->events->slot[sl->next_slot]))
+		sl->next_slot++;
+	slot = &sl->p->events->slot[sl->next_slot++];
+	es->ltime = slot->ltime;
+	es->events.n = (uint32_t)slot->n;
+	es->events.item = event_item;
+	es->events.ctx = slot;
+}
+
 void serf_local_state(struct peer *p, struct wbuf *w)
 {
-	uint32_t nslots = 0;
-
 	struct serf_events *es = events(p);
+	struct state_lists sl = {.p = p};
+	struct msg_serf_state m;
+	uint32_t nleft = 0, nslots = 0;
 
-	for (int i = 0; es != NULL && i < EVENT_BUFFER; i++)
-		nslots += es->slot[i].used && es->slot[i].n > 0;
-	wbuf_byte(w, SERF_PUSHPULL);
-	mp_put_map(w, 6);
-	mp_put_str(w, "LTime");
-	mp_put_uint(w, p->ltime);
-	/* Every member's status time, and the members that left. */
-	mp_put_str(w, "StatusLTimes");
-	mp_put_map(w, (uint32_t)p->nnodes);
-	for (size_t i = 0; i < p->nnodes; i++) {
-		mp_put_str(w, p->nodes[i]->name);
-		mp_put_uint(w, p->nodes[i]->status_ltime);
-	}
-	mp_put_str(w, "LeftMembers");
-	mp_put_array(w, (uint32_t)members_count(p, STATE_LEFT));
 	for (size_t i = 0; i < p->nnodes; i++)
-		if (p->nodes[i]->state == STATE_LEFT && strcmp(p->nodes[i]->name, p->cfg.name) != 0)
-			mp_put_str(w, p->nodes[i]->name);
-	mp_put_str(w, "EventLTime");
-	mp_put_uint(w, serf_event_clock(p));
-	mp_put_str(w, "Events");
-	mp_put_array(w, nslots);
-	for (int i = 0; es != NULL && i < EVENT_BUFFER; i++) {
-		const struct event_slot *slot = &es->slot[i];
-
-		if (!slot->used || slot->n == 0)
-			continue;
-		mp_put_map(w, 2);
-		mp_put_str(w, "LTime");
-		mp_put_uint(w, slot->ltime);
-		mp_put_str(w, "Events");
-		mp_put_array(w, (uint32_t)slot->n);
-		for (int j = 0; j < slot->n; j++) {
-			struct msg_event e = {.name = slot->ev[j].name,
-					      .namelen = slot->ev[j].namelen,
-					      .payload = slot->ev[j].payload,
-					      .payloadlen = slot->ev[j].payloadlen};
-
-			wire_encode(&DESC_PP_EVENT, w, &e);
-		}
-	}
-	mp_put_str(w, "QueryLTime");
-	mp_put_uint(w, query_clock(p));
+		nleft += left_other(p, p->nodes[i]);
+	for (int i = 0; es != NULL && i < EVENT_BUFFER; i++)
+		nslots += slot_full(&es->slot[i]);
+	memset(&m, 0, sizeof(m));
+	m.ltime = p->ltime;
+	m.status_ltimes = (struct wire_list){.n = (uint32_t)p->nnodes, .item = status_item, .ctx = &sl};
+	m.left = (struct wire_list){.n = nleft, .item = left_item, .ctx = &sl};
+	m.event_ltime = serf_event_clock(p);
+	m.events = (struct wire_list){.n = nslots, .item = slot_item, .ctx = &sl};
+	m.query_ltime = query_clock(p);
+	wire_encode(&DESC_SERF_STATE, w, &m);
 }
 
-/* userEvents {LTime, Events: [userEvent...]}, or nil for an empty slot. */
-static int merge_event_slot(struct peer *p, struct mp_reader *r)
+/* One clock of a push-pull, witnessed as v - 1 as serf does. */
+static void clock_merge(struct peer *p, uint64_t v, void (*witness)(struct peer *, uint64_t))
 {
-	uint32_t nkeys, keylen, n;
-	const uint8_t *key;
-	uint64_t ltime = 0;
-	size_t events_off = 0, have_events = 0;
-	struct mp_reader er;
-
-	if (r->off < r->len && r->p[r->off] == 0xc0)
-		return mp_skip(r);
-	if (mp_read_map(r, &nkeys) < 0)
-		return -1;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		if (mp_read_raw(r, &key, &keylen) < 0)
-			return -1;
-		if (mp_key_is(key, keylen, "LTime")) {
-			if (mp_read_uint(r, UINT64_MAX, &ltime) < 0)
-				return -1;
-		} else {
-			if (mp_key_is(key, keylen, "Events")) {
-				events_off = r->off;
-				have_events = 1;
-			}
-			if (mp_skip(r) < 0)
-				return -1;
-		}
-	}
-	if (!have_events)
-		return 0;
-	/* The events come after LTime is known, whatever the key order. */
-	mp_reader_init(&er, r->p + events_off, r->off - events_off);
-	if (er.p[0] == 0xc0)
-		return 0;
-	if (mp_read_array(&er, &n) < 0)
-		return -1;
-	for (uint32_t j = 0; j < n; j++) {
-		struct msg_event e;
-
-		if (wire_decode(&DESC_PP_EVENT, &er, &e) < 0)
-			return -1;
-		if (wire_validate(&DESC_PP_EVENT, &e) < 0)
-			continue;
-		e.ltime = ltime;
-		event_accept(p, &e);
-	}
-	return 0;
-}
-
-/* One clock of a push-pull, witnessed as v - 1 as serf does. On our join,
- * min (when given) rises to v: what is older came before us. */
-static int clock_merge(struct peer *p, struct mp_reader *r,
-		       void (*witness)(struct peer *, uint64_t), uint64_t *min)
-{
-	uint64_t v;
-
-	if (mp_read_uint(r, UINT64_MAX, &v) < 0)
-		return -1;
 	if (v > 0)
 		witness(p, v - 1);
-	if (min != NULL && v > *min)
-		*min = v;
+}
+
+/* A name of the state, as an intent about it; 0, or -1 when no member could bear it. */
+static int intent_about(const uint8_t *name, uint32_t len, uint64_t ltime, struct msg_intent *in)
+{
+	if (len == 0 || len > PEER_NAME_MAX || memchr(name, 0, len))
+		return -1;
+	memset(in, 0, sizeof(*in));
+	memcpy(in->node, name, len);
+	in->ltime = ltime;
 	return 0;
+}
+
+static int is_left(const struct msg_serf_state *m, const uint8_t *name, uint32_t len)
+{
+	struct wire_iter it;
+	struct msg_string s;
+
+	wire_iter_init(&it, &m->left);
+	while (wire_iter_next(&it, &s) == 1)
+		if (s.len == len && memcmp(s.p, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* The status times and left members of a push-pull, as serf's
+ * MergeRemoteState takes them: each left member as a leave intent one past
+ * its status time, every other member as a join intent at its time. */
+static void merge_statuses(struct peer *p, const struct msg_serf_state *m)
+{
+	struct wire_iter lit, tit;
+	struct msg_string left;
+	struct msg_status_ltime st;
+	struct msg_intent in;
+	uint32_t nleft = 0;
+
+	/* Left members first, as serf does, so their times do not move in the
+	 * wrong order. Each is looked up in the status times: a bound on how
+	 * many keeps a hostile state from costing left x members steps. */
+	wire_iter_init(&lit, &m->left);
+	while (nleft < 1024 && wire_iter_next(&lit, &left) == 1) {
+		uint64_t ltime = 0;
+
+		nleft++;
+		wire_iter_init(&tit, &m->status_ltimes);
+		while (wire_iter_next(&tit, &st) == 1)
+			if (st.namelen == left.len && memcmp(st.name, left.p, left.len) == 0)
+				ltime = st.ltime;
+		if (intent_about(left.p, left.len, ltime + 1, &in) == 0)
+			intent_leave(p, &in);
+	}
+	wire_iter_init(&tit, &m->status_ltimes);
+	while (wire_iter_next(&tit, &st) == 1)
+		if ((nleft == 0 || !is_left(m, st.name, st.namelen)) &&
+		    intent_about(st.name, st.namelen, st.ltime, &in) == 0)
+			intent_join(p, &in);
 }
 
 /* The clocks: our next intent must be newer than any status time the
  * cluster holds; and the recent events, which anti-entropy delivers to a
- * member that missed their gossip. A join of ours ignores older events. */
-/* The status times and left members of a push-pull, as serf's
- * MergeRemoteState takes them: each left member as a leave intent one past
- * its status time, every other member as a join intent at its time. */
-static int merge_statuses(struct peer *p, const uint8_t *times, size_t timeslen,
-			  const uint8_t *left, size_t leftlen)
-{
-	struct mp_reader r, lr;
-	struct msg_intent in;
-	uint32_t n, nleft = 0;
-	const uint8_t *name;
-	uint32_t namelen;
-	uint64_t v;
-
-	if (leftlen > 0) {
-		mp_reader_init(&lr, left, leftlen);
-		if (mp_read_array(&lr, &nleft) < 0)
-			return -1;
-	}
-	/* Left members first, as serf does, so their times do not move in the
-	 * wrong order. Each is looked up in the status times: a bound on how
-	 * many keeps a hostile state from costing left x members steps. */
-	if (nleft > 1024)
-		nleft = 1024;
-	for (uint32_t i = 0; i < nleft; i++) {
-		if (mp_read_raw(&lr, &name, &namelen) < 0)
-			return -1;
-		if (namelen == 0 || namelen > PEER_NAME_MAX || memchr(name, 0, namelen))
-			continue;
-		memset(&in, 0, sizeof(in));
-		memcpy(in.node, name, namelen);
-		if (timeslen > 0) {
-			mp_reader_init(&r, times, timeslen);
-			if (mp_read_map(&r, &n) < 0)
-				return -1;
-			for (uint32_t j = 0; j < n; j++) {
-				const uint8_t *k;
-				uint32_t kl;
-
-				if (mp_read_raw(&r, &k, &kl) < 0 || mp_read_uint(&r, UINT64_MAX, &v) < 0)
-					return -1;
-				if (kl == namelen && memcmp(k, name, kl) == 0)
-					in.ltime = v;
-			}
-		}
-		in.ltime++;
-		intent_leave(p, &in);
-	}
-	if (timeslen == 0)
-		return 0;
-	mp_reader_init(&r, times, timeslen);
-	if (mp_read_map(&r, &n) < 0)
-		return -1;
-	for (uint32_t j = 0; j < n; j++) {
-		int is_left = 0;
-
-		if (mp_read_raw(&r, &name, &namelen) < 0 || mp_read_uint(&r, UINT64_MAX, &v) < 0)
-			return -1;
-		if (namelen == 0 || namelen > PEER_NAME_MAX || memchr(name, 0, namelen))
-			continue;
-		if (nleft > 0) {
-			const uint8_t *ln;
-			uint32_t ll, c;
-
-			mp_reader_init(&lr, left, leftlen);
-			mp_read_array(&lr, &c);
-			for (uint32_t i = 0; i < c && !is_left; i++)
-				if (mp_read_raw(&lr, &ln, &ll) == 0 && ll == namelen &&
-				    memcmp(ln, name, ll) == 0)
-					is_left = 1;
-		}
-		if (is_left)
-			continue;
-		memset(&in, 0, sizeof(in));
-		memcpy(in.node, name, namelen);
-		in.ltime = v;
-		intent_join(p, &in);
-	}
-	return 0;
-}
-
+ * member that missed their gossip. A join of ours ignores older events and
+ * queries. Taken in serf's field order, once the whole state decoded. */
 void serf_merge_state(struct peer *p, const uint8_t *buf, size_t len, int join)
 {
 	struct mp_reader r;
-	uint32_t nkeys, keylen, n;
-	const uint8_t *key, *times = NULL, *left = NULL;
-	size_t timeslen = 0, leftlen = 0;
+	struct msg_serf_state m;
+	struct wire_iter sit, eit;
+	struct msg_event_slot slot;
+	struct msg_event e;
 
-	if (len < 1 || buf[0] != SERF_PUSHPULL)
+	if (len < 1 || buf[0] != DESC_SERF_STATE.type)
 		return;
 	mp_reader_init(&r, buf + 1, len - 1);
-	if (mp_read_map(&r, &nkeys) < 0)
-		goto bad;
-	for (uint32_t i = 0; i < nkeys; i++) {
-		if (mp_read_raw(&r, &key, &keylen) < 0)
-			goto bad;
-		if (mp_key_is(key, keylen, "LTime")) {
-			if (clock_merge(p, &r, serf_witness, NULL) < 0)
-				goto bad;
-		} else if (mp_key_is(key, keylen, "EventLTime")) {
-			uint64_t min = 0;
-
-			if (clock_merge(p, &r, event_witness, join ? &min : NULL) < 0)
-				goto bad;
-			if (min > 0)
-				serf_events_ignore_before(p, min);
-		} else if (mp_key_is(key, keylen, "QueryLTime")) {
-			uint64_t min = 0;
-
-			if (clock_merge(p, &r, query_witness, join ? &min : NULL) < 0)
-				goto bad;
-			if (min > 0)
-				query_ignore_before(p, min);
-		} else if (mp_key_is(key, keylen, "Events")) {
-			if (r.off < r.len && r.p[r.off] == 0xc0) {
-				mp_skip(&r);
+	if (wire_decode(&DESC_SERF_STATE, &r, &m) < 0) {
+		p->stats.msgs_bad++;
+		log_debug("dropped malformed serf push-pull state");
+		return;
+	}
+	clock_merge(p, m.ltime, serf_witness);
+	clock_merge(p, m.event_ltime, event_witness);
+	if (join && m.event_ltime > 0)
+		serf_events_ignore_before(p, m.event_ltime);
+	wire_iter_init(&sit, &m.events);
+	while (wire_iter_next(&sit, &slot) == 1) {
+		wire_iter_init(&eit, &slot.events);
+		while (wire_iter_next(&eit, &e) == 1) {
+			if (wire_validate(&DESC_PP_EVENT, &e) < 0)
 				continue;
-			}
-			if (mp_read_array(&r, &n) < 0)
-				goto bad;
-			for (uint32_t j = 0; j < n; j++)
-				if (merge_event_slot(p, &r) < 0)
-					goto bad;
-		} else if (mp_key_is(key, keylen, "StatusLTimes") ||
-			   mp_key_is(key, keylen, "LeftMembers")) {
-			size_t off = r.off;
-			int is_times = mp_key_is(key, keylen, "StatusLTimes");
-
-			if (mp_skip(&r) < 0)
-				goto bad;
-			if (r.p[off] == 0xc0) /* nil */
-				continue;
-			if (r.off - off > (size_t)MEMBERS_MAX * (PEER_NAME_MAX + 16))
-				goto bad;
-			if (is_times) {
-				times = r.p + off;
-				timeslen = r.off - off;
-			} else {
-				left = r.p + off;
-				leftlen = r.off - off;
-			}
-		} else if (mp_skip(&r) < 0) {
-			goto bad;
+			e.ltime = slot.ltime;
+			event_accept(p, &e);
 		}
 	}
-	if (merge_statuses(p, times, timeslen, left, leftlen) < 0)
-		goto bad;
-	return;
-bad:
-	p->stats.msgs_bad++;
-	log_debug("dropped malformed serf push-pull state");
+	clock_merge(p, m.query_ltime, query_witness);
+	if (join && m.query_ltime > 0)
+		query_ignore_before(p, m.query_ltime);
+	merge_statuses(p, &m);
 }

@@ -12,13 +12,19 @@
 /* ------------------------------------------------------------------------ */
 /* The tables */
 
-#define F(st, key, type, member) {key, type, offsetof(st, member), 0, 0, NULL}
+#define F(st, key, type, member) {key, type, offsetof(st, member), 0, 0, NULL, 0}
 #define FL(st, key, type, member, lenmember, max)                                                  \
-	{key, type, offsetof(st, member), offsetof(st, lenmember), max, NULL}
-#define FS(st, key, member, desc) {key, FT_STRUCT, offsetof(st, member), 0, 0, &desc}
+	{key, type, offsetof(st, member), offsetof(st, lenmember), max, NULL, 0}
+#define FS(st, key, member, desc) {key, FT_STRUCT, offsetof(st, member), 0, 0, &desc, 0}
+#define FLIST(st, key, member, elem, max, flags)                                                   \
+	{key, FT_LIST, offsetof(st, member), 0, max, &elem, flags}
 #define DESC(var, label, typebyte, st, table, check)                                               \
 	const struct msg_desc var = {label, typebyte, table, sizeof(table) / sizeof(table[0]),     \
-				     sizeof(st), check}
+				     sizeof(st), check, FORM_MAP, NULL, 0, 0}
+/* A kind written otherwise than as a map (see enum desc_form). */
+#define DESC_FORM(var, label, typebyte, st, table, form_)                                          \
+	const struct msg_desc var = {label, typebyte, table, sizeof(table) / sizeof(table[0]),     \
+				     sizeof(st), NULL, form_, NULL, 0, 0}
 
 static int valid_accuse(void *msg);
 static int valid_alive(void *msg);
@@ -148,13 +154,41 @@ static const struct field pp_event_fields[] = {
 DESC(DESC_PP_EVENT, "push-pull user event", -1, struct msg_event, pp_event_fields,
      valid_pp_event);
 
+/* A string of a list ([]string, or [][]byte). */
+static const struct field string_fields[] = {
+	FL(struct msg_string, "", FT_REF, p, len, 65536),
+};
+static DESC_FORM(DESC_STRING, "string", -1, struct msg_string, string_fields, FORM_VALUE);
+
+/* serf's query filters: [][]byte, each a filter type byte then msgpack:
+ * 0, a node filter ([]string), or 1, a tag filter ({Tag, Expr}). */
+static const struct field filter_node_fields[] = {
+	FLIST(struct msg_filter, "", nodes, DESC_STRING, 65536, 0),
+};
+static DESC_FORM(DESC_FILTER_NODE, "node filter", -1, struct msg_filter, filter_node_fields,
+		 FORM_VALUE);
+
+static const struct field filter_tag_fields[] = {
+	FL(struct msg_filter, "Tag", FT_REF, tag, taglen, 65536),
+	FL(struct msg_filter, "Expr", FT_REF, expr, exprlen, 65536),
+};
+static DESC(DESC_FILTER_TAG, "tag filter", -1, struct msg_filter, filter_tag_fields, NULL);
+
+static const struct msg_desc *const filter_variants[] = {
+	[FILTER_NODE] = &DESC_FILTER_NODE,
+	[FILTER_TAG] = &DESC_FILTER_TAG,
+};
+const struct msg_desc DESC_FILTER = {
+	"query filter", -1, NULL, 0, sizeof(struct msg_filter), NULL, FORM_TAGGED, filter_variants,
+	sizeof(filter_variants) / sizeof(filter_variants[0]), offsetof(struct msg_filter, type)};
+
 static const struct field query_fields[] = {
 	F(struct msg_query, "LTime", FT_U64, ltime),
 	F(struct msg_query, "ID", FT_U32, id),
 	F(struct msg_query, "Addr", FT_IP, addr),
 	F(struct msg_query, "Port", FT_U16, port),
 	F(struct msg_query, "SourceNode", FT_NAME, source),
-	FL(struct msg_query, "Filters", FT_FILTERS, filters, filterslen, 65536),
+	FLIST(struct msg_query, "Filters", filters, DESC_FILTER, 65536, WF_NIL),
 	F(struct msg_query, "Flags", FT_U32, flags),
 	F(struct msg_query, "RelayFactor", FT_U8, relay_factor),
 	F(struct msg_query, "Timeout", FT_I64, timeout),
@@ -193,11 +227,82 @@ static const struct field coord_fields[] = {
 };
 DESC(DESC_COORD, "coordinate", -1, struct msg_coord, coord_fields, valid_coord);
 
+/* serf tags: 0xFF, then a map of string to string. */
+static const struct field tag_fields[] = {
+	FL(struct msg_tag, "", FT_REF, key, keylen, META_MAX),
+	FL(struct msg_tag, "", FT_REF, val, vallen, META_MAX),
+};
+static DESC_FORM(DESC_TAG, "tag", -1, struct msg_tag, tag_fields, FORM_PAIR);
+
+static const struct field tags_fields[] = {
+	FLIST(struct msg_tags, "", tags, DESC_TAG, META_MAX, 0),
+};
+DESC_FORM(DESC_TAGS, "tags", 0xff, struct msg_tags, tags_fields, FORM_VALUE);
+
+/* serf's push-pull user state (messagePushPull). */
+#define SERF_STATE_NAMES_MAX ((uint32_t)10000 * (PEER_NAME_MAX + 16)) /* MEMBERS_MAX names */
+
+static const struct field status_ltime_fields[] = {
+	FL(struct msg_status_ltime, "", FT_REF, name, namelen, 65536),
+	F(struct msg_status_ltime, "", FT_U64, ltime),
+};
+static DESC_FORM(DESC_STATUS_LTIME, "status time", -1, struct msg_status_ltime,
+		 status_ltime_fields, FORM_PAIR);
+
+static const struct field event_slot_fields[] = {
+	F(struct msg_event_slot, "LTime", FT_U64, ltime),
+	FLIST(struct msg_event_slot, "Events", events, DESC_PP_EVENT, STREAM_MAX, 0),
+};
+static DESC(DESC_EVENT_SLOT, "push-pull user events", -1, struct msg_event_slot,
+	    event_slot_fields, NULL);
+
+static const struct field serf_state_fields[] = {
+	F(struct msg_serf_state, "LTime", FT_U64, ltime),
+	FLIST(struct msg_serf_state, "StatusLTimes", status_ltimes, DESC_STATUS_LTIME,
+	      SERF_STATE_NAMES_MAX, WF_NIL),
+	FLIST(struct msg_serf_state, "LeftMembers", left, DESC_STRING, SERF_STATE_NAMES_MAX, 0),
+	F(struct msg_serf_state, "EventLTime", FT_U64, event_ltime),
+	FLIST(struct msg_serf_state, "Events", events, DESC_EVENT_SLOT, STREAM_MAX, 0),
+	F(struct msg_serf_state, "QueryLTime", FT_U64, query_ltime),
+};
+DESC(DESC_SERF_STATE, "serf push-pull state", 2, struct msg_serf_state, serf_state_fields, NULL);
+
+/* serf's Member, the answer to _serf_conflict. */
+static const struct field member_fields[] = {
+	F(struct msg_member, "Name", FT_NAME, name),
+	F(struct msg_member, "Addr", FT_IP, addr),
+	F(struct msg_member, "Port", FT_U16, port),
+	FLIST(struct msg_member, "Tags", tags, DESC_TAG, 65536, WF_NIL),
+	F(struct msg_member, "Status", FT_U8, status),
+	F(struct msg_member, "ProtocolMin", FT_U8, vsn[0]),
+	F(struct msg_member, "ProtocolMax", FT_U8, vsn[1]),
+	F(struct msg_member, "ProtocolCur", FT_U8, vsn[2]),
+	F(struct msg_member, "DelegateMin", FT_U8, vsn[3]),
+	F(struct msg_member, "DelegateMax", FT_U8, vsn[4]),
+	F(struct msg_member, "DelegateCur", FT_U8, vsn[5]),
+};
+DESC(DESC_MEMBER, "conflict response", 6, struct msg_member, member_fields, NULL);
+
+/* serf's keyRequest and nodeKeyResponse. */
+static const struct field key_request_fields[] = {
+	FL(struct msg_key_request, "Key", FT_REF, key, keylen, 65536),
+};
+DESC(DESC_KEY_REQUEST, "key request", 7, struct msg_key_request, key_request_fields, NULL);
+
+static const struct field key_response_fields[] = {
+	F(struct msg_key_response, "Result", FT_BOOL, result),
+	FL(struct msg_key_response, "Message", FT_REF, message, messagelen, 65536),
+	FLIST(struct msg_key_response, "Keys", keys, DESC_STRING, 65536, 0),
+	FL(struct msg_key_response, "PrimaryKey", FT_REF, primary, primarylen, 65536),
+};
+DESC(DESC_KEY_RESPONSE, "key response", 8, struct msg_key_response, key_response_fields, NULL);
+
 const struct msg_desc *const WIRE_KINDS[] = {
 	&DESC_PING,	   &DESC_INDIRECT, &DESC_ACK,	  &DESC_NACK,	    &DESC_SUSPECT,
 	&DESC_DEAD,	   &DESC_ALIVE,	   &DESC_PP_HEADER, &DESC_NODE_STATE, &DESC_COMPRESS,
 	&DESC_USER_HEADER, &DESC_ERR,	   &DESC_JOIN,	  &DESC_LEAVE,	    &DESC_EVENT,
 	&DESC_PP_EVENT,	   &DESC_QUERY,	   &DESC_RESPONSE, &DESC_RELAY,	    &DESC_COORD,
+	&DESC_TAGS,	   &DESC_SERF_STATE, &DESC_MEMBER, &DESC_KEY_REQUEST, &DESC_KEY_RESPONSE,
 };
 const size_t WIRE_NKINDS = sizeof(WIRE_KINDS) / sizeof(WIRE_KINDS[0]);
 
@@ -302,73 +407,114 @@ static int read_f64(struct mp_reader *r, double *out)
 	return 0;
 }
 
-/* serf's query filters: an array of byte strings, each a filter type then
- * msgpack: 0, a node filter ([]string), or 1, a tag filter ({Tag, Expr}). */
-struct filter_tag {
-	const uint8_t *tag, *expr;
-	uint32_t taglen, exprlen;
-};
-
-static const struct field filter_tag_fields[] = {
-	FL(struct filter_tag, "Tag", FT_REF, tag, taglen, 65536),
-	FL(struct filter_tag, "Expr", FT_REF, expr, exprlen, 65536),
-};
-static DESC(DESC_FILTER_TAG, "tag filter", -1, struct filter_tag, filter_tag_fields, NULL);
-
-/* Walks a filter list; with w, writes it again as we would. 0, or -1. */
-static int filters_walk(const uint8_t *p, size_t len, struct wbuf *w)
-{
-	struct mp_reader r, fr;
-	const uint8_t *f, *s;
-	uint32_t n, flen, k, slen;
-
-	mp_reader_init(&r, p, len);
-	if (mp_read_array(&r, &n) < 0)
-		return -1;
-	if (w != NULL)
-		mp_put_array(w, n);
-	for (uint32_t i = 0; i < n; i++) {
-		struct wbuf one;
-
-		if (mp_read_raw(&r, &f, &flen) < 0 || flen < 1)
-			return -1;
-		mp_reader_init(&fr, f + 1, flen - 1);
-		wbuf_init(&one, 65536);
-		wbuf_byte(&one, f[0]);
-		if (f[0] == 0) {
-			if (mp_read_array(&fr, &k) < 0)
-				goto bad;
-			mp_put_array(&one, k);
-			for (uint32_t j = 0; j < k; j++) {
-				if (mp_read_raw(&fr, &s, &slen) < 0)
-					goto bad;
-				mp_put_raw(&one, s, slen);
-			}
-		} else if (f[0] == 1) {
-			struct filter_tag t;
-
-			if (wire_decode(&DESC_FILTER_TAG, &fr, &t) < 0)
-				goto bad;
-			wire_encode(&DESC_FILTER_TAG, &one, &t);
-		} else {
-			goto bad;
-		}
-		if (fr.off != fr.len || one.overflow)
-			goto bad;
-		if (w != NULL)
-			mp_put_raw(w, one.p, one.len);
-		wbuf_free(&one);
-		continue;
-bad:
-		wbuf_free(&one);
-		return -1;
-	}
-	return r.off == len ? 0 : -1;
-}
-
 typedef const uint8_t *cbytes;
 #define AT(msg, off, type) ((type *)((char *)(msg) + (off)))
 #define CAT(msg, off, type) ((const type *)((const char *)(msg) + (off)))
+
+/* Room for one element of a list. */
+union elem_buf {
+	max_align_t align;
+	uint8_t b[WIRE_ELEM_MAX];
+};
+
+/* A message before decoding: zero, byte fields empty (not NULL), lists
+ * knowing their element kind. */
+static void msg_init(const struct msg_desc *d, void *msg)
+{
+	memset(msg, 0, d->size);
+	for (size_t i = 0; i < d->nfields; i++) {
+		const struct field *f = &d->fields[i];
+
+		if (f->type == FT_REF)
+			*AT(msg, f->off, const uint8_t *) = (const uint8_t *)"";
+		else if (f->type == FT_LIST)
+			AT(msg, f->off, struct wire_list)->elem = f->sub;
+	}
+}
+
+static int is_nil(const struct mp_reader *r)
+{
+	return r->off < r->len && r->p[r->off] == 0xc0;
+}
+
+/* One element of a list; a nil one (Go's nil pointer) is the zero message. */
+static int read_elem(const struct msg_desc *d, struct mp_reader *r, void *out)
+{
+	if (d->size > WIRE_ELEM_MAX)
+		return bad(r);
+	if (d->form == FORM_MAP && is_nil(r)) {
+		r->off++;
+		msg_init(d, out);
+		return 0;
+	}
+	return wire_decode(d, r, out);
+}
+
+/* A list's header: its element count; nil (when taken) as none. */
+static int read_list_header(const struct msg_desc *elem, unsigned flags, struct mp_reader *r,
+			    uint32_t *n)
+{
+	if (elem->form != FORM_PAIR)
+		return mp_read_array(r, n); /* takes nil */
+	if ((flags & WF_NIL) && is_nil(r)) {
+		r->off++;
+		*n = 0;
+		return 0;
+	}
+	return mp_read_map(r, n);
+}
+
+static int read_list(const struct field *f, struct mp_reader *r, struct wire_list *l)
+{
+	union elem_buf tmp;
+	size_t off = r->off;
+	uint32_t n;
+
+	if (read_list_header(f->sub, f->flags, r, &n) < 0)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		if (read_elem(f->sub, r, tmp.b) < 0)
+			return -1;
+	if (r->off - off > f->max)
+		return bad(r);
+	memset(l, 0, sizeof(*l));
+	l->elem = f->sub;
+	l->raw = r->p + off;
+	l->rawlen = (uint32_t)(r->off - off);
+	l->n = n;
+	return 0;
+}
+
+void wire_iter_init(struct wire_iter *it, const struct wire_list *l)
+{
+	uint32_t n = 0;
+
+	it->l = l;
+	it->i = 0;
+	it->left = 0;
+	mp_reader_init(&it->r, l->raw != NULL ? l->raw : (const uint8_t *)"", l->raw ? l->rawlen : 0);
+	if (l->item != NULL)
+		it->left = l->n;
+	else if (l->raw != NULL && l->rawlen > 0 &&
+		 read_list_header(l->elem, WF_NIL, &it->r, &n) == 0)
+		it->left = n;
+}
+
+int wire_iter_next(struct wire_iter *it, void *elem)
+{
+	const struct wire_list *l = it->l;
+
+	if (it->left == 0)
+		return 0;
+	it->left--;
+	if (l->item != NULL) {
+		msg_init(l->elem, elem);
+		l->item(l->ctx, it->i++, elem);
+		return 1;
+	}
+	it->i++;
+	return read_elem(l->elem, &it->r, elem) < 0 ? -1 : 1;
+}
 
 static int read_field(const struct field *f, struct mp_reader *r, void *msg)
 {
@@ -448,19 +594,28 @@ static int read_field(const struct field *f, struct mp_reader *r, void *msg)
 	}
 	case FT_STRUCT:
 		return wire_decode(f->sub, r, AT(msg, f->off, void));
-	case FT_FILTERS: {
-		size_t off = r->off;
-
-		if (mp_skip(r) < 0)
-			return -1;
-		if (r->off - off > f->max || filters_walk(r->p + off, r->off - off, NULL) < 0)
-			return bad(r);
-		*AT(msg, f->off, const uint8_t *) = r->p + off;
-		*AT(msg, f->len_off, uint32_t) = (uint32_t)(r->off - off);
-		return 0;
-	}
+	case FT_LIST:
+		return read_list(f, r, AT(msg, f->off, struct wire_list));
 	}
 	return bad(r);
+}
+
+/* [tag byte][the variant's encoding], as one byte string. */
+static int read_tagged(const struct msg_desc *d, struct mp_reader *r, void *msg)
+{
+	struct mp_reader sub;
+	const uint8_t *p;
+	uint32_t n;
+
+	if (mp_read_raw(r, &p, &n) < 0)
+		return -1;
+	if (n < 1 || p[0] >= d->nvariants || d->variants[p[0]] == NULL)
+		return bad(r);
+	mp_reader_init(&sub, p + 1, n - 1);
+	if (wire_decode(d->variants[p[0]], &sub, msg) < 0 || sub.off != sub.len)
+		return bad(r);
+	*AT(msg, d->tag_off, uint8_t) = p[0];
+	return 0;
 }
 
 int wire_decode(const struct msg_desc *d, struct mp_reader *r, void *msg)
@@ -468,10 +623,19 @@ int wire_decode(const struct msg_desc *d, struct mp_reader *r, void *msg)
 	uint32_t nkeys, keylen;
 	const uint8_t *key;
 
-	memset(msg, 0, d->size);
-	for (size_t i = 0; i < d->nfields; i++) /* absent byte fields are empty, not NULL */
-		if (d->fields[i].type == FT_REF || d->fields[i].type == FT_FILTERS)
-			*AT(msg, d->fields[i].off, const uint8_t *) = (const uint8_t *)"";
+	msg_init(d, msg);
+	switch (d->form) {
+	case FORM_MAP:
+		break;
+	case FORM_VALUE:
+		return read_field(&d->fields[0], r, msg);
+	case FORM_PAIR:
+		if (read_field(&d->fields[0], r, msg) < 0)
+			return -1;
+		return read_field(&d->fields[1], r, msg);
+	case FORM_TAGGED:
+		return read_tagged(d, r, msg);
+	}
 	if (mp_read_map(r, &nkeys) < 0)
 		return -1;
 	for (uint32_t k = 0; k < nkeys; k++) {
@@ -490,6 +654,8 @@ int wire_decode(const struct msg_desc *d, struct mp_reader *r, void *msg)
 
 /* ------------------------------------------------------------------------ */
 /* Writing */
+
+static void write_list(const struct field *f, struct wbuf *w, const struct wire_list *l);
 
 static void write_field(const struct field *f, struct wbuf *w, const void *msg)
 {
@@ -549,19 +715,43 @@ static void write_field(const struct field *f, struct wbuf *w, const void *msg)
 	case FT_STRUCT:
 		wire_encode(f->sub, w, CAT(msg, f->off, void));
 		return;
-	case FT_FILTERS: {
-		uint32_t len = *CAT(msg, f->len_off, uint32_t);
-		struct wbuf tmp;
-
-		wbuf_init(&tmp, 65536);
-		if (len > 0 && filters_walk(*CAT(msg, f->off, cbytes), len, &tmp) == 0 &&
-		    !tmp.overflow)
-			wbuf_put(w, tmp.p, tmp.len);
-		else
-			mp_put_nil(w); /* Go's nil slice */
-		wbuf_free(&tmp);
+	case FT_LIST:
+		write_list(f, w, CAT(msg, f->off, struct wire_list));
 		return;
 	}
+}
+
+/* A list ours (item) or as decoded, element by element; with WF_NIL one
+ * that came as nil or was never filled is written nil, as Go writes a nil slice. */
+static void write_list(const struct field *f, struct wbuf *w, const struct wire_list *l)
+{
+	union elem_buf tmp;
+	struct wire_iter it;
+	uint32_t n;
+
+	if (f->sub->size > WIRE_ELEM_MAX) {
+		w->overflow = 1;
+		return;
+	}
+	if ((f->flags & WF_NIL) && l->item == NULL &&
+	    (l->raw == NULL || l->rawlen == 0 || l->raw[0] == 0xc0)) {
+		mp_put_nil(w);
+		return;
+	}
+	n = l->item != NULL || l->raw != NULL ? l->n : 0;
+	if (f->sub->form == FORM_PAIR)
+		mp_put_map(w, n);
+	else
+		mp_put_array(w, n);
+	if (n == 0)
+		return;
+	{
+		struct wire_list with_elem = *l;
+
+		with_elem.elem = f->sub;
+		wire_iter_init(&it, &with_elem);
+		while (wire_iter_next(&it, tmp.b) == 1)
+			wire_encode(f->sub, w, tmp.b);
 	}
 }
 
@@ -569,6 +759,35 @@ void wire_encode(const struct msg_desc *d, struct wbuf *w, const void *msg)
 {
 	if (d->type >= 0)
 		wbuf_byte(w, (uint8_t)d->type);
+	switch (d->form) {
+	case FORM_MAP:
+		break;
+	case FORM_VALUE:
+		write_field(&d->fields[0], w, msg);
+		return;
+	case FORM_PAIR:
+		write_field(&d->fields[0], w, msg);
+		write_field(&d->fields[1], w, msg);
+		return;
+	case FORM_TAGGED: {
+		uint8_t tag = *CAT(msg, d->tag_off, uint8_t);
+		struct wbuf v;
+
+		if (tag >= d->nvariants || d->variants[tag] == NULL) {
+			w->overflow = 1;
+			return;
+		}
+		wbuf_init(&v, w->max);
+		wbuf_byte(&v, tag);
+		wire_encode(d->variants[tag], &v, msg);
+		if (v.overflow)
+			w->overflow = 1;
+		else
+			mp_put_raw(w, v.p, v.len);
+		wbuf_free(&v);
+		return;
+	}
+	}
 	mp_put_map(w, (uint32_t)d->nfields);
 	for (size_t i = 0; i < d->nfields; i++) {
 		mp_put_str(w, d->fields[i].key);
@@ -576,23 +795,17 @@ void wire_encode(const struct msg_desc *d, struct wbuf *w, const void *msg)
 	}
 }
 
-/* Two filter lists the same once written as we write them (nil and empty alike). */
-static int filters_equal(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
+/* Two lists the same once written as we write them. */
+static int lists_equal(const struct field *f, const struct wire_list *a, const struct wire_list *b)
 {
 	struct wbuf x, y;
 	int same;
 
-	wbuf_init(&x, 65536);
-	wbuf_init(&y, 65536);
-	if (alen > 0)
-		filters_walk(a, alen, &x);
-	if (blen > 0)
-		filters_walk(b, blen, &y);
-	if (x.len == 0)
-		mp_put_array(&x, 0);
-	if (y.len == 0)
-		mp_put_array(&y, 0);
-	same = x.len == y.len && memcmp(x.p, y.p, x.len) == 0;
+	wbuf_init(&x, STREAM_MAX);
+	wbuf_init(&y, STREAM_MAX);
+	write_list(f, &x, a);
+	write_list(f, &y, b);
+	same = !x.overflow && !y.overflow && x.len == y.len && memcmp(x.p, y.p, x.len) == 0;
 	wbuf_free(&x);
 	wbuf_free(&y);
 	return same;
@@ -600,6 +813,12 @@ static int filters_equal(const uint8_t *a, uint32_t alen, const uint8_t *b, uint
 
 int wire_equal(const struct msg_desc *d, const void *a, const void *b)
 {
+	if (d->form == FORM_TAGGED) {
+		uint8_t tag = *CAT(a, d->tag_off, uint8_t);
+
+		return tag == *CAT(b, d->tag_off, uint8_t) && tag < d->nvariants &&
+		       d->variants[tag] != NULL && wire_equal(d->variants[tag], a, b);
+	}
 	for (size_t i = 0; i < d->nfields; i++) {
 		const struct field *f = &d->fields[i];
 		size_t n;
@@ -641,9 +860,9 @@ int wire_equal(const struct msg_desc *d, const void *a, const void *b)
 			    memcmp(CAT(a, f->off, uint8_t), CAT(b, f->off, uint8_t), n) != 0)
 				return 0;
 			continue;
-		case FT_FILTERS:
-			if (!filters_equal(*CAT(a, f->off, cbytes), *CAT(a, f->len_off, uint32_t),
-					   *CAT(b, f->off, cbytes), *CAT(b, f->len_off, uint32_t)))
+		case FT_LIST:
+			if (!lists_equal(f, CAT(a, f->off, struct wire_list),
+					 CAT(b, f->off, struct wire_list)))
 				return 0;
 			continue;
 		case FT_REF:
@@ -704,36 +923,27 @@ int wire_vsn_ok(const uint8_t v[6])
 int wire_tags_normalize(const uint8_t *meta, size_t len, uint8_t *out, uint16_t *outlen)
 {
 	struct mp_reader r;
+	struct msg_tags t;
 	struct wbuf w;
-	const uint8_t *k, *v;
-	uint32_t n, kl, vl;
 	int rc = -1;
 
 	if (len > META_MAX)
 		return -1;
-	if (len == 0 || meta[0] != 0xff) { /* the old single role tag: any bytes */
+	if (len == 0 || meta[0] != DESC_TAGS.type) { /* the old single role tag: any bytes */
 		memmove(out, meta, len);
 		*outlen = (uint16_t)len;
 		return 0;
 	}
 	mp_reader_init(&r, meta + 1, len - 1);
+	if (wire_decode(&DESC_TAGS, &r, &t) < 0 || r.off != r.len)
+		return -1;
 	wbuf_init(&w, META_MAX);
-	wbuf_byte(&w, 0xff);
-	if (mp_read_map(&r, &n) < 0)
-		goto out;
-	mp_put_map(&w, n);
-	for (uint32_t i = 0; i < n; i++) {
-		if (mp_read_raw(&r, &k, &kl) < 0 || mp_read_raw(&r, &v, &vl) < 0)
-			goto out;
-		mp_put_raw(&w, k, kl);
-		mp_put_raw(&w, v, vl);
+	wire_encode(&DESC_TAGS, &w, &t);
+	if (!w.overflow) {
+		memmove(out, w.p, w.len);
+		*outlen = (uint16_t)w.len;
+		rc = 0;
 	}
-	if (r.off != r.len || w.overflow)
-		goto out;
-	memcpy(out, w.p, w.len);
-	*outlen = (uint16_t)w.len;
-	rc = 0;
-out:
 	wbuf_free(&w);
 	return rc;
 }

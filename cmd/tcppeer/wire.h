@@ -45,6 +45,26 @@ struct ipbytes {
 	uint8_t len;
 };
 
+struct msg_desc;
+
+/* A list (or map) of a nested kind. Decoded, it is the msgpack as it came,
+ * every element already checked against elem: read it with wire_iter. To
+ * write one from our own state, set n, item and ctx instead: item fills
+ * element i (asked for in order, once each, in a zeroed element). */
+struct wire_list {
+	const struct msg_desc *elem;
+	const uint8_t *raw;
+	uint32_t rawlen, n;
+	void (*item)(void *ctx, uint32_t i, void *elem);
+	void *ctx;
+};
+
+/* A string or byte slice of a list: []string, []byte. */
+struct msg_string {
+	const uint8_t *p;
+	uint32_t len;
+};
+
 struct msg_ping {
 	uint32_t seq;
 	char node[PEER_NAME_MAX + 1];
@@ -130,16 +150,14 @@ struct msg_event {
 	int cc;
 };
 
-/* serf's messageQuery. Filters are kept as the msgpack array they came in,
- * checked when decoded and written again filter by filter. */
+/* serf's messageQuery; its filters are a list of struct msg_filter. */
 struct msg_query {
 	uint64_t ltime;
 	uint32_t id;
 	struct ipbytes addr;
 	uint16_t port;
 	char source[PEER_NAME_MAX + 1];
-	const uint8_t *filters;
-	uint32_t filterslen;
+	struct wire_list filters;
 	uint32_t flags;
 	uint8_t relay_factor;
 	int64_t timeout; /* Go's time.Duration, nanoseconds */
@@ -177,6 +195,70 @@ struct msg_coord {
 	double error, adjustment, height;
 };
 
+/* serf's query filters: the filter type byte, then a node filter
+ * ([]string) or a tag filter ({Tag, Expr}). */
+enum { FILTER_NODE = 0, FILTER_TAG = 1 };
+struct msg_filter {
+	uint8_t type;
+	struct wire_list nodes; /* of struct msg_string */
+	const uint8_t *tag, *expr;
+	uint32_t taglen, exprlen;
+};
+
+/* serf tags in Meta: 0xFF, then a map of string to string. */
+struct msg_tag {
+	const uint8_t *key, *val;
+	uint32_t keylen, vallen;
+};
+
+struct msg_tags {
+	struct wire_list tags; /* of struct msg_tag */
+};
+
+/* serf's messagePushPull, its user state in a push-pull. */
+struct msg_status_ltime {
+	const uint8_t *name;
+	uint32_t namelen;
+	uint64_t ltime;
+};
+
+struct msg_event_slot { /* serf's userEvents: one LTime's events */
+	uint64_t ltime;
+	struct wire_list events; /* of struct msg_event, Name and Payload */
+};
+
+struct msg_serf_state {
+	uint64_t ltime;
+	struct wire_list status_ltimes; /* map of struct msg_status_ltime */
+	struct wire_list left;          /* of struct msg_string */
+	uint64_t event_ltime;
+	struct wire_list events;        /* of struct msg_event_slot */
+	uint64_t query_ltime;
+};
+
+/* serf's Member, the answer to a _serf_conflict query. */
+struct msg_member {
+	char name[PEER_NAME_MAX + 1];
+	struct ipbytes addr;
+	uint16_t port;
+	struct wire_list tags; /* map of struct msg_tag */
+	uint8_t status;
+	uint8_t vsn[6]; /* ProtocolMin, Max, Cur, DelegateMin, Max, Cur */
+};
+
+/* serf's keyRequest and nodeKeyResponse. */
+struct msg_key_request {
+	const uint8_t *key;
+	uint32_t keylen;
+};
+
+struct msg_key_response {
+	int result;
+	const uint8_t *message, *primary;
+	uint32_t messagelen, primarylen;
+	struct wire_list keys; /* of struct msg_string */
+};
+
 /* Every message kind is described once, as a table of its fields (the Go
  * field name, a type, and where the value lives in the C struct); one
  * decoder and one encoder read the tables. Decoding is syntax only: types
@@ -197,11 +279,14 @@ enum field_type {
 	FT_VSN,    /* uint8_t[6], the length seen (up to 255) as uint8_t at len_off */
 	FT_F64,    /* double */
 	FT_F64VEC, /* double[max], the count as uint8_t at len_off */
-	FT_STRUCT, /* a nested map described by sub */
-	FT_FILTERS, /* serf query filters: [][]byte, each a filter type and msgpack */
+	FT_STRUCT, /* a nested kind described by sub */
+	FT_LIST,   /* struct wire_list of sub: a map when sub is FORM_PAIR, else an array;
+		    * max bounds its encoded size */
 };
 
-struct msg_desc;
+/* Field flags. */
+#define WF_NIL 1u /* a list: nil when it came as nil or is ours and empty (Go's nil slice);
+		   * a map: nil is taken as empty */
 
 struct field {
 	const char *key;
@@ -209,7 +294,14 @@ struct field {
 	size_t off, len_off;
 	uint32_t max;
 	const struct msg_desc *sub;
+	unsigned flags;
 };
+
+/* How a kind is written: a map keyed by field name (Go structs), its one
+ * field alone, its two fields as a key and value of a map (FT_LIST
+ * elements), or a byte string holding a tag byte then the variant the tag
+ * selects (serf's query filters). */
+enum desc_form { FORM_MAP = 0, FORM_VALUE, FORM_PAIR, FORM_TAGGED };
 
 struct msg_desc {
 	const char *name;
@@ -218,12 +310,18 @@ struct msg_desc {
 	size_t nfields, size;
 	/* What the kind must hold beyond its syntax; NULL: nothing. */
 	int (*validate)(void *msg);
+	enum desc_form form;
+	/* FORM_TAGGED: the tag byte is at tag_off (uint8_t), variants[tag]
+	 * describes the rest; all variants share the C struct. */
+	const struct msg_desc *const *variants;
+	size_t nvariants, tag_off;
 };
 
 extern const struct msg_desc DESC_PING, DESC_INDIRECT, DESC_ACK, DESC_NACK, DESC_SUSPECT,
 	DESC_DEAD, DESC_ALIVE, DESC_PP_HEADER, DESC_NODE_STATE, DESC_COMPRESS, DESC_USER_HEADER,
 	DESC_ERR, DESC_JOIN, DESC_LEAVE, DESC_EVENT, DESC_PP_EVENT, DESC_QUERY, DESC_RESPONSE,
-	DESC_RELAY, DESC_COORD;
+	DESC_RELAY, DESC_COORD, DESC_FILTER, DESC_TAGS, DESC_SERF_STATE, DESC_MEMBER,
+	DESC_KEY_REQUEST, DESC_KEY_RESPONSE;
 /* Every table above, for tests that go over all kinds. */
 extern const struct msg_desc *const WIRE_KINDS[];
 extern const size_t WIRE_NKINDS;
@@ -236,6 +334,19 @@ void wire_encode(const struct msg_desc *d, struct wbuf *w, const void *msg);
 int wire_validate(const struct msg_desc *d, void *msg);
 /* 1 when a and b hold the same message (byte fields compared by content). */
 int wire_equal(const struct msg_desc *d, const void *a, const void *b);
+
+/* The largest element an FT_LIST may have (struct size). */
+#define WIRE_ELEM_MAX 1024
+
+/* Reads a list's elements in order. */
+struct wire_iter {
+	const struct wire_list *l;
+	struct mp_reader r;
+	uint32_t i, left;
+};
+void wire_iter_init(struct wire_iter *it, const struct wire_list *l);
+/* 1 with the next element in elem (of l->elem's size), 0 at the end, -1 if malformed. */
+int wire_iter_next(struct wire_iter *it, void *elem);
 
 /* serf tags in Meta: 0xFF and a map of string to string, or (serf's old
  * form) any bytes not starting with 0xFF, the value of a "role" tag. Checks
