@@ -63,10 +63,11 @@ field() {
 		[ "$(field "$T/status" backend $n 4)" = up ]
 		[ "$(field "$T/status" backend $n 5)" = up ]
 		[ "$(field "$T/status" backend $n 8)" = primary ] # tier
-		[ "$(field "$T/status" backend $n 9)" = 1 ]  # active: one hold each
-		[ "$(field "$T/status" backend $n 10)" = 3 ]  # total
-		[ "$(field "$T/status" backend $n 11)" = 12 ] # bytes in: 2 x "hello\n"
-		[ "$(field "$T/status" backend $n 12)" = 18 ] # bytes out: 3 name lines, 2 echoes
+		[ "$(field "$T/status" backend $n 9)" = - ]  # zone: none
+		[ "$(field "$T/status" backend $n 10)" = 1 ]  # active: one hold each
+		[ "$(field "$T/status" backend $n 11)" = 3 ]  # total
+		[ "$(field "$T/status" backend $n 12)" = 12 ] # bytes in: 2 x "hello\n"
+		[ "$(field "$T/status" backend $n 13)" = 18 ] # bytes out: 3 name lines, 2 echoes
 	done
 	run -0 "$TCPDIST" status --control "$T/ctl.sock" --json
 	jq -e '.pool.connections == 2 and (.backends | length) == 2 and

@@ -19,7 +19,8 @@ teardown() {
 }
 
 # zone_pool FILE LOCALITY [DOWN...]: the three-zone pool, DOWN backends with
-# state = down; ZONES_REVERSED=1 writes the sections in the other order.
+# state = down; ZONES_REVERSED=1 writes the sections in the other order,
+# ZONE_EXTRA holds more [pool] lines.
 zone_pool() {
 	local file=$1 locality=$2 b z n sections=() out
 	shift 2
@@ -35,6 +36,7 @@ zone_pool() {
 	{
 		printf '[pool]\nlisten = 127.0.0.1:%s\nlocality = %s\ntable_size = 65537\ncheck_interval = 0\n' \
 			"$LPORT" "$locality"
+		[[ ${ZONE_EXTRA:-} ]] && printf '%s\n' "$ZONE_EXTRA" # more [pool] keys
 		if [[ ${ZONES_REVERSED:-} ]]; then
 			for ((n = ${#sections[@]} - 1; n >= 0; n--)); do printf '%s\n' "${sections[n]}"; done
 		else
@@ -78,7 +80,7 @@ spilled() {
 
 	# a1 down: zone a keeps min(1, 0.5 x 1.4) = 70%: 75 of 250 spill, within 25.
 	zone_pool "$T/zones.pool" prefer a1
-	wait_for_file_line "$TCPDIST_LOG" reloaded 1
+	wait_for_line_count "$TCPDIST_LOG" reloaded 1
 	agree "$T/a1"
 	n=$(spilled "$T/a1.live" 1)
 	echo "spilled with a1 down: $n of 250 (expected 75)"
@@ -88,7 +90,7 @@ spilled() {
 
 	# a2 down as well: everything spills, by weight over b and c.
 	zone_pool "$T/zones.pool" prefer a1 a2
-	wait_for_file_line "$TCPDIST_LOG" reloaded 2
+	wait_for_line_count "$TCPDIST_LOG" reloaded 2
 	agree "$T/a12"
 	[ "$(spilled "$T/a12.live" 1)" -eq 250 ]
 	run -0 "$TCPHASH" -f "$T/zones.pool" --json 127.0.1.9
@@ -113,7 +115,7 @@ spilled() {
 
 	# prefer with c1 down, in both orders of sections.
 	zone_pool "$T/zones.pool" prefer c1
-	wait_for_file_line "$TCPDIST_LOG" reloaded 1
+	wait_for_line_count "$TCPDIST_LOG" reloaded 1
 	agree "$T/one"
 	P1=$LPORT
 	ports LPORT
@@ -123,4 +125,88 @@ spilled() {
 	"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$T/two.live"
 	diff "$T/one.live" "$T/two.live"
 	LPORT=$P1
+}
+
+# metric FILE NAME{LABELS}: the value of one series, 0 if absent.
+metric() {
+	awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }' "$1"
+}
+
+@test "zone metrics count known traffic: connections by client and backend zone, spills, strict refusals with their own reason and log line; status has a zone column" {
+	ports LPORT M
+	start_zone_backends
+	# strict with zone b down: 40 clients of a stay in a, 30 of b are refused, 20 of c stay in c.
+	SRCS="$(seq -f '127.0.1.%g' 1 40) $(seq -f '127.0.2.%g' 1 30) $(seq -f '127.0.3.%g' 1 20)"
+	ZONE_EXTRA="control = $T/ctl.sock" zone_pool "$T/zones.pool" strict b1 b2
+	start_tcpdist "$T/zones.pool" --metrics "127.0.0.1:$M"
+	"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$T/strict.all" || true
+	curl -sf "http://127.0.0.1:$M/metrics" >"$T/m1"
+	[ "$(metric "$T/m1" 'tcpdist_zone_connections_total{client_zone="a",backend_zone="a"}')" -eq 40 ]
+	[ "$(metric "$T/m1" 'tcpdist_zone_connections_total{client_zone="c",backend_zone="c"}')" -eq 20 ]
+	[ "$(metric "$T/m1" 'tcpdist_zone_refused_total{client_zone="b",backend_zone="-"}')" -eq 30 ]
+	[ "$(metric "$T/m1" 'tcpdist_connections_failed_total{reason="zone"}')" -eq 30 ]
+	[ "$(metric "$T/m1" 'tcpdist_connections_failed_total{reason="max_conns"}')" -eq 0 ]
+	[ "$(grep -c 'tcpdist_zone_spills_total{' "$T/m1")" -eq 0 ]
+	grep -q 'client 127\.0\.2\.[0-9]*:[0-9]*: no backend available (zone b has no available backend' "$TCPDIST_LOG"
+	run ! grep -q 'every available backend is at its max_conns' "$TCPDIST_LOG"
+
+	# status: the zone column after tier, "zone" in JSON.
+	run -0 "$TCPDIST" status -f "$T/zones.pool"
+	[ "$(awk -F'\t' '$1 == "backend" && $2 == "b1" { print $8, $9 }' <<<"$output")" = "primary b" ]
+	[ "$(awk -F'\t' '$1 == "backend" { print $9 }' <<<"$output" | xargs)" = "a a b b c c" ]
+	run -0 "$TCPDIST" status -f "$T/zones.pool" --json
+	jq -e '[.backends[].zone] == ["a", "a", "b", "b", "c", "c"]' <<<"$output"
+
+	# prefer with a1 and a2 down: the 40 of a all spill, to b and c.
+	ZONE_EXTRA="control = $T/ctl.sock" zone_pool "$T/zones.pool" prefer a1 a2
+	wait_for_line_count "$TCPDIST_LOG" reloaded 1
+	"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$T/prefer.all"
+	curl -sf "http://127.0.0.1:$M/metrics" >"$T/m2"
+	sb=$(metric "$T/m2" 'tcpdist_zone_spills_total{client_zone="a",backend_zone="b"}')
+	sc=$(metric "$T/m2" 'tcpdist_zone_spills_total{client_zone="a",backend_zone="c"}')
+	echo "spills of a: $sb to b, $sc to c"
+	[ $((sb + sc)) -eq 40 ] && [ "$sb" -gt 0 ] && [ "$sc" -gt 0 ]
+	[ "$(metric "$T/m2" 'tcpdist_zone_connections_total{client_zone="a",backend_zone="b"}')" -eq "$sb" ]
+	[ "$(metric "$T/m2" 'tcpdist_zone_connections_total{client_zone="b",backend_zone="b"}')" -eq 30 ]
+	[ "$(metric "$T/m2" 'tcpdist_zone_connections_total{client_zone="c",backend_zone="c"}')" -eq 40 ]
+	[ "$(metric "$T/m2" 'tcpdist_zone_refused_total{client_zone="b",backend_zone="-"}')" -eq 30 ]
+}
+
+@test "locality with roundrobin, leastconn and random: clients stay in their zone, and spill 1 - fraction x 1.4 with a backend down" {
+	ports LPORT
+	start_zone_backends
+	SRCS="$(seq -f '127.0.1.%g' 1 200) $(seq -f '127.0.2.%g' 1 50)"
+	n=0
+	for bal in roundrobin leastconn random; do
+		ZONE_EXTRA="balance = $bal" zone_pool "$T/zones.pool" prefer
+		if ((n == 0)); then
+			start_tcpdist "$T/zones.pool"
+		else
+			wait_for_line_count "$TCPDIST_LOG" reloaded $n
+		fi
+		n=$((n + 1))
+		"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$T/$bal.up"
+		[ "$(spilled "$T/$bal.up" 1)" -eq 0 ] && [ "$(spilled "$T/$bal.up" 2)" -eq 0 ]
+		# both backends of a zone take its clients
+		[ "$(cut -f2 "$T/$bal.up" | sort -u | xargs)" = "a1 a2 b1 b2" ] || { sort "$T/$bal.up" | cut -f2 | uniq -c; false; }
+
+		# a1 down: zone a keeps 70%: 60 of 200 spill, within 25; b keeps all.
+		ZONE_EXTRA="balance = $bal" zone_pool "$T/zones.pool" prefer a1
+		wait_for_line_count "$TCPDIST_LOG" reloaded $n
+		n=$((n + 1))
+		"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$T/$bal.a1"
+		s=$(spilled "$T/$bal.a1" 1)
+		echo "$bal: spilled with a1 down: $s of 200 (expected 60)"
+		((s >= 35 && s <= 85))
+		[ "$(spilled "$T/$bal.a1" 2)" -eq 0 ]
+		# the spill goes to both other zones
+		[ "$(awk -F'\t' '$1 ~ /^127\.0\.1\./ { print substr($2, 1, 1) }' "$T/$bal.a1" | sort -u | xargs)" = "a b c" ]
+	done
+
+	# strict with roundrobin and zone a empty: its clients are refused.
+	ZONE_EXTRA="balance = roundrobin" zone_pool "$T/zones.pool" strict a1 a2
+	wait_for_line_count "$TCPDIST_LOG" reloaded $n
+	"$HELPERS/fromaddrs" "127.0.0.1:$LPORT" $SRCS >"$T/strict.all" || true
+	[ "$(grep -c $'^127\\.0\\.1\\.[0-9]*\t-$' "$T/strict.all")" -eq 200 ]
+	[ "$(spilled "$T/strict.all" 2)" -eq 0 ]
 }

@@ -230,6 +230,16 @@ static void conn_fail(struct conn *c)
 			off += (size_t)snprintf(why + off, sizeof(why) - off, "%s%s: %s",
 						i ? "; " : "", c->farm->b[a->tried[i]].up->name,
 						connect_error_text(a->error[i]));
+	} else if (c->where == ZONE_LOCAL && c->farm->pool->locality == LOCALITY_STRICT &&
+		   !farm_zone_available(c->farm, c->zone)) {
+		reason = FAIL_ZONE;
+		snprintf(why, sizeof(why), "zone %s has no available backend (locality = strict)",
+			 c->zone_name[0]);
+	} else if (c->where == ZONE_LOCAL && c->farm->pool->locality == LOCALITY_STRICT) {
+		reason = FAIL_FULL;
+		snprintf(why, sizeof(why),
+			 "every available backend of zone %s is at its max_conns (locality = strict)",
+			 c->zone_name[0]);
 	} else if (farm_count_available(c->farm) > 0) {
 		reason = FAIL_FULL;
 		snprintf(why, sizeof(why), "every available backend is at its max_conns");

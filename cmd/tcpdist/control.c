@@ -173,6 +173,7 @@ static void status_backend(struct out *o, const struct farm *f, size_t i)
 	out_str(o, "reason", reason[0] ? reason : "-");
 	out_uint(o, "weight", b->weight);
 	out_str(o, "tier", b->backup ? "backup" : "primary");
+	out_str(o, "zone", f->pool->backends[i].zone_name[0] ? f->pool->backends[i].zone_name : "-");
 	out_uint(o, "active", atomic_load_explicit(&u->active, memory_order_relaxed));
 	out_uint(o, "total", atomic_load_explicit(&u->total, memory_order_relaxed));
 	out_uint(o, "bytes_in", atomic_load_explicit(&u->bytes_in, memory_order_relaxed));

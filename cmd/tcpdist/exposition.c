@@ -155,7 +155,8 @@ static void metrics_render_checks(const struct proc *p, struct sbuf *b)
 
 static void metrics_render_core(const struct proc *p, struct sbuf *b)
 {
-	static const char *const fail_names[] = {"no_backend", "connect", "resources", "max_conns"};
+	static const char *const fail_names[] = {"no_backend", "connect", "resources",
+						 "max_conns", "zone"};
 	static const char *const error_names[] = {"refused", "timeout", "other"};
 	const struct farm *f = p->farm;
 	unsigned long long accepted = 0, in = 0, out = 0, failed[FAIL_REASONS] = {0};
@@ -175,7 +176,8 @@ static void metrics_render_core(const struct proc *p, struct sbuf *b)
 	sb_printf(b, "tcpdist_connections_active %zu\n", proc_connections(p));
 	header(b, "tcpdist_connections_failed_total", "counter",
 	       "Client connections refused: no backend available, every connect failed, "
-	       "out of resources, or every available backend at its max_conns.");
+	       "out of resources, every available backend at its max_conns, or (locality = strict) "
+	       "no available backend in the client's zone.");
 	for (int r = 0; r < FAIL_REASONS; r++)
 		sb_printf(b, "tcpdist_connections_failed_total{reason=\"%s\"} %llu\n", fail_names[r],
 			  failed[r]);

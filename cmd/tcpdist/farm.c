@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rng.h"
 #include "tcpdist.h"
 
 /* The configured tables, then drained and down backends' slots refilled.
@@ -155,7 +156,9 @@ struct farm *farm_create(struct pool *pool, const struct farm *prev, char *err)
 		return NULL;
 	}
 	f->pool = pool;
-	if (pool->balance == BALANCE_HASH && farm_build_table(f, err) < 0) {
+	/* Other balances use the zones' members and weights (zone.h) alone. */
+	if ((pool->balance == BALANCE_HASH || (pool->locality != LOCALITY_OFF && pool->nzones)) &&
+	    farm_build_table(f, err) < 0) {
 		f->pool = NULL; /* still the caller's */
 		farm_free(f);
 		return NULL;
@@ -191,6 +194,14 @@ size_t farm_count_available(const struct farm *f)
 	for (size_t i = 0; i < f->n; i++)
 		n += (size_t)farm_available(f, i);
 	return n;
+}
+
+int farm_zone_available(const struct farm *f, unsigned zone)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->pool->backends[i].zone == zone && farm_available(f, i))
+			return 1;
+	return 0;
 }
 
 static int primary_available(const struct farm *f)
@@ -353,12 +364,78 @@ static int first_eligible(const struct farm *f, const uint32_t *tried, size_t nt
 	return primary ? -1 : backup;
 }
 
+/* Marks eligible the backends of zone (in = 1) or of the other zones
+ * (in = 0; every backend when zone is POOL_ZONE_NONE), backups only when no
+ * primary of that set is available, as the tables of zone.c do. */
+static void cand_eligible(const struct farm *f, struct balance_candidate *c, unsigned zone,
+			  int in, const uint32_t *tried, size_t ntried)
+{
+	int primary = 0;
+
+	for (size_t i = 0; i < f->n; i++) {
+		int member = zone == POOL_ZONE_NONE || (f->pool->backends[i].zone == zone) == in;
+
+		c[i].eligible = member && eligible(f, tried, ntried, i);
+		primary |= member && !f->b[i].backup && farm_available(f, i);
+	}
+	if (f->has_backup && primary)
+		for (size_t i = 0; i < f->n; i++)
+			if (f->b[i].backup)
+				c[i].eligible = 0;
+}
+
+static int cand_pick(struct worker *w, const struct farm *f)
+{
+	struct balance_candidate *c = w->cand;
+
+	switch (f->pool->balance) {
+	case BALANCE_LEASTCONN:
+		return balance_leastconn(c, f->n, &w->lc_cursor);
+	case BALANCE_RANDOM:
+		return balance_random(c, f->n, &w->rng);
+	case BALANCE_ROUNDROBIN:
+	case BALANCE_HASH: /* handled above */
+		break;
+	}
+	return balance_roundrobin(c, f->n, w->rr_current);
+}
+
+/* Locality for roundrobin, leastconn and random: zone_pick's choice of
+ * tables, made over the candidates. The share kept in the zone follows the
+ * same formula (zone_keeps), drawn per connection since these balances
+ * have no client hash; spilled connections go to the other zones' backends
+ * by the balance, so by their available weight. */
+static int farm_pick_cand_zone(struct worker *w, const struct farm *f, unsigned zone,
+			       const uint32_t *tried, size_t ntried, enum zone_where *where)
+{
+	const struct zone_hash *zh = &f->zones.z[zone];
+	int stay, b;
+
+	stay = f->pool->locality == LOCALITY_STRICT ||
+	       zone_keeps(zh->weight, zone_available(f->pool, &f->zones, zone, pick_available, f),
+			  f->pool->locality_overprovision, rng_next(&w->rng));
+	*where = ZONE_LOCAL;
+	if (stay) {
+		cand_eligible(f, w->cand, zone, 1, tried, ntried);
+		if ((b = cand_pick(w, f)) >= 0 || f->pool->locality == LOCALITY_STRICT)
+			return b;
+	}
+	cand_eligible(f, w->cand, zone, 0, tried, ntried);
+	if ((b = cand_pick(w, f)) >= 0) {
+		*where = ZONE_SPILL;
+		return b;
+	}
+	if (stay)
+		return -1;
+	cand_eligible(f, w->cand, zone, 1, tried, ntried); /* nothing outside: home after all */
+	return cand_pick(w, f);
+}
+
 int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash, unsigned zone,
 	      const uint32_t *tried, size_t ntried, enum zone_where *where)
 {
 	struct balance_candidate *c = w->cand;
 	uint64_t now = f->has_slowstart ? monotonic_ms() : 0;
-	int primary = 0;
 
 	*where = ZONE_ANY;
 	if (f->pool->balance == BALANCE_HASH && f->zones.n)
@@ -373,23 +450,11 @@ int farm_pick(struct worker *w, const struct farm *f, uint64_t client_hash, unsi
 	for (size_t i = 0; i < f->n; i++) {
 		c[i].weight = f->b[i].weight;
 		c[i].active = atomic_load_explicit(&f->b[i].up->active, memory_order_relaxed);
-		c[i].eligible = eligible(f, tried, ntried, i);
-		primary |= !f->b[i].backup && farm_available(f, i);
 		if (now)
 			c[i].weight *= farm_ramp(f, i, now); /* the same scale for all */
 	}
-	if (f->has_backup)
-		for (size_t i = 0; i < f->n; i++)
-			if (f->b[i].backup && primary)
-				c[i].eligible = 0;
-	switch (f->pool->balance) {
-	case BALANCE_LEASTCONN:
-		return balance_leastconn(c, f->n, &w->lc_cursor);
-	case BALANCE_RANDOM:
-		return balance_random(c, f->n, &w->rng);
-	case BALANCE_ROUNDROBIN:
-	case BALANCE_HASH: /* handled above */
-		break;
-	}
-	return balance_roundrobin(c, f->n, w->rr_current);
+	if (f->zones.n && zone < f->zones.n)
+		return farm_pick_cand_zone(w, f, zone, tried, ntried, where);
+	cand_eligible(f, c, POOL_ZONE_NONE, 1, tried, ntried);
+	return cand_pick(w, f);
 }

@@ -63,7 +63,11 @@ struct options {
 };
 
 /* Why a client was refused, for the metrics. */
-enum fail_reason { FAIL_NO_BACKEND, FAIL_CONNECT, FAIL_RESOURCES, FAIL_FULL, FAIL_REASONS };
+enum fail_reason {
+	FAIL_NO_BACKEND, FAIL_CONNECT, FAIL_RESOURCES, FAIL_FULL,
+	FAIL_ZONE, /* locality = strict: the client's zone has no available backend */
+	FAIL_REASONS
+};
 /* Why a backend connect failed. */
 enum connect_error { CONNECT_REFUSED, CONNECT_TIMEOUT, CONNECT_OTHER, CONNECT_ERRORS };
 /* Why a client was turned away before a backend was chosen (admit.c). */
@@ -169,6 +173,7 @@ const struct farm_backend *farm_find(const struct farm *f, const char *name);
 /* Whether backend i can take a new connection (health included). */
 int farm_available(const struct farm *f, size_t i);
 size_t farm_count_available(const struct farm *f);
+int farm_zone_available(const struct farm *f, unsigned zone); /* some backend of zone is */
 /* Whether no primary is available and the backups take the clients. */
 int farm_backup_in_use(const struct farm *f);
 /* slowstart: the share of its weight backend i has at now_ms, in
