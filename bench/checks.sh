@@ -61,13 +61,16 @@ trap 'exit 130' INT TERM
 # Ports: N for nginx, N for the nginx of checks, one for tcpdist, one for its
 # metrics: a run of free ones below the kernel's ephemeral range.
 ephemeral=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
-listening=$(ss -Htan | awk '{n = split($4, a, ":"); print a[n]}' | sort -un)
-for ((try = 0; try < 50; try++)); do
-	BASE=$((10000 + RANDOM % (ephemeral - 10000 - 2 * N - 2)))
-	taken=$(awk -v lo="$BASE" -v hi=$((BASE + 2 * N + 1)) '$1 >= lo && $1 <= hi' <<<"$listening" | wc -l)
-	((taken == 0)) && break
-done
-((taken == 0)) || die "no run of $((2 * N + 2)) free ports found"
+# The middle of the widest gap between listening ports, from 10000 up to it.
+BASE=$(ss -Htln | awk '{n = split($4, a, ":"); print a[n]}' | sort -un |
+	awk -v lo=10000 -v hi="$ephemeral" -v need=$((2 * N + 2)) '
+	function gap(next_used) {
+		if (next_used - prev - 1 > best) { best = next_used - prev - 1; at = prev + 1 }
+	}
+	BEGIN { prev = lo - 1 }
+	$1 >= lo && $1 < hi { gap($1); prev = $1 }
+	END { gap(hi); if (best >= need) print at + int((best - need) / 2) }')
+[[ -n $BASE ]] || die "no run of $((2 * N + 2)) free ports below $ephemeral"
 CBASE=$((BASE + N))
 LISTEN=$((BASE + 2 * N))
 METRICS=$((BASE + 2 * N + 1))
