@@ -181,6 +181,39 @@ load 'tcppeer_helpers'
 	run ! grep -q 8002 "$T/web.pool"
 }
 
+# zone_of FILE BACKEND: the zone key of [backend BACKEND] in FILE.
+zone_of() {
+	awk -v b="[backend $2]" '/^\[/ { in_b = ($0 == b) } in_b && $1 == "zone" { print $3 }' "$1"
+}
+
+@test "pool: --zone-tag: a serf agent's zone tag is its backend's zone, follows a change, and goes with the tag; a bad one is logged" {
+	ports G1 G2 R1 R2 P
+	printf '[pool]\nlisten = 127.0.0.1:1\nlocality = prefer\n' >"$T/web.pool"
+	start_serf s1 "$G1" "$R1" -tag web=127.0.0.1:8001 -tag az=eu-1a
+	start_serf s2 "$G2" "$R2" -tag web=127.0.0.1:8002 -tag 'az=not a zone' -join "127.0.0.1:$G1"
+	start_peer tp "$P" -j "127.0.0.1:$G1" --pool "$T/web.pool" --service-tag web --zone-tag az \
+		--pool-delay 100ms
+	wait_until 5 grep -q '^\[backend s2\]' "$T/web.pool"
+	wait_until 5 grep -q '^\[backend s1\]' "$T/web.pool"
+	[ "$(zone_of "$T/web.pool" s1)" = eu-1a ]
+	[ -z "$(zone_of "$T/web.pool" s2)" ]
+	grep -q "member 's2': az=not a zone is not a zone name" "$T/tp.err"
+	run -0 "$TCPDIST" -n "$T/web.pool"
+	# The tag changes: the zone follows; the tag goes: so does the key.
+	"$SERF" tags -rpc-addr "127.0.0.1:$R1" -set az=eu-1b >/dev/null
+	wait_until 5 bash -c "grep -A3 '^\[backend s1\]' '$T/web.pool' | grep -qx 'zone = eu-1b'"
+	"$SERF" tags -rpc-addr "127.0.0.1:$R2" -set az=eu-1c >/dev/null
+	wait_until 5 bash -c "grep -A3 '^\[backend s2\]' '$T/web.pool' | grep -qx 'zone = eu-1c'"
+	"$SERF" tags -rpc-addr "127.0.0.1:$R1" -delete az >/dev/null
+	wait_until 5 bash -c "! grep -A3 '^\[backend s1\]' '$T/web.pool' | grep -q '^zone'"
+	[ "$(zone_of "$T/web.pool" s2)" = eu-1c ]
+	run -0 "$TCPDIST" -n "$T/web.pool"
+	# --zone-tag alone is a usage error.
+	run --separate-stderr "$TCPPEER" -n x -b 127.0.0.1:1 --zone-tag az
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "tcppeer: --zone-tag needs --pool and --service-tag" ]
+}
+
 # empty_pool: $T/web.pool with a [pool] section and no backend yet.
 empty_pool() {
 	printf '[pool]\nlisten = 127.0.0.1:1\n' >"$T/web.pool"

@@ -17,7 +17,8 @@
 
 static const char usage_text[] =
 	"usage: tcppeer -n NAME -b ADDR:PORT [-a ADDR:PORT] [-j SEED]... [-t KEY=VALUE]...\n"
-	"               [--pool FILE --service-tag TAG] [--keyring FILE] [--allow CIDR]...\n"
+	"               [--pool FILE --service-tag TAG [--zone-tag TAG]] [--keyring FILE]\n"
+	"               [--allow CIDR]...\n"
 	"               [--control PATH] [--snapshot FILE]\n"
 	"       tcppeer members [--control PATH] [--json]\n"
 	"       tcppeer event [--control PATH] NAME [PAYLOAD]\n"
@@ -39,6 +40,7 @@ static const char help_text[] =
 	"      --pool FILE    keep a [backend NAME] section in FILE for every alive\n"
 	"      --service-tag TAG\n"
 	"                     member whose tag TAG is HOST:PORT\n"
+	"      --zone-tag TAG its zone key from the member's tag TAG (none without it)\n"
 	"      --keyring FILE encrypt with AES-GCM as serf -encrypt: base64 keys, one\n"
 	"                     per line, the first sends; SIGHUP re-reads the file\n"
 	"      --allow CIDR   accept packets and streams only from these networks;\n"
@@ -280,12 +282,14 @@ static void parse_options(struct config *c, int argc, char **argv)
 		OPT_RETRANSMIT, OPT_SUSPICION, OPT_SUSPICION_MAX, OPT_PUSHPULL, OPT_TO_DEAD,
 		OPT_TCP_TIMEOUT, OPT_LEAVE_TIMEOUT, OPT_POOL_DELAY, OPT_KEYRING, OPT_ALLOW,
 		OPT_RECONNECT_INTERVAL, OPT_RECONNECT_TIMEOUT, OPT_TOMBSTONE_TIMEOUT, OPT_SNAPSHOT,
+		OPT_ZONE_TAG,
 	};
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"pool", required_argument, NULL, OPT_POOL},
 		{"service-tag", required_argument, NULL, OPT_SERVICE_TAG},
+		{"zone-tag", required_argument, NULL, OPT_ZONE_TAG},
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"keyring", required_argument, NULL, OPT_KEYRING},
 		{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
@@ -350,6 +354,9 @@ static void parse_options(struct config *c, int argc, char **argv)
 			break;
 		case OPT_SERVICE_TAG:
 			c->service_tag = optarg;
+			break;
+		case OPT_ZONE_TAG:
+			c->zone_tag = optarg;
 			break;
 		case OPT_CONTROL:
 			c->control_path = optarg;
@@ -431,6 +438,10 @@ static void parse_options(struct config *c, int argc, char **argv)
 		usage();
 	if ((c->pool_path == NULL) != (c->service_tag == NULL)) {
 		fputs("tcppeer: --pool and --service-tag go together\n", stderr);
+		exit(2);
+	}
+	if (c->zone_tag != NULL && c->pool_path == NULL) {
+		fputs("tcppeer: --zone-tag needs --pool and --service-tag\n", stderr);
 		exit(2);
 	}
 	if (*c->name == '\0' || strlen(c->name) > PEER_NAME_MAX ||

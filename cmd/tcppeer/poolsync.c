@@ -4,6 +4,10 @@
  * removed. Sections without the mark are never touched. A burst of changes
  * is written once, a moment after the last.
  *
+ * With --zone-tag TAG, the member's tag TAG is the section's zone key (no
+ * key when the member has none); a value a pool cannot take as a zone name
+ * is logged and the backend written without a zone.
+ *
  * One member's bad tag must not hold up the others: a member whose address
  * the file cannot take, or whose host name does not resolve, is logged and
  * left out. Host names are looked up off the event loop (resolve.c) and the
@@ -41,6 +45,7 @@ struct poolsync {
 struct want {
 	char name[POOL_NAME_MAX + 1];
 	char addr[256];
+	char zone[POOL_NAME_MAX + 1]; /* "" for none */
 	int pending; /* its host name is being looked up: keep what the file has */
 };
 
@@ -130,6 +135,25 @@ static int service_addr_state(struct poolsync *ps, const char *v, char *why, siz
 	}
 }
 
+/* want's zone from the member's --zone-tag tag, if any. */
+static void want_zone(struct poolsync *ps, struct want *w, char (*keys)[128], char (*vals)[256],
+		      int nt)
+{
+	const char *tag = ps->peer->cfg.zone_tag;
+
+	for (int t = 0; tag != NULL && t < nt; t++) {
+		if (strcmp(keys[t], tag) != 0)
+			continue;
+		if (pool_name_valid(vals[t]))
+			snprintf(w->zone, sizeof(w->zone), "%s", vals[t]);
+		else
+			warn_once(ps, "member '%s': %s=%.64s is not a zone name (1-%d of A-Z a-z "
+				  "0-9 . _ -); written without a zone", w->name, tag, vals[t],
+				  POOL_NAME_MAX);
+		return;
+	}
+}
+
 /* The backends the pool should hold: alive members carrying the tag. */
 static size_t wanted(struct poolsync *ps, struct want *out, size_t max)
 {
@@ -161,6 +185,7 @@ static size_t wanted(struct poolsync *ps, struct want *out, size_t max)
 				snprintf(out[n].name, sizeof(out[n].name), "%s", nd->name);
 				snprintf(out[n].addr, sizeof(out[n].addr), "%s", vals[t]);
 				out[n].pending = st == ADDR_PENDING;
+				want_zone(ps, &out[n], keys, vals, nt);
 				n++;
 			}
 			break;
@@ -221,7 +246,8 @@ static int pool_apply(struct pool_doc *doc, void *vctx, char *err)
 				member_refused(doc, ctx, x, err, 0);
 				continue;
 			}
-			if (pool_doc_set(doc, x->name, "address", x->addr, err) < 0) {
+			if (pool_doc_set(doc, x->name, "address", x->addr, err) < 0 ||
+			    (x->zone[0] && pool_doc_set(doc, x->name, "zone", x->zone, err) < 0)) {
 				member_refused(doc, ctx, x, err, 1);
 				continue;
 			}
@@ -233,6 +259,18 @@ static int pool_apply(struct pool_doc *doc, void *vctx, char *err)
 		if (pool_doc_get(doc, x->name, "address", cur, sizeof(cur)) != 1 ||
 		    strcmp(cur, x->addr) != 0) {
 			if (pool_doc_set(doc, x->name, "address", x->addr, err) < 0) {
+				member_refused(doc, ctx, x, err, 0);
+				continue;
+			}
+			ctx->updated++;
+		}
+		if (ctx->ps->peer->cfg.zone_tag != NULL) { /* the zone follows the tag */
+			int has = pool_doc_get(doc, x->name, "zone", cur, sizeof(cur)) == 1;
+
+			if (has == (x->zone[0] != '\0') && (!has || strcmp(cur, x->zone) == 0))
+				continue;
+			if ((x->zone[0] ? pool_doc_set(doc, x->name, "zone", x->zone, err)
+					: pool_doc_unset(doc, x->name, "zone", err)) < 0) {
 				member_refused(doc, ctx, x, err, 0);
 				continue;
 			}

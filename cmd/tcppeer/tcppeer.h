@@ -60,6 +60,7 @@ struct config {
 	const char *tag_key[TAGS_MAX], *tag_val[TAGS_MAX];
 	int ntags;
 	const char *pool_path, *service_tag, *control_path, *keyring_path, *snapshot_path;
+	const char *zone_tag; /* --zone-tag: the tag that names a backend's zone, or NULL */
 	struct allow_net allow[ALLOW_MAX];
 	int nallow;
 	/* Timings in seconds (memberlist's LAN profile by default). */
