@@ -210,3 +210,47 @@ metric() {
 	[ "$(grep -c $'^127\\.0\\.1\\.[0-9]*\t-$' "$T/strict.all")" -eq 200 ]
 	[ "$(spilled "$T/strict.all" 2)" -eq 0 ]
 }
+
+@test "tcphash --stats per zone: each backend's share of its zone's table, and the share of its clients each zone keeps" {
+	cat >"$T/z.pool" <<-EOF2
+		[pool]
+		listen = 127.0.0.1:1
+		locality = prefer
+		[zone a]
+		clients = 10.1.0.0/16
+		[zone b]
+		clients = 10.2.0.0/16
+		[backend a1]
+		address = 127.0.0.1:11
+		zone = a
+		[backend a2]
+		address = 127.0.0.1:12
+		zone = a
+		weight = 3
+		[backend b1]
+		address = 127.0.0.1:21
+		zone = b
+		[backend b2]
+		address = 127.0.0.1:22
+		zone = b
+		[backend x]
+		address = 127.0.0.1:31
+	EOF2
+	run -0 "$TCPHASH" --stats -f "$T/z.pool" --down a2
+	# name weight state slots share weight_share ratio, then zone zone_slots zone_share zone_ratio
+	# a1 is all that is left of zone a: its whole table
+	[ "$(awk -F'\t' '$1 == "a1" { print NF, $8, $10, $11 }' <<<"$output")" = "11 a 1.000000 1.0000" ]
+	[ "$(awk -F'\t' '$1 == "x" { print $8, $9 }' <<<"$output")" = "- 0" ]
+	[ "$(awk -F'\t' '$1 == "b1" { print $8 }' <<<"$output")" = b ]
+	run -0 "$TCPHASH" --stats -f "$T/z.pool" --down a2 --json
+	# zone a: 1 of its 4 available, kept 1/4 x 1.4 = 0.35; zone b whole
+	jq -e '.locality == "prefer" and
+		(.zones | map({(.name): .keeps}) | add) == {"a": 0.35, "b": 1} and
+		(.zones[0] | .weight == 4 and .available_weight == 1) and
+		(.backends[] | select(.name == "x") | .zone == null) and
+		(.backends[] | select(.name == "b2") | .zone == "b" and .zone_share > 0.49)' <<<"$output"
+	# without locality the lines keep their 7 columns
+	sed -i 's/^locality = prefer$/locality = off/' "$T/z.pool"
+	run -0 "$TCPHASH" --stats -f "$T/z.pool"
+	[ "$(awk -F'\t' '{ print NF }' <<<"$output" | sort -u)" = 7 ]
+}
