@@ -82,49 +82,147 @@ synopsis_in_usage() {
 	diff "$ROOT/examples/web.pool" "$BATS_TEST_TMPDIR/readme.pool"
 }
 
-# run_examples FILE DIR: every "$ tcphash ..." line of FILE's examples, run in
-# DIR, must print exactly the lines that follow it there (up to the next
-# prompt, the end of the block or a blank line). A command continued on the
-# next line is skipped, and so is one that needs a program not installed.
-run_examples() {
-	local file=$1 dir=$2 line cmd= expected= n=0 skip=0
-	check_one() {
-		[[ -n $cmd ]] || return 0
-		if ((skip == 0)); then
-			local got
-			got=$(cd "$dir" && PATH="$ROOT/bin:$PATH" bash -c "$cmd" 2>&1) || true
-			if [[ $got != "$expected" ]]; then
-				printf '%s: %s\n--- documented:\n%s\n--- printed:\n%s\n' "$file" "$cmd" "$expected" "$got"
-				return 1
-			fi
-			n=$((n + 1))
-		fi
-		cmd= expected= skip=0
-	}
-	while IFS= read -r line; do
-		if [[ $line == '$ tcphash '* ]]; then
-			check_one || return 1
-			cmd=${line#'$ '}
-			cmd=$(sed -E 's/ {2,}#.*$//' <<<"$cmd")
-			[[ $cmd == *'|' ]] && skip=1
-			[[ $cmd == *'| jq '* ]] && ! command -v jq >/dev/null && skip=1
-		elif [[ -n $cmd && ( $line == '$ '* || $line == .Ed || $line == '```' || -z $line ) ]]; then
-			check_one || return 1
-		elif [[ -n $cmd ]]; then
-			expected+=${expected:+$'\n'}$line
-		fi
-	done <"$file"
-	check_one || return 1
-	echo "# $file: $n examples checked" >&3
-	((n > 0))
+# The examples of the man pages and the README run, and print what they show.
+# In a literal block (.Bd -literal ... .Ed, or ``` ... ```), a line
+# "$ COMMAND" is run and must print exactly the lines after it, up to the
+# next "$ " line, the end of the block or a blank line. The commands of one
+# file run in order in one shell (so "export" and "echo $?" work), in a
+# scratch directory laid out as the source tree: copies of examples/ and
+# tests/golden/hash.pool, with /etc/tcpdist/ moved under it. Nothing in the
+# tree is edited.
+
+# Examples that cannot run here, by the start of their first line, and why.
+# Every one must still be found in the documents, so the list cannot go stale.
+declare -gA NOT_RUNNABLE=(
+	['tcpdist -j 4']='runs tcpdist in the foreground'
+	['tcpdist -v -j 2 ']='runs tcpdist in the foreground'
+	['tcpdist --metrics ']='runs tcpdist in the foreground'
+	['tcpdist --takeover ']='needs a running tcpdist'
+	['curl -s http://127.0.0.1:9100/']='needs a running tcpdist'
+	["echo 'status' | socat "]='needs a running tcpdist'
+	['kill -HUP ']='needs a running tcpdist'
+	['nc -s 127.0.0.23 ']='needs a running tcpdist and its backends'
+	['cut -d'"' '"' -f1 access.log']='needs an access log'
+	['tcppool drain --wait=5m web1']='needs a running tcpdist'
+	['tcppeer -n ']='runs tcppeer, a cluster member, in the foreground'
+	['tcppeer event ']='needs a running tcppeer'
+	['tcppeer members ']='needs a running tcppeer'
+	['serf keygen']='needs serf'
+)
+
+# example_dir DIR: the scratch tree the examples run in.
+example_dir() {
+	mkdir -p "$1/examples" "$1/tests/golden" "$1/etc/tcpdist"
+	cp "$ROOT"/examples/*.pool "$1/examples/"
+	cp "$ROOT/tests/golden/hash.pool" "$1/tests/golden/"
 }
 
-@test "the tcphash examples in the man page and the README print what tcphash prints" {
-	local d=$BATS_TEST_TMPDIR
-	grep -v '^balance' "$ROOT/examples/web.pool" >"$d/web.pool"
-	awk '/^\[backend web3\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$d/web.pool" \
-		>"$d/web-without-web3.pool"
-	cp "$ROOT/tests/golden/hash.pool" "$d/hash.pool"
-	run_examples "$ROOT/man/tcphash.1" "$d"
-	run_examples "$ROOT/README.md" "$d"
+# run_examples FILE DIR
+run_examples() {
+	local file=$1 dir=$2 line cmd i n=0 inblock=0 cur=-1 script=$2/.examples
+	local -a cmds=() expect=() run=()
+	declare -gA FOUND
+	mkdir -p "$script"
+	while IFS= read -r line; do
+		[[ $file == *.[1-8] ]] && { line=${line//\\e/\\}; line=${line//\\&/}; }
+		if ((!inblock)); then
+			[[ $line == '.Bd -literal'* || $line == '```'* ]] && inblock=1
+			continue
+		fi
+		if [[ $line == .Ed || $line == '```' ]]; then
+			inblock=0 cur=-1
+		elif [[ $line == '$ '* ]]; then
+			cur=${#cmds[@]}
+			cmd=$(sed -E 's/ {2,}#.*$//' <<<"${line#'$ '}")
+			cmds+=("$cmd") expect+=("") run+=(1)
+			for i in "${!NOT_RUNNABLE[@]}"; do
+				[[ $cmd == "$i"* ]] && { run[cur]=0; FOUND[$i]=1; }
+			done
+			[[ $cmd == *'| jq '* ]] && ! command -v jq >/dev/null && run[cur]=0
+			if ((run[cur])) && [[ $cmd == *'\' || $cmd == *'|' ]]; then
+				echo "$file: $cmd: continued on the next line: list it in NOT_RUNNABLE"
+				return 1
+			fi
+		elif [[ -z $line ]]; then
+			cur=-1
+		elif ((cur >= 0)); then
+			expect[cur]+=${expect[cur]:+$'\n'}$line
+		fi
+	done <"$file"
+	for i in "${!cmds[@]}"; do
+		((run[i])) || continue
+		printf '{ %s\n} >%q 2>&1 </dev/null\n' "${cmds[i]//\/etc\/tcpdist\//$dir/etc/tcpdist/}" \
+			"$script/$i"
+	done >"$script/all.sh"
+	(cd "$dir" && unset TCPDIST_POOL && PATH="$ROOT/bin:$PATH" timeout 60 bash "$script/all.sh") || true
+	for i in "${!cmds[@]}"; do
+		((run[i])) || continue
+		local got
+		got=$(cat "$script/$i" 2>/dev/null)
+		got=${got//"$dir"/}
+		if [[ $got != "${expect[i]}" ]]; then
+			printf '%s: %s\n--- documented:\n%s\n--- printed:\n%s\n' "$file" "${cmds[i]}" \
+				"${expect[i]}" "$got"
+			return 1
+		fi
+		n=$((n + 1))
+	done
+	echo "# ${file#"$ROOT/"}: $n examples run, $((${#cmds[@]} - n)) not runnable" >&3
+	((${#cmds[@]} > 0))
+}
+
+@test "the examples of every man page and of the README print what the tools print" {
+	local f d
+	declare -gA FOUND=()
+	for f in "$ROOT"/man/*.[1-8] "$ROOT/README.md"; do
+		d=$BATS_TEST_TMPDIR/$(basename "$f")
+		example_dir "$d"
+		case $f in
+		*/tcpdist.1) cp "$ROOT/examples/web.pool" "$d/etc/tcpdist/web.pool"
+			cp "$ROOT/examples/web.pool" "$d/web.pool" ;;
+		*/tcppool.1) printf '%s\n' '[pool]' 'listen = 127.0.0.1:8080' '' 'balance = fastest' \
+			'' '[backend web1]' 'address = 127.0.0.1:9001' '' '[backend web3]' >"$d/new.pool" ;;
+		*/tcpdist.pool.5) # the pool of the example before the tcphash one
+			awk '/^\.Bd -literal/ { b = "" ; next } /^\.Ed/ { if (b ~ /backend db4/) { printf "%s", b; exit } }
+				{ b = b $0 "\n" }' "$f" >"$d/db.pool" ;;
+		esac
+		run_examples "$f" "$d"
+	done
+	for f in "${!NOT_RUNNABLE[@]}"; do
+		[[ ${FOUND[$f]-} ]] || { echo "NOT_RUNNABLE: no example starts with '$f'"; return 1; }
+	done
+}
+
+@test "the README's development tree lists the top directories, and its make and install lines every tool and page" {
+	local d listed
+	listed=$(awk '/^## Development/ { f = 1 } f && /^```$/ { if (++n == 2) exit } f && n == 1 && /^[a-z]/ { print $1 }' \
+		"$ROOT/README.md")
+	for d in "$ROOT"/*/; do
+		d=$(basename "$d")/
+		grep -qxF "$d" <<<"$listed" || { echo "README Development: $d missing"; return 1; }
+	done
+	for d in $listed; do
+		[ -d "$ROOT/$d" ] || { echo "README Development: no directory $d"; return 1; }
+	done
+	for d in "$ROOT"/cmd/*/; do
+		grep -q "^make  .*# .*bin/$(basename "$d")" "$ROOT/README.md" ||
+			{ echo "README: the make line does not name bin/$(basename "$d")"; return 1; }
+	done
+	for d in "$ROOT"/man/*.[1-8]; do
+		d=$(basename "$d")
+		grep -qF "\`${d%.*}(${d##*.})\`" "$ROOT/README.md" ||
+			{ echo "README: the install list does not name ${d%.*}(${d##*.})"; return 1; }
+	done
+}
+
+@test "the SEE ALSO of every man page names every other page of the toolkit" {
+	local f g
+	for f in "$ROOT"/man/*.[1-8]; do
+		for g in "$ROOT"/man/*.[1-8]; do
+			[ "$f" = "$g" ] && continue
+			g=$(basename "$g")
+			sed -n '/^\.Sh SEE ALSO/,/^\.Sh /p' "$f" | grep -q "^\.Xr ${g%.*} ${g##*.}\( ,\)\?$" ||
+				{ echo "$(basename "$f"): SEE ALSO lacks ${g%.*}(${g##*.})"; return 1; }
+		done
+	done
 }
