@@ -4,6 +4,7 @@
 #   tcpdist            plain, as before
 #   tcpdist-pp2        proxy_protocol = v2 to its backend
 #   tcpdist-limits     client_max_conns and client_rate on (never reached)
+#   haproxy            HAProxy 2.6, plain, for its own differences
 #   haproxy-pp2        HAProxy 2.6, send-proxy-v2
 #   haproxy-limits     HAProxy 2.6, a stick table tracking conn_cur and
 #                      conn_rate with reject rules (never reached)
@@ -47,8 +48,8 @@ trap cleanup EXIT
 # Ports outside the ephemeral range, free now (tests/helpers/freeport).
 FREEPORT=$ROOT/build/helpers/freeport
 [[ -x $FREEPORT ]] || make -s build/helpers/freeport >/dev/null || die "cannot build freeport"
-FREE=($("$FREEPORT" 7))
-((${#FREE[@]} == 7)) || die "no 7 free ports"
+FREE=($("$FREEPORT" 8))
+((${#FREE[@]} == 8)) || die "no 8 free ports"
 NEXT_PORT=0
 wait_port() {
 	local i
@@ -126,11 +127,12 @@ start_tcpdist tcpdist "$NGX_PLAIN" ""
 start_tcpdist tcpdist-pp2 "$NGX_PP" "proxy_protocol = v2"
 start_tcpdist tcpdist-limits "$NGX_PLAIN" "client_max_conns = 100000
 client_rate = 1000000/s"
+start_haproxy haproxy "$NGX_PLAIN" "" ""
 start_haproxy haproxy-pp2 "$NGX_PP" "send-proxy-v2" ""
 start_haproxy haproxy-limits "$NGX_PLAIN" "" "	stick-table type ip size 100k expire 30s store conn_cur,conn_rate(1s)
 	tcp-request connection track-sc0 src
 	tcp-request connection reject if { sc0_conn_cur gt 100000 } || { sc0_conn_rate gt 1000000 }"
-NAMES=(tcpdist tcpdist-pp2 tcpdist-limits haproxy-pp2 haproxy-limits)
+NAMES=(tcpdist tcpdist-pp2 tcpdist-limits haproxy haproxy-pp2 haproxy-limits)
 
 cpu_ticks() { # PID: utime + stime
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
