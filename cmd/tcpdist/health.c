@@ -120,7 +120,7 @@ void health_connect_failed(struct proc *p, const struct farm *f, struct upstream
 /* --- on_down = shutdown -------------------------------------------------- */
 
 /* Every worker resets its connections to the backend (sessions.c's kill);
- * then one line says how many went. */
+ * then one line says how many went, if any did. */
 static void cut_ask(struct worker *w, struct survey *s)
 {
 	sessions_kill(w, s);
@@ -133,8 +133,9 @@ static void cut_done(struct survey *s)
 
 	for (int k = 0; k < q->nworkers; k++)
 		n += q->per[k].total;
-	log_warn("backend %s: on_down = shutdown: %zu connection%s reset", q->backend, n,
-		 n == 1 ? "" : "s");
+	if (n > 0)
+		log_warn("backend %s: on_down = shutdown: %zu connection%s reset", q->backend, n,
+			 n == 1 ? "" : "s");
 	session_query_free(q);
 	survey_free(s);
 }
