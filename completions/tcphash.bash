@@ -88,7 +88,7 @@ _tcphash()
         _tcphash_backends
         return
         ;;
-    -h | --help | --version)
+    --zone | -h | --help | --version)
         return
         ;;
     esac
@@ -101,7 +101,7 @@ _tcphash()
         if $diff; then
             COMPREPLY=($(compgen -W '--json --without --set' -- "$cur"))
         else
-            COMPREPLY=($(compgen -W '-f -n -h --down --diff --stats --json --help
+            COMPREPLY=($(compgen -W '-f -n -h --down --diff --stats --zone --json --help
                 --version' -- "$cur"))
         fi
         return

@@ -32,6 +32,7 @@ complete -c tcphash -n 'not __fish_contains_opt -s n -s f down stats diff' -l di
 complete -c tcphash -n '__fish_contains_opt diff' -l without -x -a '(__tcphash_backends)' -d 'With --diff POOL: compare with POOL without backend NAME'
 complete -c tcphash -n '__fish_contains_opt diff' -l set -x -d 'With --diff POOL: compare with NAME.KEY=VALUE set in a copy'
 complete -c tcphash -n 'not __fish_contains_opt -s n diff stats' -l stats -d 'Each backend share against its weight share'
+complete -c tcphash -n 'not __fish_contains_opt diff stats' -l zone -x -d 'Answer as if every client were in zone NAME'
 complete -c tcphash -l json -d 'Print JSON'
 # Operands: OLD and NEW pool files after --diff, else client addresses (free text).
 complete -c tcphash -f

@@ -26,7 +26,7 @@ _tcppeer()
         COMPREPLY=($(compgen -f -- "$cur"))
         return
         ;;
-    -n | -b | --allow | -a | -j | -t | --service-tag | --probe-interval | --probe-timeout | \
+    -n | -b | --allow | -a | -j | -t | --service-tag | --zone-tag | --probe-interval | --probe-timeout | \
         --gossip-interval | --gossip-nodes | --indirect-checks | --retransmit-mult | \
         --suspicion-mult | --suspicion-max-mult | --pushpull-interval | --gossip-to-dead | \
         --tcp-timeout | --leave-timeout | --pool-delay | --reconnect-interval | \
@@ -45,7 +45,7 @@ _tcppeer()
         return
     fi
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-n -b -a -j -t -v -h --pool --service-tag --control
+        COMPREPLY=($(compgen -W '-n -b -a -j -t -v -h --pool --service-tag --zone-tag --control
             --keyring --allow --help --version --probe-interval --probe-timeout --gossip-interval
             --gossip-nodes --indirect-checks --retransmit-mult --suspicion-mult
             --suspicion-max-mult --pushpull-interval --gossip-to-dead --tcp-timeout

@@ -27,6 +27,7 @@ complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -s t -x 
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -s v -d 'Log debug messages'
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l pool -r -k -a '(__fish_complete_suffix .pool)' -d 'Pool file to keep in step'
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l service-tag -x -d 'Tag whose HOST:PORT makes a backend'
+complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l zone-tag -x -d 'Tag whose value is the backend zone'
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l control -r -F -d 'Control socket'
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l keyring -r -F -d 'Keyring file (base64 keys)'
 complete -c tcppeer -n 'not __tcppeer_members; and not __tcppeer_event' -l allow -x -d 'Accept only this network CIDR'

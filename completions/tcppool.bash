@@ -55,6 +55,7 @@ _tcppool_settings()
         check) values='connect send-expect http' ;;
         on_down) values='keep shutdown' ;;
         backup) values='yes no' ;;
+        locality) values='off prefer strict' ;;
         esac
         COMPREPLY=($(compgen -P "$key=" -W "$values" -- "${cur#*=}"))
         return
@@ -63,9 +64,9 @@ _tcppool_settings()
         keys='listen balance hash_key connect_timeout idle_timeout retries check_interval
             check_rise check_fall max_conns resolve_interval control instance hash_seed table_size
             proxy_protocol accept_proxy_from accept_proxy_timeout allow deny client_max_conns
-            client_rate client_prefix6'
+            client_rate client_prefix6 locality locality_overprovision'
     else
-        keys='address weight state max_conns backup proxy_protocol'
+        keys='address weight state max_conns backup proxy_protocol zone'
     fi
     # Health checks: in [pool], and in a backend to override the pool's.
     keys+=' check check_send check_expect check_http check_expect_status check_port

@@ -83,6 +83,8 @@ function __tcppool_settings
                 printf "$key=%s\n" keep shutdown
             case backup
                 printf "$key=%s\n" yes no
+            case locality
+                printf "$key=%s\n" off prefer strict
         end
         return
     end
@@ -90,9 +92,9 @@ function __tcppool_settings
         printf '%s=\n' listen balance hash_key connect_timeout idle_timeout retries \
             check_interval check_rise check_fall max_conns resolve_interval control instance hash_seed table_size \
             proxy_protocol accept_proxy_from accept_proxy_timeout allow deny client_max_conns \
-            client_rate client_prefix6
+            client_rate client_prefix6 locality locality_overprovision
     else
-        printf '%s=\n' address weight state max_conns backup proxy_protocol
+        printf '%s=\n' address weight state max_conns backup proxy_protocol zone
     end
     printf '%s=\n' check check_send check_expect check_http check_expect_status check_port \
         check_timeout on_down slowstart
