@@ -24,7 +24,9 @@ wait_for() {
 		sleep 0.1
 	done
 }
-ask() { socat -T 3 - TCP:127.0.0.1:80 </dev/null; }
+# -t 3: after our EOF socat waits 0.5 s by default for the answer, too short
+# for a backend on a loaded machine.
+ask() { socat -t 3 -T 3 - TCP:127.0.0.1:80 </dev/null; }
 mainpid() { systemctl show -p MainPID --value "$1"; }
 status_of() { grep "^$2:" "/proc/$1/status" | awk '{print $2}'; }
 journal_has() { journalctl --no-pager -o cat -u "$1" | grep -q -- "$2"; }
@@ -118,11 +120,11 @@ systemctl daemon-reload
 systemctl stop tcpdist@web.service
 step socket-start systemctl start tcpdist@web.socket
 step socket-service-idle sh -c '! systemctl is-active --quiet tcpdist@web.service'
-step socket-activates sh -c 'test -n "$(socat -T 3 - TCP:127.0.0.1:80 </dev/null)"'
+step socket-activates sh -c 'test -n "$(socat -t 3 -T 3 - TCP:127.0.0.1:80 </dev/null)"'
 step socket-service-active systemctl is-active --quiet tcpdist@web.service
 step socket-from-systemd wait_for 5 journal_has tcpdist@web.service 'listening on 127.0.0.1:80 (1 socket from systemd)'
 step socket-restart systemctl restart tcpdist@web.service
-step socket-after-restart sh -c 'test -n "$(socat -T 3 - TCP:127.0.0.1:80 </dev/null)"'
+step socket-after-restart sh -c 'test -n "$(socat -t 3 -T 3 - TCP:127.0.0.1:80 </dev/null)"'
 
 step stop systemctl stop tcpdist@web.socket tcpdist@web.service tcppeer.service
 step stop-clean equals "$(systemctl show -p Result --value tcpdist@web.service)" success
