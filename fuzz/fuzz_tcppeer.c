@@ -122,7 +122,7 @@ static void fuzz_user_event(const uint8_t *data, size_t size)
 	serf_handle_user(&peer, msg, size + 1);
 	serf_user_event(&peer, data, size < 64 ? size : 64, data, size > 64 ? size - 64 : 0, err);
 	/* The broadcast queue is not drained here (no gossip timer): keep it small. */
-	if (peer.nbq > 256)
+	if (gossip_queued(&peer) > 256)
 		gossip_free(&peer);
 }
 
@@ -145,7 +145,7 @@ static void fuzz_query(const uint8_t *data, size_t size)
 	serf_handle_user(&peer, msg, size + 1);
 	msg[0] = 9; /* messageRelayType */
 	serf_handle_user(&peer, msg, size + 1);
-	if (peer.nbq > 256)
+	if (gossip_queued(&peer) > 256)
 		gossip_free(&peer);
 }
 

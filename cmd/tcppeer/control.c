@@ -233,7 +233,7 @@ static void answer_event(struct peer *p, const char *args, FILE *f)
 		fprintf(f, "error: malformed event request\n");
 		return;
 	}
-	if (p->leaving) {
+	if (leave_started(p)) {
 		fprintf(f, "error: the node is leaving\n");
 		return;
 	}

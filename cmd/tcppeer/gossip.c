@@ -11,43 +11,75 @@
 #include "log.h"
 #include "tcppeer.h"
 
+struct bcast {
+	char key[PEER_NAME_MAX + 1]; /* a newer message for the same node replaces it; "" never */
+	uint8_t *msg;
+	size_t len;
+	unsigned transmits;
+	uint64_t id;
+	int is_leave; /* our own dead(self): its last transmit ends a clean stop */
+};
+
+/* The module's state: the queue (BCAST_MAX entries, allocated at the first
+ * message) and the id of the last message queued. */
+struct gossip {
+	struct bcast **bq;
+	size_t nbq;
+	uint64_t bq_id;
+};
+
+static struct gossip *gossip(struct peer *p)
+{
+	if (p->gossip == NULL)
+		p->gossip = calloc(1, sizeof(*p->gossip));
+	return p->gossip;
+}
+
+size_t gossip_queued(const struct peer *p)
+{
+	return p->gossip != NULL ? p->gossip->nbq : 0;
+}
+
 int gossip_retransmit_limit(struct peer *p)
 {
 	return p->cfg.retransmit_mult * (int)ceil(log10((double)p->nnodes + 1.0));
 }
 
-static void bcast_remove(struct peer *p, size_t i)
+static void bcast_remove(struct gossip *g, size_t i)
 {
-	free(p->bq[i]->msg);
-	free(p->bq[i]);
-	p->bq[i] = p->bq[--p->nbq];
+	free(g->bq[i]->msg);
+	free(g->bq[i]);
+	g->bq[i] = g->bq[--g->nbq];
 }
 
 void gossip_queue(struct peer *p, const char *key, const uint8_t *msg, size_t len, int is_leave)
 {
+	struct gossip *g = gossip(p);
 	struct bcast *b;
 
-	for (size_t i = 0; key[0] != '\0' && i < p->nbq;) {
-		if (strcmp(p->bq[i]->key, key) == 0)
-			bcast_remove(p, i);
+	if (g == NULL)
+		return;
+	for (size_t i = 0; key[0] != '\0' && i < g->nbq;) {
+		if (strcmp(g->bq[i]->key, key) == 0)
+			bcast_remove(g, i);
 		else
 			i++;
 	}
-	if (p->bq == NULL) {
-		p->bq = calloc(BCAST_MAX, sizeof(*p->bq));
-		if (p->bq == NULL)
+	if (g->bq == NULL) {
+		g->bq = calloc(BCAST_MAX, sizeof(*g->bq));
+		if (g->bq == NULL)
 			return;
 	}
-	if (p->nbq == BCAST_MAX) {
+	if (g->nbq == BCAST_MAX) {
 		/* Full: the message sent most often has done the most good already. */
 		size_t worst = 0;
 
-		for (size_t i = 1; i < p->nbq; i++)
-			if (p->bq[i]->transmits > p->bq[worst]->transmits ||
-			    (p->bq[i]->transmits == p->bq[worst]->transmits &&
-			     p->bq[i]->id < p->bq[worst]->id))
+		for (size_t i = 1; i < g->nbq; i++)
+			if (g->bq[i]->transmits > g->bq[worst]->transmits ||
+			    (g->bq[i]->transmits == g->bq[worst]->transmits &&
+			     g->bq[i]->id < g->bq[worst]->id))
 				worst = i;
-		bcast_remove(p, worst);
+		bcast_remove(g, worst);
 		p->stats.queue_dropped++;
 	}
 	b = calloc(1, sizeof(*b));
@@ -61,50 +93,51 @@ void gossip_queue(struct peer *p, const char *key, const uint8_t *msg, size_t le
 	memcpy(b->msg, msg, len);
 	b->len = len;
 	snprintf(b->key, sizeof(b->key), "%s", key);
-	b->id = ++p->bq_id;
+	b->id = ++g->bq_id;
 	b->is_leave = is_leave;
-	p->bq[p->nbq++] = b;
+	g->bq[g->nbq++] = b;
 }
 
 size_t gossip_take(struct peer *p, size_t overhead, size_t limit, struct wbuf *store, size_t *lens,
 		   size_t max)
 {
 	unsigned tlimit = (unsigned)gossip_retransmit_limit(p);
+	struct gossip *g = p->gossip;
 	size_t used = 0, n = 0;
 	char *taken;
 
-	if (p->nbq == 0 || max == 0)
+	if (g == NULL || g->nbq == 0 || max == 0)
 		return 0;
-	taken = calloc(p->nbq, 1);
+	taken = calloc(g->nbq, 1);
 	if (taken == NULL)
 		return 0;
 	while (n < max && used + overhead < limit) {
 		size_t free_bytes = limit - used - overhead, best = SIZE_MAX;
 
-		for (size_t i = 0; i < p->nbq; i++) {
-			struct bcast *b = p->bq[i];
+		for (size_t i = 0; i < g->nbq; i++) {
+			struct bcast *b = g->bq[i];
 
 			if (taken[i] || b->len > free_bytes)
 				continue;
-			if (best == SIZE_MAX || b->transmits < p->bq[best]->transmits ||
-			    (b->transmits == p->bq[best]->transmits && b->id > p->bq[best]->id))
+			if (best == SIZE_MAX || b->transmits < g->bq[best]->transmits ||
+			    (b->transmits == g->bq[best]->transmits && b->id > g->bq[best]->id))
 				best = i;
 		}
 		if (best == SIZE_MAX)
 			break;
-		if (wbuf_put(store, p->bq[best]->msg, p->bq[best]->len) < 0)
+		if (wbuf_put(store, g->bq[best]->msg, g->bq[best]->len) < 0)
 			break;
 		taken[best] = 1;
-		lens[n++] = p->bq[best]->len;
-		used += overhead + p->bq[best]->len;
+		lens[n++] = g->bq[best]->len;
+		used += overhead + g->bq[best]->len;
 	}
 	/* Count the transmits; retire what reached the limit (walk backwards,
 	 * as removal moves the last entry into the hole). */
-	for (size_t i = p->nbq; i-- > 0;) {
+	for (size_t i = g->nbq; i-- > 0;) {
 		if (!taken[i])
 			continue;
-		if (++p->bq[i]->transmits >= tlimit)
-			bcast_remove(p, i);
+		if (++g->bq[i]->transmits >= tlimit)
+			bcast_remove(g, i);
 	}
 	free(taken);
 	return n;
@@ -112,8 +145,10 @@ size_t gossip_take(struct peer *p, size_t overhead, size_t limit, struct wbuf *s
 
 int gossip_leave_pending(struct peer *p)
 {
-	for (size_t i = 0; i < p->nbq; i++)
-		if (p->bq[i]->is_leave)
+	struct gossip *g = p->gossip;
+
+	for (size_t i = 0; g != NULL && i < g->nbq; i++)
+		if (g->bq[i]->is_leave)
 			return 1;
 	return 0;
 }
@@ -138,7 +173,7 @@ void gossip_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (p->nbq == 0)
+	if (gossip_queued(p) == 0)
 		return;
 	got = members_random(p, k, gossip_exclude, NULL, targets);
 	for (int i = 0; i < got; i++) {
@@ -177,8 +212,13 @@ void gossip_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 void gossip_free(struct peer *p)
 {
-	while (p->nbq > 0)
-		bcast_remove(p, 0);
-	free(p->bq);
-	p->bq = NULL;
+	struct gossip *g = p->gossip;
+
+	if (g == NULL)
+		return;
+	while (g->nbq > 0)
+		bcast_remove(g, 0);
+	free(g->bq);
+	free(g);
+	p->gossip = NULL;
 }

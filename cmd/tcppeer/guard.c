@@ -17,6 +17,20 @@
 #define STREAM_BURST 50.0
 #define LIMITER_WAYS 8
 
+/* A token bucket per source, for probes and for streams. */
+struct limiter_entry {
+	struct ipbytes ip;
+	uint16_t port;
+	uint8_t kind, used;
+	double tokens, last;
+};
+
+/* The module's state: the buckets of LIMITER_SLOTS sources, allocated at
+ * the first request counted. */
+struct guard {
+	struct limiter_entry slot[LIMITER_SLOTS];
+};
+
 int allow_net_parse(const char *s, struct allow_net *c, char *err)
 {
 	char text[INET6_ADDRSTRLEN + 8], numerr[ERR_LEN], *slash;
@@ -135,14 +149,14 @@ int guard_rate_ok(struct peer *p, enum limit_kind kind, const struct sockaddr *s
 		return 1;
 	if (kind == LIMIT_STREAM)
 		port = 0; /* a stream's source port is ephemeral */
-	if (p->limiter == NULL) {
-		p->limiter = calloc(LIMITER_SLOTS, sizeof(*p->limiter));
-		if (p->limiter == NULL)
+	if (p->guard == NULL) {
+		p->guard = calloc(1, sizeof(*p->guard));
+		if (p->guard == NULL)
 			return 1;
 	}
 	h = source_hash(kind, &ip, port);
 	for (int i = 0; i < LIMITER_WAYS; i++) {
-		struct limiter_entry *c = &p->limiter[(h + (uint32_t)i) % LIMITER_SLOTS];
+		struct limiter_entry *c = &p->guard->slot[(h + (uint32_t)i) % LIMITER_SLOTS];
 
 		if (c->used && c->kind == kind && c->port == port && c->ip.len == ip.len &&
 		    memcmp(c->ip.b, ip.b, ip.len) == 0) {
@@ -175,6 +189,6 @@ int guard_rate_ok(struct peer *p, enum limit_kind kind, const struct sockaddr *s
 
 void guard_free(struct peer *p)
 {
-	free(p->limiter);
-	p->limiter = NULL;
+	free(p->guard);
+	p->guard = NULL;
 }

@@ -119,7 +119,7 @@ int intent_leave(struct peer *p, const struct msg_intent *in)
 		return recent_upsert(p, in->node, 1, in->ltime);
 	if (in->ltime <= n->status_ltime)
 		return 0;
-	if (strcmp(n->name, p->cfg.name) == 0 && !p->leaving) {
+	if (strcmp(n->name, p->cfg.name) == 0 && !leave_started(p)) {
 		log_debug("refuting an older leave intent");
 		serf_join_intent(p);
 		return 0;

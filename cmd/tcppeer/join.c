@@ -90,7 +90,7 @@ static void join_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (p->leaving || j->busy)
+	if (leave_started(p) || j->busy)
 		return;
 	if (j->joined && members_alive_others(p) > 0) {
 		j->backoff = 1.0;
@@ -128,7 +128,7 @@ void join_result(struct peer *p, int ok)
 	if (j == NULL)
 		return;
 	j->busy = 0;
-	if (p->leaving)
+	if (leave_started(p))
 		return;
 	if (ok) {
 		if (!j->joined)

@@ -501,19 +501,6 @@ static int advertise_ip(struct peer *p, char *err)
 	return 0;
 }
 
-static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	struct peer *p = w->data;
-
-	(void)revents;
-	if (p->leaving) {
-		log_info("second signal: exiting now");
-		ev_break(loop, EVBREAK_ALL);
-		return;
-	}
-	leave_start(p);
-}
-
 /* SIGHUP: the keyring file again; a file that does not load leaves the
  * keys in use as they were. */
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -563,13 +550,11 @@ static void peer_free(struct peer *p)
 	join_close(p);
 	ev_timer_stop(p->loop, &p->reconnect_t);
 	ev_timer_stop(p->loop, &p->reap_t);
-	ev_timer_stop(p->loop, &p->leave_t);
-	ev_signal_stop(p->loop, &p->sigint_w);
-	ev_signal_stop(p->loop, &p->sigterm_w);
+	leave_close(p);
 	ev_signal_stop(p->loop, &p->sighup_w);
 	probe_stop(p);
 	streams_free(p);
-	acks_free(p);
+	probes_free(p);
 	poolsync_close(p);
 	snapshot_close(p);
 	control_close(p);
@@ -629,11 +614,7 @@ int main(int argc, char **argv)
 	timer_start(p, &p->probe_t, probe_tick,
 		    p->cfg.probe_interval * (random() % 1000) / 1000.0 + 0.001, p->cfg.probe_interval);
 	timer_start(p, &p->gossip_t, gossip_tick, p->cfg.gossip_interval, p->cfg.gossip_interval);
-	p->pushpull_ramp = PUSHPULL_CATCHUP < p->cfg.pushpull_interval ? PUSHPULL_CATCHUP : 0;
-	timer_start(p, &p->pushpull_t, pushpull_tick,
-		    p->pushpull_ramp > 0 ? p->pushpull_ramp * (0.5 + (random() % 1000) / 1000.0)
-					 : p->cfg.pushpull_interval * (random() % 1000) / 1000.0 + 0.001,
-		    p->cfg.pushpull_interval);
+	timer_start(p, &p->pushpull_t, pushpull_tick, pushpull_first(p), p->cfg.pushpull_interval);
 	if (join_open(p, err) < 0) {
 		fprintf(stderr, "tcppeer: %s\n", err);
 		peer_free(p);
@@ -644,11 +625,12 @@ int main(int argc, char **argv)
 		    p->cfg.reconnect_interval * (random() % 1000) / 1000.0 + 0.001,
 		    p->cfg.reconnect_interval);
 	timer_start(p, &p->reap_t, reap_tick, REAP_INTERVAL, REAP_INTERVAL);
-	ev_signal_init(&p->sigint_w, signal_cb, SIGINT);
-	ev_signal_init(&p->sigterm_w, signal_cb, SIGTERM);
-	p->sigint_w.data = p->sigterm_w.data = p;
-	ev_signal_start(p->loop, &p->sigint_w);
-	ev_signal_start(p->loop, &p->sigterm_w);
+	if (leave_open(p, err) < 0) {
+		fprintf(stderr, "tcppeer: %s\n", err);
+		peer_free(p);
+		ev_loop_destroy(p->loop);
+		return 2;
+	}
 	ev_signal_init(&p->sighup_w, sighup_cb, SIGHUP);
 	p->sighup_w.data = p;
 	ev_signal_start(p->loop, &p->sighup_w);

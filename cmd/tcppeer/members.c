@@ -173,7 +173,7 @@ void members_alive(struct peer *p, const struct msg_alive *a, int bootstrap)
 	if (a->node[0] == '\0' || a->addr.len == 0)
 		return;
 	is_local = strcmp(a->node, p->cfg.name) == 0;
-	if (p->leaving && is_local)
+	if (leave_started(p) && is_local)
 		return;
 	if (a->vsnlen != 6 || !wire_vsn_ok(a->vsn)) {
 		log_debug("ignoring alive for '%s': bad protocol versions", a->node);
@@ -352,7 +352,7 @@ void members_dead(struct peer *p, const struct msg_accuse *d)
 	if (n->state == STATE_DEAD || n->state == STATE_LEFT)
 		return;
 	if (strcmp(n->name, p->cfg.name) == 0) {
-		if (!p->leaving) {
+		if (!leave_started(p)) {
 			log_debug("refuting a dead message from '%s'", d->from);
 			members_refute(p, n, d->inc);
 			return;

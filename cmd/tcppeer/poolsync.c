@@ -364,7 +364,7 @@ void poolsync_changed(struct peer *p)
 {
 	struct poolsync *ps = p->poolsync;
 
-	if (ps != NULL && !ev_is_active(&ps->timer) && !p->leaving) {
+	if (ps != NULL && !ev_is_active(&ps->timer) && !leave_started(p)) {
 		/* A one-shot timer that fired would start from where it ended:
 		 * at once, not pool_delay later. */
 		ev_timer_set(&ps->timer, p->cfg.pool_delay, 0);

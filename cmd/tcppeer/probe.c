@@ -12,6 +12,48 @@
 
 static void probe_next(struct peer *p);
 
+/* An indirect ping we relay: where its ack or nack goes. */
+struct ack_handler {
+	ev_timer timer;
+	struct peer *peer;
+	struct ack_handler *next;
+	uint32_t seq;
+	uint32_t orig_seq;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	int want_nack;
+};
+
+/* The module's state: the probe under way (its fields up to timeout are
+ * cleared for each probe), the last sequence number we sent, and the ack
+ * handlers of the indirect pings we relay. */
+struct probes {
+	int active, pending_tick, tcp_ok, nacks, expected_nacks, grace;
+	uint32_t seq;
+	char node[PEER_NAME_MAX + 1];
+	double sent;
+	ev_timer timeout, deadline;
+	uint32_t next_seq;
+	struct ack_handler *acks;
+	size_t nack_handlers;
+};
+
+static void probe_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void probe_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static struct probes *probes(struct peer *p)
+{
+	struct probes *pr = p->probes;
+
+	if (pr == NULL && (pr = calloc(1, sizeof(*pr))) != NULL) {
+		ev_timer_init(&pr->timeout, probe_timeout_cb, 0, 0);
+		ev_timer_init(&pr->deadline, probe_deadline_cb, 0, 0);
+		pr->timeout.data = pr->deadline.data = p;
+		p->probes = pr;
+	}
+	return pr;
+}
+
 static void self_ping(struct peer *p, struct msg_ping *m, uint32_t seq, const char *target)
 {
 	memset(m, 0, sizeof(*m));
@@ -24,12 +66,14 @@ static void self_ping(struct peer *p, struct msg_ping *m, uint32_t seq, const ch
 
 static void probe_end(struct peer *p, int delta)
 {
-	ev_timer_stop(p->loop, &p->probe.timeout);
-	ev_timer_stop(p->loop, &p->probe.deadline);
-	p->probe.active = 0;
+	struct probes *pr = p->probes;
+
+	ev_timer_stop(p->loop, &pr->timeout);
+	ev_timer_stop(p->loop, &pr->deadline);
+	pr->active = 0;
 	members_awareness(p, delta);
-	if (p->probe.pending_tick && !p->leaving) {
-		p->probe.pending_tick = 0;
+	if (pr->pending_tick && !leave_started(p)) {
+		pr->pending_tick = 0;
 		probe_next(p);
 	}
 }
@@ -43,7 +87,8 @@ static int indirect_exclude(struct peer *p, const struct node *n, const void *ct
 static void probe_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct peer *p = w->data;
-	struct node *n = members_find(p, p->probe.node), *helpers[16];
+	struct probes *pr = p->probes;
+	struct node *n = members_find(p, pr->node), *helpers[16];
 	struct msg_indirect ind;
 	struct wbuf buf;
 	double left;
@@ -57,7 +102,7 @@ static void probe_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	log_debug("no ack from '%s' within the probe timeout", n->name);
 	memset(&ind, 0, sizeof(ind));
-	ind.seq = p->probe.seq;
+	ind.seq = pr->seq;
 	ind.target = n->addr;
 	ind.port = n->port;
 	memcpy(ind.node, n->name, sizeof(ind.node));
@@ -69,26 +114,27 @@ static void probe_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	wbuf_init(&buf, UDP_SEND_MAX);
 	for (int i = 0; i < k; i++) {
 		ind.nack = helpers[i]->vsn[1] >= 4;
-		p->probe.expected_nacks += ind.nack;
+		pr->expected_nacks += ind.nack;
 		wbuf_reset(&buf);
 		wire_encode_indirect(&buf, &ind);
 		if (!buf.overflow)
 			net_send_node(p, helpers[i], buf.p, buf.len);
 	}
 	wbuf_free(&buf);
-	left = p->probe.sent + p->cfg.probe_interval * (p->awareness + 1) - peer_now(p);
+	left = pr->sent + p->cfg.probe_interval * (p->awareness + 1) - peer_now(p);
 	if (left < 0.001)
 		left = 0.001;
 	if (n->vsn[1] >= 3)
-		stream_ping(p, n, p->probe.seq, left);
-	ev_timer_set(&p->probe.deadline, left, 0);
-	ev_timer_start(p->loop, &p->probe.deadline);
+		stream_ping(p, n, pr->seq, left);
+	ev_timer_set(&pr->deadline, left, 0);
+	ev_timer_start(p->loop, &pr->deadline);
 }
 
 static void probe_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct peer *p = w->data;
-	struct node *n = members_find(p, p->probe.node);
+	struct probes *pr = p->probes;
+	struct node *n = members_find(p, pr->node);
 	struct msg_accuse s;
 	int delta = 0;
 
@@ -96,20 +142,20 @@ static void probe_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	/* Helpers nack at their own probe timeout, which ends just after our
 	 * deadline: a short grace keeps on-time nacks from counting as missed. */
-	if (!p->probe.grace && !p->probe.tcp_ok && p->probe.nacks < p->probe.expected_nacks) {
-		p->probe.grace = 1;
-		ev_timer_set(&p->probe.deadline, p->cfg.probe_timeout / 5, 0);
-		ev_timer_start(p->loop, &p->probe.deadline);
+	if (!pr->grace && !pr->tcp_ok && pr->nacks < pr->expected_nacks) {
+		pr->grace = 1;
+		ev_timer_set(&pr->deadline, p->cfg.probe_timeout / 5, 0);
+		ev_timer_start(p->loop, &pr->deadline);
 		return;
 	}
-	if (p->probe.tcp_ok) {
-		log_warn("'%s' answered over TCP but not over UDP: is UDP blocked?", p->probe.node);
+	if (pr->tcp_ok) {
+		log_warn("'%s' answered over TCP but not over UDP: is UDP blocked?", pr->node);
 		probe_end(p, -1);
 		return;
 	}
-	if (p->probe.expected_nacks > 0) {
-		if (p->probe.nacks < p->probe.expected_nacks)
-			delta = p->probe.expected_nacks - p->probe.nacks;
+	if (pr->expected_nacks > 0) {
+		if (pr->nacks < pr->expected_nacks)
+			delta = pr->expected_nacks - pr->nacks;
 	} else {
 		delta = 1;
 	}
@@ -126,15 +172,16 @@ static void probe_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void probe_node(struct peer *p, struct node *n)
 {
+	struct probes *pr = p->probes;
 	struct msg_ping ping;
 	struct wbuf buf;
 
-	memset(&p->probe, 0, offsetof(struct probe, timeout));
-	p->probe.active = 1;
-	p->probe.seq = ++p->seq;
-	memcpy(p->probe.node, n->name, sizeof(p->probe.node));
-	p->probe.sent = peer_now(p);
-	self_ping(p, &ping, p->probe.seq, n->name);
+	memset(pr, 0, offsetof(struct probes, timeout));
+	pr->active = 1;
+	pr->seq = ++pr->next_seq;
+	memcpy(pr->node, n->name, sizeof(pr->node));
+	pr->sent = peer_now(p);
+	self_ping(p, &ping, pr->seq, n->name);
 	wbuf_init(&buf, UDP_SEND_MAX);
 	wire_encode_ping(&buf, &ping);
 	if (n->state == STATE_ALIVE) {
@@ -164,8 +211,8 @@ static void probe_node(struct peer *p, struct node *n)
 		wbuf_free(&pkt);
 	}
 	wbuf_free(&buf);
-	ev_timer_set(&p->probe.timeout, p->cfg.probe_timeout, 0);
-	ev_timer_start(p->loop, &p->probe.timeout);
+	ev_timer_set(&pr->timeout, p->cfg.probe_timeout, 0);
+	ev_timer_start(p->loop, &pr->timeout);
 }
 
 /* memberlist's probe(): walk the shuffled table, skipping ourselves and the
@@ -197,51 +244,52 @@ static void probe_next(struct peer *p)
 void probe_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct peer *p = w->data;
+	struct probes *pr = probes(p);
 
 	(void)loop;
 	(void)revents;
-	if (p->leaving)
+	if (leave_started(p) || pr == NULL)
 		return;
-	if (p->probe.active) {
-		p->probe.pending_tick = 1;
+	if (pr->active) {
+		pr->pending_tick = 1;
 		return;
-	}
-	if (p->probe.timeout.cb != probe_timeout_cb) {
-		ev_timer_init(&p->probe.timeout, probe_timeout_cb, 0, 0);
-		ev_timer_init(&p->probe.deadline, probe_deadline_cb, 0, 0);
-		p->probe.timeout.data = p->probe.deadline.data = p;
 	}
 	probe_next(p);
 }
 
 static void ack_remove(struct peer *p, struct ack_handler *h)
 {
-	for (struct ack_handler **pp = &p->acks; *pp; pp = &(*pp)->next)
+	struct probes *pr = p->probes;
+
+	for (struct ack_handler **pp = &pr->acks; *pp; pp = &(*pp)->next)
 		if (*pp == h) {
 			*pp = h->next;
 			break;
 		}
 	ev_timer_stop(p->loop, &h->timer);
-	p->nack_handlers--;
+	pr->nack_handlers--;
 	free(h);
 }
 
 void probe_handle_ack(struct peer *p, const struct msg_seq *ack)
 {
+	struct probes *pr = p->probes;
 	uint32_t seq = ack->seq;
 	struct wbuf buf;
 
-	if (p->probe.active && seq == p->probe.seq) {
-		double rtt = peer_now(p) - p->probe.sent;
+	if (pr == NULL)
+		return;
+	if (pr->active && seq == pr->seq) {
+		double rtt = peer_now(p) - pr->sent;
 
 		/* memberlist tells its ping delegate only of a direct probe
 		 * answered within the probe timeout. */
-		if (rtt <= p->cfg.probe_timeout && !ev_is_active(&p->probe.deadline))
-			coord_from_ack(p, p->probe.node, ack->payload, ack->payloadlen, rtt);
+		if (rtt <= p->cfg.probe_timeout && !ev_is_active(&pr->deadline))
+			coord_from_ack(p, pr->node, ack->payload, ack->payloadlen, rtt);
 		probe_end(p, -1);
 		return;
 	}
-	for (struct ack_handler *h = p->acks; h; h = h->next) {
+	for (struct ack_handler *h = pr->acks; h; h = h->next) {
 		if (h->seq != seq)
 			continue;
 		/* An indirect ping we relayed was answered: pass the ack back. */
@@ -256,8 +304,10 @@ void probe_handle_ack(struct peer *p, const struct msg_seq *ack)
 
 void probe_handle_nack(struct peer *p, uint32_t seq)
 {
-	if (p->probe.active && seq == p->probe.seq)
-		p->probe.nacks++;
+	struct probes *pr = p->probes;
+
+	if (pr != NULL && pr->active && seq == pr->seq)
+		pr->nacks++;
 }
 
 static void ack_expired(struct ev_loop *loop, ev_timer *w, int revents)
@@ -318,8 +368,11 @@ void probe_handle_indirect(struct peer *p, const struct msg_indirect *m,
 	socklen_t targetlen;
 	struct msg_ping ping;
 	struct wbuf buf;
+	struct probes *pr = probes(p);
 
-	if (p->nack_handlers >= ACK_HANDLERS_MAX) {
+	if (pr == NULL)
+		return;
+	if (pr->nack_handlers >= ACK_HANDLERS_MAX) {
 		p->stats.acks_dropped++;
 		return;
 	}
@@ -329,15 +382,15 @@ void probe_handle_indirect(struct peer *p, const struct msg_indirect *m,
 	if (h == NULL)
 		return;
 	h->peer = p;
-	h->seq = ++p->seq;
+	h->seq = ++pr->next_seq;
 	h->orig_seq = m->seq;
 	h->want_nack = m->nack;
 	reply_addr(&m->src, m->src_port, from, fromlen, &h->to, &h->tolen);
 	ev_timer_init(&h->timer, ack_expired, p->cfg.probe_timeout, 0);
 	ev_timer_start(p->loop, &h->timer);
-	h->next = p->acks;
-	p->acks = h;
-	p->nack_handlers++;
+	h->next = pr->acks;
+	pr->acks = h;
+	pr->nack_handlers++;
 	self_ping(p, &ping, h->seq, m->node);
 	wbuf_init(&buf, UDP_SEND_MAX);
 	wire_encode_ping(&buf, &ping);
@@ -348,21 +401,32 @@ void probe_handle_indirect(struct peer *p, const struct msg_indirect *m,
 
 void probe_tcp_result(struct peer *p, uint32_t seq, int ok)
 {
-	if (p->probe.active && seq == p->probe.seq && ok)
-		p->probe.tcp_ok = 1;
+	struct probes *pr = p->probes;
+
+	if (pr != NULL && pr->active && seq == pr->seq && ok)
+		pr->tcp_ok = 1;
 }
 
 void probe_stop(struct peer *p)
 {
-	if (p->probe.timeout.cb != NULL) {
-		ev_timer_stop(p->loop, &p->probe.timeout);
-		ev_timer_stop(p->loop, &p->probe.deadline);
-	}
-	p->probe.active = 0;
+	struct probes *pr = p->probes;
+
+	if (pr == NULL)
+		return;
+	ev_timer_stop(p->loop, &pr->timeout);
+	ev_timer_stop(p->loop, &pr->deadline);
+	pr->active = 0;
 }
 
-void acks_free(struct peer *p)
+void probes_free(struct peer *p)
 {
-	while (p->acks)
-		ack_remove(p, p->acks);
+	struct probes *pr = p->probes;
+
+	if (pr == NULL)
+		return;
+	while (pr->acks)
+		ack_remove(p, pr->acks);
+	probe_stop(p);
+	free(pr);
+	p->probes = NULL;
 }

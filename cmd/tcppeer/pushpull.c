@@ -46,11 +46,44 @@ struct stream {
 
 static void stream_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
+/* The module's state: the open streams, how many each way, and the
+ * anti-entropy push-pull's (under way; its catch-up interval after start,
+ * doubling up to the push-pull interval). */
+struct streams {
+	struct stream *list;
+	int nin, nout;
+	int pushpull_busy;
+	double pushpull_ramp;
+};
+
+static struct streams *streams(struct peer *p)
+{
+	if (p->streams == NULL)
+		p->streams = calloc(1, sizeof(*p->streams));
+	return p->streams;
+}
+
+int streams_outbound(const struct peer *p)
+{
+	return p->streams != NULL ? p->streams->nout : 0;
+}
+
+double pushpull_first(struct peer *p)
+{
+	struct streams *st = streams(p);
+	double ramp = PUSHPULL_CATCHUP < p->cfg.pushpull_interval ? PUSHPULL_CATCHUP : 0;
+
+	if (st != NULL)
+		st->pushpull_ramp = ramp;
+	return ramp > 0 ? ramp * (0.5 + (random() % 1000) / 1000.0)
+			: p->cfg.pushpull_interval * (random() % 1000) / 1000.0 + 0.001;
+}
+
 static void stream_close(struct stream *s, int ok)
 {
 	struct peer *p = s->peer;
 
-	for (struct stream **pp = &p->streams; *pp; pp = &(*pp)->next)
+	for (struct stream **pp = &p->streams->list; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
 			break;
@@ -59,14 +92,14 @@ static void stream_close(struct stream *s, int ok)
 	ev_timer_stop(p->loop, &s->timer);
 	close(s->fd);
 	if (s->kind == K_IN)
-		p->nstreams_in--;
+		p->streams->nin--;
 	else
-		p->nstreams_out--;
+		p->streams->nout--;
 	if (s->kind == K_PUSHPULL) {
 		if (s->why == PP_JOIN)
 			join_result(p, ok);
 		else if (s->why == PP_SYNC)
-			p->pushpull_busy = 0;
+			p->streams->pushpull_busy = 0;
 		if (ok)
 			p->stats.pushpull_ok++;
 		else
@@ -93,7 +126,7 @@ static void stream_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static struct stream *stream_new(struct peer *p, int fd, enum stream_kind kind, double timeout)
 {
-	struct stream *s = calloc(1, sizeof(*s));
+	struct stream *s = streams(p) != NULL ? calloc(1, sizeof(*s)) : NULL;
 
 	if (s == NULL) {
 		close(fd);
@@ -113,12 +146,12 @@ static struct stream *stream_new(struct peer *p, int fd, enum stream_kind kind, 
 	s->timer.data = s;
 	ev_timer_start(p->loop, &s->timer);
 	s->opened = peer_now(p);
-	s->next = p->streams;
-	p->streams = s;
+	s->next = p->streams->list;
+	p->streams->list = s;
 	if (kind == K_IN)
-		p->nstreams_in++;
+		p->streams->nin++;
 	else
-		p->nstreams_out++;
+		p->streams->nout++;
 	return s;
 }
 
@@ -379,7 +412,7 @@ static struct stream *oldest_idle(struct peer *p, const struct ipbytes *src)
 {
 	struct stream *best = NULL;
 
-	for (struct stream *s = p->streams; s != NULL; s = s->next)
+	for (struct stream *s = p->streams->list; s != NULL; s = s->next)
 		if (s->kind == K_IN && s->in.len == 0 && (src == NULL || same_ip(&s->src, src)) &&
 		    (best == NULL || s->opened < best->opened))
 			best = s;
@@ -390,7 +423,7 @@ static int streams_from(struct peer *p, const struct ipbytes *src)
 {
 	int n = 0;
 
-	for (struct stream *s = p->streams; s != NULL; s = s->next)
+	for (struct stream *s = p->streams->list; s != NULL; s = s->next)
 		n += s->kind == K_IN && same_ip(&s->src, src);
 	return n;
 }
@@ -403,7 +436,7 @@ static struct stream *evictable(struct peer *p, const struct ipbytes *src)
 	struct stream *victim = NULL;
 	int most = 0, mine = streams_from(p, src);
 
-	for (struct stream *s = p->streams; s != NULL; s = s->next) {
+	for (struct stream *s = p->streams->list; s != NULL; s = s->next) {
 		int n;
 
 		if (s->kind != K_IN || s->done_reading)
@@ -426,7 +459,9 @@ static int stream_slot(struct peer *p, const struct ipbytes *src)
 {
 	struct stream *victim;
 
-	if (p->nstreams_in < STREAMS_IN_MAX)
+	if (streams(p) == NULL)
+		return 0;
+	if (p->streams->nin < STREAMS_IN_MAX)
 		return 1;
 	if (streams_from(p, src) < STREAMS_IN_SHARE)
 		victim = evictable(p, src);
@@ -494,7 +529,7 @@ static struct stream *stream_connect(struct peer *p, const struct sockaddr *sa, 
 	struct stream *s;
 	int fd;
 
-	if (p->nstreams_out >= STREAMS_OUT_MAX)
+	if (streams(p) == NULL || p->streams->nout >= STREAMS_OUT_MAX)
 		return NULL;
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -543,7 +578,7 @@ int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen,
 	/* memberlist's Join sets the header's Join; so does serf's reconnect. */
 	local_state(p, &s->out, why != PP_SYNC);
 	if (why == PP_SYNC)
-		p->pushpull_busy = 1;
+		p->streams->pushpull_busy = 1;
 	return 0;
 }
 
@@ -572,14 +607,16 @@ int stream_ping(struct peer *p, const struct node *n, uint32_t seq, double deadl
 
 void streams_free(struct peer *p)
 {
-	while (p->streams) {
-		struct stream *s = p->streams;
+	while (p->streams != NULL && p->streams->list != NULL) {
+		struct stream *s = p->streams->list;
 
 		/* Closing a join stream would start the next attempt: forget it first. */
 		s->kind = s->kind == K_IN ? K_IN : K_PING;
 		s->ping_seq = 0;
 		stream_close(s, 0);
 	}
+	free(p->streams);
+	p->streams = NULL;
 }
 
 static int pushpull_exclude(struct peer *p, const struct node *n, const void *ctx)
@@ -603,18 +640,20 @@ void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	double mult = 1.0, interval;
 
 	(void)revents;
+	if (streams(p) == NULL)
+		return;
 	if (p->nnodes > 32)
 		mult = ceil(log2((double)p->nnodes) - log2(32.0)) + 1.0;
 	interval = p->cfg.pushpull_interval * mult;
-	if (p->pushpull_ramp > 0 && p->pushpull_ramp * 2 < interval) {
-		p->pushpull_ramp *= 2;
-		interval = p->pushpull_ramp * (0.75 + (random() % 500) / 1000.0);
+	if (p->streams->pushpull_ramp > 0 && p->streams->pushpull_ramp * 2 < interval) {
+		p->streams->pushpull_ramp *= 2;
+		interval = p->streams->pushpull_ramp * (0.75 + (random() % 500) / 1000.0);
 	} else {
-		p->pushpull_ramp = 0;
+		p->streams->pushpull_ramp = 0;
 	}
 	w->repeat = interval;
 	ev_timer_again(loop, w);
-	if (p->leaving || p->pushpull_busy)
+	if (leave_started(p) || p->streams->pushpull_busy)
 		return;
 	if (members_random(p, 1, pushpull_exclude, NULL, &n) == 1 &&
 	    net_sockaddr(&n->addr, n->port, &ss, &sl) == 0)

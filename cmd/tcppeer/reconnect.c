@@ -29,7 +29,7 @@ void reconnect_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (p->leaving)
+	if (leave_started(p))
 		return;
 	failed = members_count(p, STATE_DEAD);
 	if (failed == 0)

@@ -98,35 +98,6 @@ struct node {
 	int leaving;
 };
 
-struct bcast {
-	char key[PEER_NAME_MAX + 1]; /* a newer message for the same node replaces it; "" never */
-	uint8_t *msg;
-	size_t len;
-	unsigned transmits;
-	uint64_t id;
-	int is_leave; /* our own dead(self): its last transmit ends a clean stop */
-};
-
-struct ack_handler {
-	ev_timer timer;
-	struct peer *peer;
-	struct ack_handler *next;
-	uint32_t seq;
-	/* Where the ack or nack for the indirect ping we relay goes. */
-	uint32_t orig_seq;
-	struct sockaddr_storage to;
-	socklen_t tolen;
-	int want_nack;
-};
-
-struct probe {
-	int active, pending_tick, tcp_ok, nacks, expected_nacks, grace;
-	uint32_t seq;
-	char node[PEER_NAME_MAX + 1];
-	double sent;
-	ev_timer timeout, deadline;
-};
-
 struct counters {
 	uint64_t packets_in, packets_out, packets_bad, packets_crc, packets_unsupported;
 	uint64_t msgs_in, msgs_bad;
@@ -142,22 +113,13 @@ struct counters {
 };
 
 
-
-/* A token bucket per source, for probes and for streams. */
-struct limiter_entry {
-	struct ipbytes ip;
-	uint16_t port;
-	uint8_t kind, used;
-	double tokens, last;
-};
-
 struct peer;
 struct node;
 /* Told of each membership change: event is "member-join", "member-update",
  * "member-leave" or "member-failed". */
 typedef void (*member_watch_fn)(void *ctx, const char *event, const struct node *n);
 
-struct stream;
+struct streams;
 struct control;
 struct poolsync;
 struct intents;
@@ -166,6 +128,10 @@ struct coords;
 struct join;
 struct queries;
 struct serf_events;
+struct gossip;
+struct leave;
+struct probes;
+struct guard;
 
 struct peer {
 	struct ev_loop *loop;
@@ -177,24 +143,17 @@ struct peer {
 	uint16_t self_port;
 	uint8_t meta[META_MAX];
 	uint16_t metalen;
-	uint32_t incarnation, seq;
+	uint32_t incarnation;
 	int awareness;
 
 	struct node **nodes;
 	size_t nnodes, nodes_cap, probe_index;
 
-	struct bcast **bq;
-	size_t nbq;
-	uint64_t bq_id;
+	struct gossip *gossip; /* gossip.c: the broadcast queue */
 
-	struct ack_handler *acks;
-	size_t nack_handlers; /* ack handlers of relayed indirect pings */
-	struct probe probe;
+	struct probes *probes; /* probe.c: the probe under way, relayed pings' ack handlers */
 
-	struct stream *streams;
-	int nstreams_in, nstreams_out;
-	int pushpull_busy; /* an anti-entropy push-pull is under way */
-	double pushpull_ramp; /* catch-up interval after start, doubling up to pushpull_interval */
+	struct streams *streams; /* pushpull.c: open streams, the anti-entropy push-pull's state */
 
 	ev_timer probe_t, gossip_t, pushpull_t, reconnect_t, reap_t;
 	struct join *join; /* join.c */
@@ -206,13 +165,9 @@ struct peer {
 
 	struct keyring *keyring; /* NULL: no encryption */
 	ev_signal sighup_w;
-	struct limiter_entry *limiter;
+	struct guard *guard; /* guard.c: per-source rate limits */
 
-	/* Clean stop: 1 leave intent sent, 2 dead(self) queued, 3 done. */
-	int leaving;
-	double leave_deadline;
-	ev_timer leave_t;
-	ev_signal sigint_w, sigterm_w;
+	struct leave *leave; /* leave.c: the clean stop */
 
 	struct control *control;
 	struct poolsync *poolsync;
@@ -322,6 +277,8 @@ int gossip_retransmit_limit(struct peer *p);
 void gossip_tick(struct ev_loop *loop, ev_timer *w, int revents);
 void gossip_free(struct peer *p);
 int gossip_leave_pending(struct peer *p);
+/* Messages in the queue. */
+size_t gossip_queued(const struct peer *p);
 
 /* probe.c: failure detection. */
 void probe_tick(struct ev_loop *loop, ev_timer *w, int revents);
@@ -333,7 +290,8 @@ void probe_handle_indirect(struct peer *p, const struct msg_indirect *m,
 			   const struct sockaddr *from, socklen_t fromlen);
 void probe_tcp_result(struct peer *p, uint32_t seq, int ok);
 void probe_stop(struct peer *p);
-void acks_free(struct peer *p);
+/* Frees the module's state: the probe under way and the ack handlers. */
+void probes_free(struct peer *p);
 
 /* pushpull.c: TCP streams (push-pull, fallback ping, user messages). */
 void stream_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -342,6 +300,10 @@ int stream_pushpull(struct peer *p, const struct sockaddr *sa, socklen_t salen,
 		    enum pushpull_why why);
 int stream_ping(struct peer *p, const struct node *n, uint32_t seq, double deadline);
 void streams_free(struct peer *p);
+/* Outbound streams open. */
+int streams_outbound(const struct peer *p);
+/* Starts the catch-up after start; the delay until the first push-pull. */
+double pushpull_first(struct peer *p);
 void pushpull_tick(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* join.c: joining through the seeds (state of its own). */
@@ -451,6 +413,11 @@ void snapshot_leave(struct peer *p);
 void snapshot_close(struct peer *p);
 
 /* leave.c: the clean stop. */
+/* SIGINT and SIGTERM start a clean stop (a second one exits at once); 0, or -1 with err. */
+int leave_open(struct peer *p, char *err);
 void leave_start(struct peer *p);
+/* A clean stop is under way. */
+int leave_started(const struct peer *p);
+void leave_close(struct peer *p);
 
 #endif

@@ -26,6 +26,10 @@ static struct peer *fresh(void)
 	gossip_free(p);
 	intents_free(p);
 	streams_free(p);
+	queries_free(p);
+	serf_events_free(p);
+	probes_free(p);
+	guard_free(p);
 	memset(p, 0, sizeof(*p));
 	events[0] = '\0';
 	p->loop = ev_default_loop(0);
@@ -98,7 +102,7 @@ TEST(alive_joins_and_a_newer_incarnation_updates)
 	members_alive(p, &a, 0);
 	CHECK_EQ_INT(state_of("web1"), STATE_ALIVE);
 	CHECK_STR(events, "member-join web1;");
-	CHECK(p->nbq >= 1); /* passed on */
+	CHECK(gossip_queued(p) >= 1); /* passed on */
 	/* The same incarnation with other tags is old news. */
 	alive_of(&a, "web1", 1, "db");
 	members_alive(p, &a, 0);
@@ -164,7 +168,7 @@ TEST(we_refute_suspect_and_dead_about_ourselves)
 	members_dead(p, &s);
 	CHECK_EQ_INT(state_of("self"), STATE_ALIVE);
 	CHECK_EQ_INT(p->incarnation, 9);
-	CHECK(p->nbq >= 1);
+	CHECK(gossip_queued(p) >= 1);
 }
 
 TEST(dead_from_itself_is_left)
@@ -254,9 +258,9 @@ TEST(reconnect_tries_a_failed_member_however_many_are_alive)
 	p->cfg.bind.ss.ss_family = AF_INET;
 	t.data = p;
 	/* 1 failed, 2 alive (us included): tried about every other interval. */
-	for (int i = 0; i < 64 && p->nstreams_out == 0; i++)
+	for (int i = 0; i < 64 && streams_outbound(p) == 0; i++)
 		reconnect_tick(p->loop, &t, 0);
-	CHECK_EQ_INT(p->nstreams_out, 1);
+	CHECK_EQ_INT(streams_outbound(p), 1);
 	CHECK_EQ_INT(p->stats.streams_out, 1);
 	streams_free(p);
 }
