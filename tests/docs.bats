@@ -74,12 +74,16 @@ synopsis_in_usage() {
 	[ "$n" -ge 3 ] || { echo "$1: found only $n options in the SYNOPSIS"; return 1; }
 }
 
-@test "the README example pool is the one in examples/ and it loads" {
+@test "the README and tcpdist.pool(5) example pool is the one in examples/ and it loads" {
 	run "$ROOT/bin/tcpdist" -n "$ROOT/examples/web.pool"
 	[ "$status" -eq 0 ]
 	[ "$output" = "configuration OK" ]
 	awk '/^```ini/{f=1;next} /^```/{if(f)exit} f' "$ROOT/README.md" > "$BATS_TEST_TMPDIR/readme.pool"
 	diff "$ROOT/examples/web.pool" "$BATS_TEST_TMPDIR/readme.pool"
+	# tcpdist.pool(5) shows the same file from its second line on.
+	awk '/^; Check: tcpdist -n examples\/web.pool/{f=1} f && /^\.Ed/{exit} f' "$ROOT/man/tcpdist.pool.5" \
+		>"$BATS_TEST_TMPDIR/man.pool"
+	diff <(tail -n +2 "$ROOT/examples/web.pool") "$BATS_TEST_TMPDIR/man.pool"
 }
 
 # The examples of the man pages and the README run, and print what they show.
