@@ -808,7 +808,8 @@ static void pool_zones_finish(struct loader *ld)
 	struct cidr_table *t = &p->zone_clients;
 	char net[CIDR_TEXT_LEN];
 
-	memcpy(sorted, p->zones, p->nzones * sizeof(*sorted));
+	if (p->nzones) /* p->zones is NULL without zones: no memcpy from NULL (UBSan) */
+		memcpy(sorted, p->zones, p->nzones * sizeof(*sorted));
 	qsort(sorted, p->nzones, sizeof(*sorted), by_zone_name);
 	for (size_t i = 0; i < p->nzones; i++)
 		remap[i] = pool_find_zone(&(struct pool){.zones = sorted, .nzones = p->nzones},
