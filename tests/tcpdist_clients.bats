@@ -198,7 +198,7 @@ get() {
 		[backend b]
 		address = 127.0.0.1:$B
 	EOF
-	start_tcpdist "$T/web.pool" --metrics "127.0.0.1:$M"
+	start_tcpdist "$T/web.pool" --metrics "127.0.0.1:$M" --log-connections
 	# no header at all: the timeout
 	run -0 "$HELPERS/ppsend" --timeout 3000 "127.0.0.1:$P"
 	[[ $output =~ ^reset\ bytes=0\ ms=([0-9]+)$ ]]
@@ -234,7 +234,16 @@ get() {
 	[ "${lines[1]}" = "line ping" ]
 	run -0 "$HELPERS/ppsend" --lines 2 --v2 '[2001:db8::1]:5' "127.0.0.1:$P" 'pong\n'
 	[ "${lines[1]}" = "line pong" ]
-	[ "$(metric "$M" 'tcpdist_proxy_headers_total{version="1"}')" = 1 ]
+	# LOCAL (v2) and UNKNOWN (v1) are accepted: the socket's address stands
+	run -0 "$HELPERS/ppsend" --lines 2 "127.0.0.1:$P" '\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00local\n'
+	[ "${lines[1]}" = "line local" ]
+	run -0 "$HELPERS/ppsend" --lines 2 "127.0.0.1:$P" 'PROXY UNKNOWN\r\nunknown\n'
+	[ "${lines[1]}" = "line unknown" ]
+	[ "$(metric "$M" 'tcpdist_proxy_headers_total{version="1"}')" = 2 ]
+	[ "$(metric "$M" 'tcpdist_proxy_headers_total{version="2"}')" = 2 ]
+	wait_for_line_count "$T/tcpdist.err" 'connection client=127\.0\.0\.1:[0-9]+ .*backend=b ' 2
+	wait_for_file_line "$T/tcpdist.err" 'connection client=10\.0\.0\.1:1 .*backend=b '
+	wait_for_file_line "$T/tcpdist.err" 'connection client=\[2001:db8::1\]:5 .*backend=b '
 	[ "$(metric "$M" 'tcpdist_connections_active')" = 0 ]
 }
 
