@@ -371,6 +371,11 @@ max_conns_exact() {
 	wait_for_metric "$M" tcpdist_connections_active 0
 	run -0 "$HELPERS/crowd" burst "127.0.0.1:$P" 127.0.0.9 6
 	[ "$output" = "accepted=5 refused=1" ]
+	# live: a reload to 2 holds from the next connection on
+	sed -i 's/^client_max_conns = 5$/client_max_conns = 2/' "$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded.*pool settings changed'
+	run -0 "$HELPERS/crowd" burst "127.0.0.1:$P" 127.0.0.14 6
+	[ "$output" = "accepted=2 refused=4" ]
 }
 
 @test "clients: client_max_conns is exact with -j 1" {
