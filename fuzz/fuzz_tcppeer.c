@@ -80,13 +80,13 @@ static void fuzz_encrypted_packet(const uint8_t *data, size_t size, const struct
 {
 	static uint8_t sealed[PACKET_MAX + 64];
 
-	peer.keyring = &ring;
+	keyring_set(&peer, &ring);
 	if (size <= PACKET_MAX - keyring_sealed_len(0) &&
 	    keyring_seal(&ring, data, size, NULL, 0, sealed) == 0)
 		net_handle_packet(&peer, sealed, keyring_sealed_len(size), from, fromlen);
 	if (size <= PACKET_MAX)
 		net_handle_packet(&peer, data, size, from, fromlen);
-	peer.keyring = NULL;
+	keyring_set(&peer, NULL);
 }
 
 static void fuzz_encrypted_stream(const uint8_t *data, size_t size)
@@ -130,16 +130,15 @@ static void fuzz_query(const uint8_t *data, size_t size)
 {
 	static uint8_t msg[QUERY_SIZE_MAX + 2];
 	struct msg_query q;
-	struct keyring copy = ring;
 
 	query_decode(data, size, &q);
 	if (size + 1 > sizeof(msg))
 		return;
 	memcpy(msg + 1, data, size);
 	msg[0] = 4; /* serf's messageQueryType */
-	peer.keyring = &copy;
+	keyring_set(&peer, &ring); /* key queries change the node's copy */
 	serf_handle_user(&peer, msg, size + 1);
-	peer.keyring = NULL;
+	keyring_set(&peer, NULL);
 	/* Again, as a new query: the same ID at the next LTime is not a repeat. */
 	query_forget(&peer);
 	serf_handle_user(&peer, msg, size + 1);

@@ -6,6 +6,7 @@
  * [10][u32 big-endian length][sealed payload], those 5 bytes being the
  * additional data. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,17 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "log.h"
 #include "pooledit.h"
 #include "tcppeer.h"
+
+/* The node's keys: the ring in use (on: encryption is on), from --keyring,
+ * read again on SIGHUP and changed by serf's key queries. */
+struct keyring_state {
+	struct keyring kr;
+	int on;
+	ev_signal sighup_w;
+};
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
@@ -339,4 +349,99 @@ int keyring_save(const char *path, const struct keyring *kr, char *err)
 	rc = file_replace(path, text, off, 0600, err);
 	memset(text, 0, sizeof(text));
 	return rc;
+}
+
+const struct keyring *keyring_ring(const struct peer *p)
+{
+	return p->keys != NULL && p->keys->on ? &p->keys->kr : NULL;
+}
+
+/* SIGHUP: the keyring file again; a file that does not load leaves the
+ * keys in use as they were. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct peer *p = w->data;
+	struct keyring kr;
+	char err[ERR_LEN];
+
+	(void)loop;
+	(void)revents;
+	if (keyring_ring(p) == NULL) {
+		log_info("SIGHUP: no keyring to reload");
+		return;
+	}
+	if (keyring_load(p->cfg.keyring_path, &kr, err) < 0) {
+		log_warn("keyring reloading FAILED, keys unchanged: %s", err);
+		return;
+	}
+	p->keys->kr = kr;
+	memset(&kr, 0, sizeof(kr));
+	log_info("keyring reloaded: %d key%s", p->keys->kr.n, p->keys->kr.n == 1 ? "" : "s");
+}
+
+int keyring_start(struct peer *p, char *err)
+{
+	struct keyring_state *ks = calloc(1, sizeof(*ks));
+
+	if (ks == NULL)
+		return err_set(err, "out of memory");
+	p->keys = ks;
+	if (p->cfg.keyring_path != NULL) {
+		if (keyring_load(p->cfg.keyring_path, &ks->kr, err) < 0)
+			return -1;
+		ks->on = 1;
+	}
+	ev_signal_init(&ks->sighup_w, sighup_cb, SIGHUP);
+	ks->sighup_w.data = p;
+	ev_signal_start(p->loop, &ks->sighup_w);
+	return 0;
+}
+
+int keyring_set(struct peer *p, const struct keyring *kr)
+{
+	if (kr == NULL) {
+		keyring_stop(p);
+		return 0;
+	}
+	if (p->keys == NULL && (p->keys = calloc(1, sizeof(*p->keys))) == NULL)
+		return -1;
+	p->keys->kr = *kr;
+	p->keys->on = 1;
+	return 0;
+}
+
+int keyring_change(struct peer *p, enum key_change op, const uint8_t *key, size_t len, char *err)
+{
+	struct keyring_state *ks = p->keys;
+	struct keyring before;
+	int rc, changed;
+
+	if (keyring_ring(p) == NULL)
+		return err_set(err, "no keyring");
+	before = ks->kr;
+	rc = op == KEY_INSTALL ? keyring_add(&ks->kr, key, len, err)
+	     : op == KEY_USE   ? keyring_use(&ks->kr, key, len, err)
+			       : keyring_remove(&ks->kr, key, len, err);
+	changed = rc == 0 && memcmp(&before, &ks->kr, sizeof(before)) != 0;
+	if (changed && p->cfg.keyring_path != NULL &&
+	    keyring_save(p->cfg.keyring_path, &ks->kr, err) < 0) {
+		ks->kr = before;
+		rc = -1;
+		changed = 0;
+	}
+	memset(&before, 0, sizeof(before));
+	return rc < 0 ? -1 : changed;
+}
+
+void keyring_stop(struct peer *p)
+{
+	struct keyring_state *ks = p->keys;
+
+	if (ks == NULL)
+		return;
+	if (ev_is_active(&ks->sighup_w))
+		ev_signal_stop(p->loop, &ks->sighup_w);
+	memset(ks, 0, sizeof(*ks));
+	free(ks);
+	p->keys = NULL;
 }

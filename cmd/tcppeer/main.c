@@ -501,39 +501,6 @@ static int advertise_ip(struct peer *p, char *err)
 	return 0;
 }
 
-/* SIGHUP: the keyring file again; a file that does not load leaves the
- * keys in use as they were. */
-static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	struct peer *p = w->data;
-	struct keyring kr;
-	char err[ERR_LEN];
-
-	(void)loop;
-	(void)revents;
-	if (p->keyring == NULL) {
-		log_info("SIGHUP: no keyring to reload");
-		return;
-	}
-	if (keyring_load(p->cfg.keyring_path, &kr, err) < 0) {
-		log_warn("keyring reloading FAILED, keys unchanged: %s", err);
-		return;
-	}
-	*p->keyring = kr;
-	memset(&kr, 0, sizeof(kr));
-	log_info("keyring reloaded: %d key%s", p->keyring->n, p->keyring->n == 1 ? "" : "s");
-}
-
-static int keyring_open_cfg(struct peer *p, char *err)
-{
-	if (p->cfg.keyring_path == NULL)
-		return 0;
-	p->keyring = calloc(1, sizeof(*p->keyring));
-	if (p->keyring == NULL)
-		return err_set(err, "out of memory");
-	return keyring_load(p->cfg.keyring_path, p->keyring, err);
-}
-
 static void timer_start(struct peer *p, ev_timer *t, void (*cb)(struct ev_loop *, ev_timer *, int),
 			double first, double repeat)
 {
@@ -551,7 +518,6 @@ static void peer_free(struct peer *p)
 	ev_timer_stop(p->loop, &p->reconnect_t);
 	ev_timer_stop(p->loop, &p->reap_t);
 	leave_close(p);
-	ev_signal_stop(p->loop, &p->sighup_w);
 	probe_stop(p);
 	streams_free(p);
 	probes_free(p);
@@ -566,11 +532,7 @@ static void peer_free(struct peer *p)
 	coords_free(p);
 	queries_free(p);
 	guard_free(p);
-	if (p->keyring != NULL) {
-		memset(p->keyring, 0, sizeof(*p->keyring));
-		free(p->keyring);
-		p->keyring = NULL;
-	}
+	keyring_stop(p);
 }
 
 int main(int argc, char **argv)
@@ -597,7 +559,7 @@ int main(int argc, char **argv)
 	p->loop = ev_default_loop(EVFLAG_AUTO);
 	p->udp_fd = p->tcp_fd = -1;
 	members_watch(p, events_member, NULL); /* the event lines come first */
-	if (keyring_open_cfg(p, err) < 0 || advertise_ip(p, err) < 0 ||
+	if (keyring_start(p, err) < 0 || advertise_ip(p, err) < 0 ||
 	    serf_encode_tags(p, err) < 0 || net_open(p, err) < 0 ||
 	    control_open(p, p->cfg.control_path ? p->cfg.control_path
 						 : control_default_path(defpath, sizeof(defpath)),
@@ -631,9 +593,6 @@ int main(int argc, char **argv)
 		ev_loop_destroy(p->loop);
 		return 2;
 	}
-	ev_signal_init(&p->sighup_w, sighup_cb, SIGHUP);
-	p->sighup_w.data = p;
-	ev_signal_start(p->loop, &p->sighup_w);
 	log_info("%s listening on %s", p->cfg.name,
 		 addr_format((struct sockaddr *)&p->cfg.bind.ss, defpath, sizeof(defpath)));
 

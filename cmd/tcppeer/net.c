@@ -107,7 +107,7 @@ void net_sendto(struct peer *p, const struct sockaddr *sa, socklen_t salen, cons
 
 	if (p->udp_fd < 0)
 		return;
-	if (p->keyring != NULL) {
+	if (keyring_ring(p) != NULL) {
 		size_t plen = len + (crc ? 5 : 0);
 
 		if (plen > sizeof(plain))
@@ -115,7 +115,7 @@ void net_sendto(struct peer *p, const struct sockaddr *sa, socklen_t salen, cons
 		if (crc)
 			wire_crc_header(plain, msg, len);
 		memcpy(plain + (crc ? 5 : 0), msg, len);
-		if (keyring_seal(p->keyring, plain, plen, NULL, 0, sealed) < 0) {
+		if (keyring_seal(keyring_ring(p), plain, plen, NULL, 0, sealed) < 0) {
 			log_warn("encryption failed: packet not sent");
 			return;
 		}
@@ -148,7 +148,7 @@ void net_sendto(struct peer *p, const struct sockaddr *sa, socklen_t salen, cons
 /* What one packet may carry before CRC and encryption, as memberlist counts. */
 size_t net_send_max(const struct peer *p)
 {
-	return UDP_SEND_MAX - (p->keyring ? keyring_sealed_len(0) : 0);
+	return UDP_SEND_MAX - (keyring_ring(p) ? keyring_sealed_len(0) : 0);
 }
 
 /* One message plus whatever broadcasts fit beside it, as memberlist's sendMsg. */
@@ -329,10 +329,10 @@ void net_handle_packet(struct peer *p, const uint8_t *buf, size_t len, const str
 	}
 	if (len == 0)
 		goto bad;
-	if (p->keyring != NULL) {
+	if (keyring_ring(p) != NULL) {
 		/* With a keyring, what no key opens (plaintext included) is dropped. */
 		if (len > sizeof(plain) ||
-		    keyring_open(p->keyring, buf, len, NULL, 0, plain, &len) < 0) {
+		    keyring_open(keyring_ring(p), buf, len, NULL, 0, plain, &len) < 0) {
 			p->stats.packets_undecryptable++;
 			log_debug("dropped a packet no key decrypts from %s",
 				  addr_format(from, text, sizeof(text)));

@@ -212,7 +212,7 @@ static int stream_message(struct stream *s)
 {
 	struct peer *p = s->peer;
 	struct streamdec *d = &s->dec;
-	const uint8_t *user = streamdec_user(d, p->keyring ? s->plain.p : s->in.p);
+	const uint8_t *user = streamdec_user(d, keyring_ring(p) ? s->plain.p : s->in.p);
 
 	switch (s->kind) {
 	case K_IN:
@@ -292,8 +292,8 @@ static void stream_read(struct stream *s)
 			stream_close(s, 0);
 			return;
 		}
-		if (p->keyring != NULL) {
-			rc = keyring_stream_open(p->keyring, s->in.p, s->in.len, &s->plain,
+		if (keyring_ring(p) != NULL) {
+			rc = keyring_stream_open(keyring_ring(p), s->in.p, s->in.len, &s->plain,
 						 &s->dec.why);
 			if (rc < 0) {
 				if (s->in.p[0] != MSG_ENCRYPT)
@@ -355,11 +355,11 @@ static void stream_write(struct stream *s)
 		}
 		s->connected = 1;
 	}
-	if (!s->sealed && s->peer->keyring != NULL) {
+	if (!s->sealed && keyring_ring(s->peer) != NULL) {
 		struct wbuf sealed;
 
 		wbuf_init(&sealed, STREAM_MAX);
-		if (keyring_stream_seal(s->peer->keyring, s->out.p, s->out.len, &sealed) < 0) {
+		if (keyring_stream_seal(keyring_ring(s->peer), s->out.p, s->out.len, &sealed) < 0) {
 			wbuf_free(&sealed);
 			log_warn("stream to %s: encryption failed", s->who);
 			stream_close(s, 0);

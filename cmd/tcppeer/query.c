@@ -365,11 +365,12 @@ static void answer_key(struct peer *p, const struct msg_query *q, int ok, const 
 {
 	struct key_list keys;
 	char msg[ERR_LEN + 64];
-	int nkeys = list && ok ? p->keyring->n : 0;
+	const struct keyring *kr = keyring_ring(p);
+	int nkeys = list && ok && kr != NULL ? kr->n : 0;
 
 	snprintf(msg, sizeof(msg), "%s", message);
 	for (int i = 0; i < nkeys; i++)
-		keyring_key_text(p->keyring, i, keys.text[i]);
+		keyring_key_text(kr, i, keys.text[i]);
 	for (int shown = nkeys; shown >= 0; shown--) {
 		struct msg_key_response m;
 		struct wbuf w, probe;
@@ -416,21 +417,20 @@ static int decode_key_request(const struct msg_query *q, struct msg_key_request 
 	return wire_decode(&DESC_KEY_REQUEST, &r, k);
 }
 
-enum key_op { KEY_INSTALL, KEY_USE, KEY_REMOVE, KEY_LIST };
+#define KEY_LIST (-1) /* beside enum key_change: list-keys */
 
 /* serf's handleInstallKey, handleUseKey, handleRemoveKey, handleListKeys.
  * A change that cannot be written to the --keyring file is undone and
  * reported as a failure, so the running keys stay what the file says. */
-static void answer_key_query(struct peer *p, const struct msg_query *q, enum key_op op)
+static void answer_key_query(struct peer *p, const struct msg_query *q, int op)
 {
 	static const char *const verb[] = {"install", "use", "remove"};
 	char err[ERR_LEN] = "";
-	struct keyring before;
 	struct msg_key_request k;
 	int rc;
 
 	if (op == KEY_LIST) {
-		if (p->keyring == NULL)
+		if (keyring_ring(p) == NULL)
 			answer_key(p, q, 0, "Keyring is empty (encryption not enabled)", 1);
 		else
 			answer_key(p, q, 1, "", 1);
@@ -441,38 +441,28 @@ static void answer_key_query(struct peer *p, const struct msg_query *q, enum key
 		answer_key(p, q, 0, "Failed to decode key request", 0);
 		return;
 	}
-	if (p->keyring == NULL) {
+	if (keyring_ring(p) == NULL) {
 		answer_key(p, q, 0, "No keyring to modify (encryption not enabled)", 0);
 		return;
 	}
-	before = *p->keyring;
-	rc = op == KEY_INSTALL ? keyring_add(p->keyring, k.key, k.keylen, err)
-	     : op == KEY_USE   ? keyring_use(p->keyring, k.key, k.keylen, err)
-			       : keyring_remove(p->keyring, k.key, k.keylen, err);
-	if (rc == 0 && p->cfg.keyring_path != NULL &&
-	    memcmp(&before, p->keyring, sizeof(before)) != 0 &&
-	    keyring_save(p->cfg.keyring_path, p->keyring, err) < 0) {
-		*p->keyring = before;
-		rc = -1;
-	}
-	if (rc == 0 && memcmp(&before, p->keyring, sizeof(before)) != 0) {
+	rc = keyring_change(p, (enum key_change)op, k.key, k.keylen, err);
+	if (rc == 1) {
 		p->stats.key_changes++;
-		log_info("%s-key query: keyring now has %d key%s", verb[op], p->keyring->n,
-			 p->keyring->n == 1 ? "" : "s");
+		log_info("%s-key query: keyring now has %d key%s", verb[op], keyring_ring(p)->n,
+			 keyring_ring(p)->n == 1 ? "" : "s");
 	} else if (rc < 0) {
 		log_warn("%s-key query failed: %s", verb[op], err);
 	}
-	memset(&before, 0, sizeof(before));
-	answer_key(p, q, rc == 0, rc == 0 ? "" : err, 0);
+	answer_key(p, q, rc >= 0, rc >= 0 ? "" : err, 0);
 }
 
 static void answer_internal(struct peer *p, const struct msg_query *q)
 {
 	static const struct {
 		const char *name;
-		int op; /* -1 ping, -2 conflict, else enum key_op */
+		int op; /* -3 ping, -2 conflict, KEY_LIST, else enum key_change */
 	} known[] = {
-		{"ping", -1},	      {"conflict", -2},	       {"install-key", KEY_INSTALL},
+		{"ping", -3},	      {"conflict", -2},	       {"install-key", KEY_INSTALL},
 		{"use-key", KEY_USE}, {"remove-key", KEY_REMOVE}, {"list-keys", KEY_LIST},
 	};
 	const uint8_t *name = q->name + strlen(INTERNAL_PREFIX);
@@ -483,8 +473,8 @@ static void answer_internal(struct peer *p, const struct msg_query *q)
 			continue;
 		if (known[i].op == -2)
 			answer_conflict(p, q);
-		else if (known[i].op >= 0)
-			answer_key_query(p, q, (enum key_op)known[i].op);
+		else if (known[i].op >= KEY_LIST)
+			answer_key_query(p, q, known[i].op);
 		return;
 	}
 	log_debug("unhandled internal query '%.*s'", (int)len, (const char *)name);

@@ -129,6 +129,7 @@ struct join;
 struct queries;
 struct serf_events;
 struct gossip;
+struct keyring_state;
 struct leave;
 struct probes;
 struct guard;
@@ -163,8 +164,7 @@ struct peer {
 	struct serf_events *events; /* serf.c: serf's event clock and recent events */
 	struct queries *queries; /* query.c: serf's query clock and recent query IDs */
 
-	struct keyring *keyring; /* NULL: no encryption */
-	ev_signal sighup_w;
+	struct keyring_state *keys; /* keyring.c: the keys in use */
 	struct guard *guard; /* guard.c: per-source rate limits */
 
 	struct leave *leave; /* leave.c: the clean stop */
@@ -205,6 +205,20 @@ int keyring_use(struct keyring *kr, const uint8_t *key, size_t len, char *err);
 int keyring_remove(struct keyring *kr, const uint8_t *key, size_t len, char *err);
 /* Base64 of key i into out (at least 45 bytes). */
 void keyring_key_text(const struct keyring *kr, int i, char *out);
+
+/* The node's keys (state of its own). Loads --keyring if given and reloads
+ * it on SIGHUP; 0, or -1 with err. */
+int keyring_start(struct peer *p, char *err);
+/* The ring in use; NULL: no encryption. */
+const struct keyring *keyring_ring(const struct peer *p);
+/* memberlist's AddKey, UseKey and RemoveKey on the ring in use, then the
+ * --keyring file rewritten (the change undone if it cannot be): 1 when the
+ * ring changed, 0 when not, -1 with err. */
+enum key_change { KEY_INSTALL, KEY_USE, KEY_REMOVE };
+int keyring_change(struct peer *p, enum key_change op, const uint8_t *key, size_t len, char *err);
+/* A copy of kr becomes the ring in use (NULL: none), without SIGHUP; 0 or -1. */
+int keyring_set(struct peer *p, const struct keyring *kr);
+void keyring_stop(struct peer *p);
 
 /* guard.c: --allow networks and per-source rate limits. */
 enum limit_kind { LIMIT_PROBE = 1, LIMIT_STREAM = 2 };
