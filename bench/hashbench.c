@@ -7,18 +7,25 @@
  * bounds a reload (the median of several builds). Then the balance of the
  * table with most backends drained, and the reload of a pool file of 10,000
  * backends (parse, build, refill) with 0, 5,000, 9,000 and 9,999 of them
- * drained, at the default and the largest table size.
+ * drained, at the default and the largest table size. Last, locality's
+ * pick (issue 17): zone_lookup and zone_pick against the plain tiers_lookup,
+ * the same pool (bench/zones.sh's) and clients, rounds interleaved.
  *
  *	hashbench [TABLE_SIZE]	(default: MAGLEV_SIZE_DEFAULT; the reload
- *				 figures are for both sizes whatever it is) */
+ *				 figures are for both sizes whatever it is)
+ *	hashbench zones		(locality's pick alone) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "hash.h"
 #include "maglev.h"
 #include "pool.h"
+#include "zone.h"
 
 #define NMAX 10000
 #define CHANGES 8 /* backends removed, and backends added, one at a time */
@@ -353,10 +360,188 @@ static void reload(uint32_t size, int runs, double target)
 	free(text);
 }
 
+/* bench/zones.sh's pool: 3 zones x 2 backends, balance = hash. */
+#define ZPOOL                                                                          \
+	"[pool]\nlisten = 127.0.0.1:1\nbalance = hash\nlocality = prefer\n"            \
+	"[zone a]\nclients = 127.0.0.0/20\n[zone b]\nclients = 127.0.16.0/20\n"        \
+	"[zone c]\nclients = 127.0.32.0/19\n"                                           \
+	"[backend a1]\naddress = 127.0.0.1:2\nzone = a\n"                                \
+	"[backend a2]\naddress = 127.0.0.1:3\nzone = a\n"                                \
+	"[backend b1]\naddress = 127.0.0.1:4\nzone = b\n"                                \
+	"[backend b2]\naddress = 127.0.0.1:5\nzone = b\n"                                \
+	"[backend c1]\naddress = 127.0.0.1:6\nzone = c\n"                                \
+	"[backend c2]\naddress = 127.0.0.1:7\nzone = c\n"
+#define ZCLIENTS 1000000
+#define ZROUNDS 9
+
+struct zbench {
+	struct pool *p;
+	struct tiers all;
+	struct zone_set zs;
+	uint8_t down[8];
+};
+
+static int zup(unsigned b, const void *z)
+{
+	return !((const struct zbench *)z)->down[b];
+}
+
+static int zup_accept(unsigned b, void *z)
+{
+	return zup(b, z);
+}
+
+static void zbench_build(struct zbench *z, const uint8_t *down)
+{
+	const char *names[8];
+	unsigned weights[8];
+	uint8_t backup[8];
+	char err[ERR_LEN];
+
+	memset(z, 0, sizeof(*z));
+	if ((z->p = pool_parse_unresolved("zones.pool", ZPOOL, strlen(ZPOOL), err)) == NULL) {
+		fprintf(stderr, "hashbench: %s\n", err);
+		exit(2);
+	}
+	for (size_t i = 0; i < z->p->nbackends; i++) {
+		names[i] = z->p->backends[i].name;
+		weights[i] = z->p->backends[i].weight;
+		backup[i] = (uint8_t)z->p->backends[i].backup;
+		z->down[i] = down[i];
+	}
+	if (tiers_build(&z->all, names, weights, backup, z->p->nbackends, z->p->table_size, err) <
+		    0 ||
+	    zones_build(&z->zs, z->p, names, weights, backup, z->down, err) < 0) {
+		fprintf(stderr, "hashbench: %s\n", err);
+		exit(2);
+	}
+	tiers_set_down(&z->all, z->down);
+}
+
+static void zbench_free(struct zbench *z)
+{
+	zones_free(&z->zs);
+	tiers_free(&z->all);
+	pool_free(z->p);
+}
+
+/* What tcphash's answer does without zones, with zone_lookup, and with
+ * zone_pick's walk alone; each returns the sum of the backends, so that
+ * nothing is optimized away. */
+static unsigned long zpass(const struct zbench *z, int how, const uint64_t *hash,
+			   const unsigned *zone, double *ns)
+{
+	enum tier tier = tiers_in_use(&z->all);
+	enum zone_where where;
+	unsigned long sum = 0;
+	double t0 = now();
+
+	for (size_t i = 0; i < ZCLIENTS; i++) {
+		unsigned b;
+
+		if (how == 0)
+			b = tiers_lookup(&z->all, tier, hash[i]);
+		else if (how == 1 &&
+			 (b = zone_lookup(z->p, &z->zs, &z->all, zone[i], hash[i], &where)) !=
+				 MAGLEV_NONE)
+			;
+		else
+			b = zone_pick(z->p, &z->zs, &z->all, zone[i], hash[i], zup, z, zup_accept,
+				      (void *)z, &where);
+		sum += b;
+	}
+	*ns = (now() - t0) * 1e9 / ZCLIENTS;
+	return sum;
+}
+
+/* zone_lookup must answer as zone_pick does wherever it answers at all. */
+static void zcheck(const struct zbench *z, const uint64_t *hash, const unsigned *zone)
+{
+	size_t fast = 0;
+
+	for (size_t i = 0; i < ZCLIENTS; i++) {
+		enum zone_where w1 = ZONE_WHERES, w2;
+		unsigned b1 = zone_lookup(z->p, &z->zs, &z->all, zone[i], hash[i], &w1);
+		unsigned b2 = zone_pick(z->p, &z->zs, &z->all, zone[i], hash[i], zup, z, zup_accept,
+					(void *)z, &w2);
+
+		fast += b1 != MAGLEV_NONE;
+		if (b1 != MAGLEV_NONE && (b1 != b2 || w1 != w2)) {
+			printf("  zone_lookup and zone_pick disagree for client %zu\n", i);
+			failures++;
+			return;
+		}
+	}
+	printf("  zone_lookup agrees with zone_pick: %zu of %d answered without a walk\n", fast,
+	       ZCLIENTS);
+}
+
+static void zones(void)
+{
+	static const uint8_t none[8], b1_down[8] = {0, 0, 1};
+	static const char *const hows[] = {"tiers_lookup (no zones)", "zone_lookup (tcphash)",
+					   "zone_pick (walk, callbacks)"};
+	uint64_t *hash = malloc(ZCLIENTS * sizeof(*hash));
+	unsigned *zone = malloc(ZCLIENTS * sizeof(*zone));
+	double ns[3][ZROUNDS], zns[ZROUNDS];
+	unsigned long sum = 0;
+	struct zbench z;
+	char what[80];
+
+	if (hash == NULL || zone == NULL) {
+		fprintf(stderr, "hashbench: out of memory\n");
+		exit(2);
+	}
+	zbench_build(&z, b1_down);
+	printf("locality: %d clients of bench/zones.sh's pool (median of %d rounds)\n", ZCLIENTS,
+	       ZROUNDS);
+	for (int r = 0; r < ZROUNDS; r++) {
+		double t0 = now();
+
+		for (size_t i = 0; i < ZCLIENTS; i++) {
+			struct sockaddr_in sin = {.sin_family = AF_INET};
+
+			sin.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)(i / 250 % 64) << 8 |
+						    (uint32_t)(i % 250 + 1));
+			hash[i] = hash_client(z.p->hash_seed, (struct sockaddr *)&sin, 0);
+			zone[i] = pool_client_zone(z.p, (struct sockaddr *)&sin);
+		}
+		zns[r] = (now() - t0) * 1e9 / ZCLIENTS;
+	}
+	printf("  b1 down (zone b spills):\n");
+	zcheck(&z, hash, zone);
+	zbench_free(&z);
+	zbench_build(&z, none);
+	printf("  all up:\n");
+	zcheck(&z, hash, zone);
+	for (int r = 0; r < ZROUNDS; r++)
+		for (int k = 0; k < 3; k++) /* rotated, so that none always runs first */
+			sum += zpass(&z, (k + r) % 3, hash, zone, &ns[(k + r) % 3][r]);
+	for (int k = 0; k < 3; k++) {
+		qsort(ns[k], ZROUNDS, sizeof(**ns), by_double);
+		snprintf(what, sizeof(what), "%s ns per pick", hows[k]);
+		note(what, ns[k][ZROUNDS / 2], k ? "against the plain lookup" : "the baseline");
+	}
+	qsort(zns, ZROUNDS, sizeof(*zns), by_double);
+	note("hash and zone of a client ns", zns[ZROUNDS / 2], "siphash and the LPM, not in the above");
+	note("zone_lookup / tiers_lookup", ns[1][ZROUNDS / 2] / ns[0][ZROUNDS / 2], "the pick");
+	note("zone_pick / tiers_lookup", ns[2][ZROUNDS / 2] / ns[0][ZROUNDS / 2], "the pick");
+	if (sum == 42)
+		putchar('\n');
+	zbench_free(&z);
+	free(hash);
+	free(zone);
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = {10, 100, 1000};
 	const uint32_t table = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : MAGLEV_SIZE_DEFAULT;
+
+	if (argc > 1 && strcmp(argv[1], "zones") == 0) {
+		zones();
+		return failures ? 1 : 0;
+	}
 
 	printf("consistent hashing, table size %u\n", table);
 	for (int mixed = 0; mixed < 2; mixed++) {
@@ -370,6 +555,7 @@ int main(int argc, char **argv)
 	refill_balance(NMAX, 0, table);
 	reload(MAGLEV_SIZE_DEFAULT, BUILDS, 50);
 	reload(MAGLEV_SIZE_MAX, 3, 2000);
+	zones();
 	printf("%s\n", failures ? "some targets MISSED" : "all targets met");
 	return failures ? 1 : 0;
 }

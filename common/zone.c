@@ -38,6 +38,8 @@ int zones_build(struct zone_set *zs, const struct pool *pool, const char *const 
 			zdown[zh->n] = down[i];
 			if (!backup[i])
 				zh->weight += weights[i];
+			if (!backup[i] && !down[i])
+				zh->avail += weights[i];
 			zh->n++;
 		}
 		if (tiers_build(&zh->tiers, znames, zweights, zbackup, zh->n, pool->table_size,
@@ -133,6 +135,30 @@ static unsigned walk_tiers(const struct tiers *t, uint64_t hash, struct walk *w)
 			break; /* this tier is in use, full as it is */
 	}
 	return MAGLEV_NONE;
+}
+
+/* Every answer of a table with a live backend is live (maglev_set_down's
+ * refill), so where walk_tiers would take the slot's backend at once this
+ * takes it without asking; tiers_in_use is the tier walk_tiers ends in. */
+unsigned zone_lookup(const struct pool *pool, const struct zone_set *zs, const struct tiers *all,
+		     unsigned zone, uint64_t hash, enum zone_where *where)
+{
+	const struct zone_hash *zh;
+	unsigned b;
+
+	if (zs->n == 0 || zone >= zs->n) {
+		*where = ZONE_ANY;
+		return tiers_lookup(all, tiers_in_use(all), hash);
+	}
+	zh = &zs->z[zone];
+	if (zh->n == 0 || (pool->locality != LOCALITY_STRICT &&
+			   !zone_keeps(zh->weight, zh->avail, pool->locality_overprovision, hash)))
+		return MAGLEV_NONE;
+	b = tiers_lookup(&zh->tiers, tiers_in_use(&zh->tiers), hash);
+	if (b == MAGLEV_NONE)
+		return MAGLEV_NONE;
+	*where = ZONE_LOCAL;
+	return zh->member[b];
 }
 
 uint64_t zone_available(const struct pool *pool, const struct zone_set *zs, unsigned zone,

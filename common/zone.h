@@ -31,6 +31,7 @@ struct zone_hash {
 	uint32_t *member;   /* tiers' index -> the caller's backend index */
 	size_t n;
 	uint64_t weight;    /* its primaries' configured weight: "full" */
+	uint64_t avail;     /* of which not down when built (zones_build's down) */
 };
 
 struct zone_set {
@@ -61,6 +62,14 @@ typedef int (*zone_accept_fn)(unsigned b, void *ctx);
 unsigned zone_pick(const struct pool *pool, const struct zone_set *zs, const struct tiers *all,
 		   unsigned zone, uint64_t hash, int (*available)(unsigned b, const void *actx),
 		   const void *actx, zone_accept_fn accept, void *ctx, enum zone_where *where);
+
+/* zone_pick's answer for a caller whose available and accept take exactly
+ * the backends live in the tables (zones_build's and tiers_set_down's down,
+ * as tcphash's are): the slot alone, no walk and no callback, the way
+ * tiers_lookup answers without zones. MAGLEV_NONE when a walk is needed
+ * (the client spills, or its zone has nothing live): then ask zone_pick. */
+unsigned zone_lookup(const struct pool *pool, const struct zone_set *zs, const struct tiers *all,
+		     unsigned zone, uint64_t hash, enum zone_where *where);
 
 /* The available weight of zone's primaries. */
 uint64_t zone_available(const struct pool *pool, const struct zone_set *zs, unsigned zone,

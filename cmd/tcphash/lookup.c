@@ -173,7 +173,10 @@ static void answer(struct lookup *l, const char *client, unsigned long lineno)
 					    : pool_client_zone(l->h.pool, (const struct sockaddr *)&a.ss);
 	at.where = ZONE_ANY;
 	if (l->h.zones.n) {
-		b[0] = hashed_pick(&l->h, at.zone, hash, NULL, NULL, &at.where);
+		/* The tables' slot where it answers, a walk where it does not. */
+		b[0] = zone_lookup(l->h.pool, &l->h.zones, &l->h.tiers, at.zone, hash, &at.where);
+		if (b[0] == MAGLEV_NONE)
+			b[0] = hashed_pick(&l->h, at.zone, hash, NULL, NULL, &at.where);
 		n = b[0] != MAGLEV_NONE;
 	} else {
 		b[0] = hashed_lookup(&l->h, hash);
