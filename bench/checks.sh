@@ -154,6 +154,8 @@ done
 
 # Nanoseconds on CPU of tcpdist's main thread (its checks, reloads, metrics).
 main_ns() { awk '{print $1}' "/proc/$TPID/task/$TPID/schedstat"; }
+# And of all its threads.
+all_ns() { cat /proc/"$TPID"/task/*/schedstat | awk '{s += $1} END {printf "%.0f\n", s}'; }
 now_ns() { date +%s%N; }
 reloads() { grep -c 'reloaded' "$T/tcpdist.log" || true; }
 
@@ -198,15 +200,18 @@ sleep 1
 log "idle, checks off: ${IDLE_SECS}s"
 idle_off=$(cpu_over "$IDLE_SECS")
 
-# run_wrk: connections per second through tcpdist over SECS, and the main
-# thread's CPU meanwhile; prints "RATE CPU".
+# run_wrk: connections per second through tcpdist over SECS, the main
+# thread's CPU meanwhile, and tcpdist's CPU (all threads) per connection in
+# microseconds; prints "RATE CPU US".
 run_wrk() {
-	local n0 t0 n1 t1 out
-	n0=$(main_ns) t0=$(now_ns)
+	local n0 a0 t0 n1 a1 t1 out rate
+	n0=$(main_ns) a0=$(all_ns) t0=$(now_ns)
 	out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${SECS}s" -H 'Connection: close' \
 		"http://127.0.0.1:$LISTEN/")
-	n1=$(main_ns) t1=$(now_ns)
-	echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(echo "scale=2; 100 * ($n1 - $n0) / ($t1 - $t0)" | bc)"
+	n1=$(main_ns) a1=$(all_ns) t1=$(now_ns)
+	rate=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+	echo "$rate $(echo "scale=2; 100 * ($n1 - $n0) / ($t1 - $t0)" | bc)" \
+		"$(echo "scale=2; ($a1 - $a0) / 1000 / ($rate * ($t1 - $t0) / 1000000000)" | bc)"
 	grep -q 'Non-2xx\|Socket errors' <<<"$out" && log "wrk: $(grep 'Non-2xx\|Socket errors' <<<"$out")"
 	return 0
 }
@@ -237,17 +242,19 @@ HZ=$(getconf CLK_TCK)
 measure_off() {
 	switch_checks 0
 	sleep 1
-	read -r rate _ < <(run_wrk)
+	read -r rate _ us < <(run_wrk)
 	off+=("$rate")
+	us_off+=("$us")
 }
 measure_on() {
 	switch_checks 1s
 	sleep 1.5 # the first checks come within the first interval
-	read -r rate cpu < <(run_wrk)
+	read -r rate cpu us < <(run_wrk)
 	on+=("$rate")
 	cpu_on+=("$cpu")
+	us_on+=("$us")
 }
-on=() off=() cpu_on=() pairs=() noisy=0
+on=() off=() cpu_on=() pairs=() noisy=0 us_on=() us_off=()
 for ((r = 1; r <= REPS; r++)); do
 	for ((try = 1; try <= 3; try++)); do
 		f0=$(foreign_ticks) t0=$(now_ns)
@@ -258,7 +265,7 @@ for ((r = 1; r <= REPS; r++)); do
 		(($(echo "$busy <= $NOISE" | bc))) && break
 		log "run $r: other work took ${busy}% of a CPU meanwhile; measuring again"
 		if ((try < 3)); then
-			unset 'on[-1]' 'off[-1]' 'cpu_on[-1]'
+			unset 'on[-1]' 'off[-1]' 'cpu_on[-1]' 'us_on[-1]' 'us_off[-1]'
 		else
 			noisy=$((noisy + 1))
 		fi
@@ -272,6 +279,7 @@ m_off=$(median "${off[@]}")
 m_on=$(median "${on[@]}")
 m_cpu=$(median "${cpu_on[@]}")
 ratio=$(median "${pairs[@]}")
+bound=$(echo "scale=4; 1 - $m_cpu / 100" | bc)
 checks=$(curl -s "http://127.0.0.1:$METRICS/metrics" | grep -c '^tcpdist_backend_check_result{.*result="passed"' || true)
 
 cat <<EOF
@@ -284,6 +292,9 @@ connection rate (wrk -c$CONNS, Connection: close, ${SECS}s runs, medians of $REP
   pairs: ${pairs[*]}${noisy:+ ($noisy pairs busy with other work all 3 times)}
   runs off: ${off[*]}
   runs on:  ${on[*]}
+tcpdist's CPU (all threads) per connection: checks off $(median "${us_off[@]}") us, on $(median "${us_on[@]}") us
+  (the checks' fixed cost spread over the connections of these runs)
+where tcpdist is the bottleneck, the checks leave its core $bound of its time: the ratio to expect
 backends passing at the end: $checks of $N
 EOF
 miss=0
