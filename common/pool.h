@@ -21,7 +21,6 @@
 #define POOL_WEIGHT_MAX 256
 #define POOL_MAX_CONNS_MAX 10000000
 #define POOL_RETRIES_MAX 32
-#define POOL_CLIENT_RATE_MAX 1000000 /* client_rate and its burst */
 #define POOL_CONTROL_MAX 107 /* a Unix socket's path */
 #define POOL_CLIENT_RATE_MAX 1000000 /* client_rate and its burst */
 #define POOL_ZONES_MAX 64             /* zones, from [zone NAME] and backends' zone keys */

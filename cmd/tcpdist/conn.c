@@ -149,7 +149,6 @@ void conn_close(struct conn *c, int reset, enum conn_end end)
 	if (c->connected) {
 		double secs = ev_now(w->loop) - c->started;
 
-
 		stat_add(&w->stats.duration_hist[hist_bucket(duration_bounds, DURATION_BUCKETS,
 							     secs)], 1);
 		stat_add(&w->stats.duration_ms, (unsigned long long)(secs * 1000.0));
