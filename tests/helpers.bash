@@ -221,6 +221,23 @@ start_tcpdist() {
 	done
 }
 
+# tcpdist_teardown: for a suite's teardown. A test that passed also proves
+# tcpdist stops cleanly (exit 0, which under the sanitizers also means no
+# leak): the other programs go first.
+tcpdist_teardown() {
+	local name status=0
+	if [[ -n ${BATS_TEST_COMPLETED:-} && -n ${BG_PID[tcpdist]:-} ]]; then
+		for name in "${!BG_PID[@]}"; do
+			[[ $name == tcpdist ]] || kill -KILL "${BG_PID[$name]}" 2>/dev/null || true
+		done
+		stop_bg tcpdist TERM && [[ $EXIT_STATUS -eq 0 ]] || status=1
+		((status == 0)) || dump_logs
+	fi
+	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
+	bg_teardown
+	return $status
+}
+
 # log_has LINE: $TCPDIST_LOG has LINE exactly, after the time a line to a
 # plain stream starts with (RFC 3339, then a space).
 log_has() {

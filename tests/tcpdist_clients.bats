@@ -22,17 +22,7 @@ setup() {
 # A test that passed also proves tcpdist stops cleanly (exit 0: under the
 # sanitizers, no leak): the other programs go first.
 teardown() {
-	local name status=0
-	if [[ -n ${BATS_TEST_COMPLETED:-} && -n ${BG_PID[tcpdist]:-} ]]; then
-		for name in "${!BG_PID[@]}"; do
-			[[ $name == tcpdist ]] || kill -KILL "${BG_PID[$name]}" 2>/dev/null || true
-		done
-		stop_bg tcpdist TERM && [[ $EXIT_STATUS -eq 0 ]] || status=1
-		((status == 0)) || dump_logs
-	fi
-	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
-	bg_teardown
-	return $status
+	tcpdist_teardown
 }
 
 # scrape METRICS_PORT: the metrics text on stdout.

@@ -18,17 +18,7 @@ setup() {
 
 # As tcpdist_live.bats: a test that passed also proves a clean stop.
 teardown() {
-	local name status=0
-	if [[ -n ${BATS_TEST_COMPLETED:-} && -n ${BG_PID[tcpdist]:-} ]]; then
-		for name in "${!BG_PID[@]}"; do
-			[[ $name == tcpdist ]] || kill -KILL "${BG_PID[$name]}" 2>/dev/null || true
-		done
-		stop_bg tcpdist TERM && [[ $EXIT_STATUS -eq 0 ]] || status=1
-		((status == 0)) || dump_logs
-	fi
-	[[ -n ${BATS_TEST_COMPLETED:-} ]] || dump_logs
-	bg_teardown
-	return $status
+	tcpdist_teardown
 }
 
 # ask PORT: the name of the backend one new connection through PORT reaches.
