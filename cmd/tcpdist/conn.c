@@ -102,8 +102,8 @@ static void conn_log_end(const struct conn *c, enum conn_end end)
 		LOG_STR("listener", lt),
 		LOG_STR("backend", c->up ? c->up->name : "-"),
 		LOG_STR("address", c->up ? c->up->addr_text : "-"),
-		LOG_STR("czone", c->zone_name[0]), /* with zones only: the client's */
-		LOG_STR("bzone", c->zone_name[1]), /* and its backend's */
+		LOG_STR("czone", zone_pair_name(c->zones, 0)), /* with zones only: the client's */
+		LOG_STR("bzone", zone_pair_name(c->zones, 1)), /* and its backend's */
 		LOG_UINT("in", c->c2b.bytes),
 		LOG_UINT("out", c->b2c.bytes),
 		LOG_SECONDS("connect", c->connected ? c->connect_secs : 0.0),
@@ -113,7 +113,7 @@ static void conn_log_end(const struct conn *c, enum conn_end end)
 	};
 	size_t n = sizeof(f) / sizeof(f[0]);
 
-	if (c->zone_name[0][0] == '\0') { /* a pool without zones */
+	if (!c->zoned) { /* a pool without zones */
 		memmove(&f[4], &f[6], (n - 6) * sizeof(f[0]));
 		n -= 2;
 	}
@@ -233,12 +233,12 @@ static void conn_fail(struct conn *c)
 		   !farm_zone_available(c->farm, c->zone)) {
 		reason = FAIL_ZONE;
 		snprintf(why, sizeof(why), "zone %s has no available backend (locality = strict)",
-			 c->zone_name[0]);
+			 c->farm->pool->zones[c->zone].name);
 	} else if (c->where == ZONE_LOCAL && c->farm->pool->locality == LOCALITY_STRICT) {
 		reason = FAIL_FULL;
 		snprintf(why, sizeof(why),
 			 "every available backend of zone %s is at its max_conns (locality = strict)",
-			 c->zone_name[0]);
+			 c->farm->pool->zones[c->zone].name);
 	} else if (farm_count_available(c->farm) > 0) {
 		reason = FAIL_FULL;
 		snprintf(why, sizeof(why), "every available backend is at its max_conns");
@@ -311,7 +311,9 @@ static void conn_connected(struct conn *c)
 	farm_release(c);
 	health_connect_ok(c->up);
 	atomic_fetch_add_explicit(&c->up->total, 1, memory_order_relaxed);
-	c->connect_secs = (float)(ev_time() - c->connect_start);
+	c->connect_secs = (float)(ev_time() - c->started) - c->connect_at;
+	if (c->connect_secs < 0)
+		c->connect_secs = 0;
 	atomic_fetch_add_explicit(&c->up->connect_hist[hist_bucket(connect_bounds, CONNECT_BUCKETS,
 								    c->connect_secs)],
 				  1, memory_order_relaxed);
@@ -365,13 +367,11 @@ static void conn_zones(struct conn *c, int idx)
 	const struct pool *p = c->farm->pool;
 	unsigned bz = idx < 0 ? POOL_ZONE_NONE : p->backends[idx].zone;
 
-	snprintf(c->zone_name[0], sizeof(c->zone_name[0]), "%s",
-		 c->zone < p->nzones ? p->zones[c->zone].name : "-");
-	snprintf(c->zone_name[1], sizeof(c->zone_name[1]), "%s",
-		 bz < p->nzones ? p->zones[bz].name : "-");
+	c->zoned = 1;
+	c->zones = zone_stats_pair(c->w->proc, c->zone < p->nzones ? p->zones[c->zone].name : "-",
+				   bz < p->nzones ? p->zones[bz].name : "-");
 	if (c->attempts == NULL) /* its first choice */
-		zone_stats_count(c->w->proc, c->zone_name[0], c->zone_name[1],
-				 idx < 0 ? ZONE_STATS_REFUSED : (int)c->where);
+		zone_stats_count(c->zones, idx < 0 ? ZONE_STATS_REFUSED : (int)c->where);
 }
 
 static void conn_connect_next(struct conn *c)
@@ -395,7 +395,7 @@ static void conn_connect_next(struct conn *c)
 	c->up = up;
 	c->picked = (uint32_t)idx;
 	c->retries = (uint8_t)(a ? a->n : 0); /* before this try joins the list */
-	c->connect_start = ev_time();
+	c->connect_at = (float)(ev_time() - c->started);
 	atomic_fetch_add_explicit(&up->active, 1, memory_order_relaxed);
 	if (a)
 		a->tried[a->n++] = (uint32_t)idx;

@@ -476,7 +476,11 @@ void metrics_render(const struct proc *p, struct sbuf *b);
  * names ("-": none); kind is an enum zone_where or ZONE_STATS_REFUSED. */
 #define ZONE_STATS_REFUSED ZONE_WHERES
 #define ZONE_STATS_KINDS (ZONE_WHERES + 1)
-void zone_stats_count(struct proc *p, const char *czone, const char *bzone, int kind);
+struct zone_pair;
+const struct zone_pair *zone_stats_pair(struct proc *p, const char *czone, const char *bzone);
+void zone_stats_count(const struct zone_pair *pair, int kind);
+/* The client's zone (backend 0) or its backend's (1); "-" for NULL. */
+const char *zone_pair_name(const struct zone_pair *pair, int backend);
 void zone_stats_render(const struct proc *p, struct sbuf *b);
 void zone_stats_free(struct proc *p);
 
@@ -522,6 +526,7 @@ struct conn {
 	uint64_t idle_ms;
 	uint64_t hash; /* of the client, for balance = hash */
 	uint32_t picked; /* index of up in farm */
+	float connect_secs; /* its backend's handshake, for the connection log */
 	struct conn *prev, *next;
 	union {
 		struct sockaddr sa;
@@ -537,9 +542,9 @@ struct conn {
 	uint8_t retries;      /* backends tried before the one that took it */
 	uint8_t where;        /* enum zone_where: how its backend was picked */
 	uint16_t zone;        /* the client's zone in farm->pool, or POOL_ZONE_NONE */
-	char zone_name[2][POOL_NAME_MAX + 1]; /* the client's and its backend's, for the log */
-	float connect_secs;   /* its backend's handshake, for the connection log */
-	double connect_start; /* while connecting: when this attempt began */
+	uint8_t zoned;        /* its pool has zones: the log names them */
+	float connect_at;     /* while connecting: when this attempt began, after started */
+	const struct zone_pair *zones; /* the client's and its backend's zones, for the log */
 };
 
 /* local: the listener's own address, NULL for a wildcard. */

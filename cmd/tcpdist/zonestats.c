@@ -50,14 +50,17 @@ static struct zone_pair *pair_find(struct zone_stats *zs, size_t from, size_t n,
 	return NULL;
 }
 
-void zone_stats_count(struct proc *p, const char *czone, const char *bzone, int kind)
+/* The pair's entry, added if new: it lives until exit, so a connection may
+ * keep a pointer to it (the zones' names for its log line) instead of a
+ * copy of both names. */
+const struct zone_pair *zone_stats_pair(struct proc *p, const char *czone, const char *bzone)
 {
 	struct zone_stats *zs = zone_stats_get(p);
 	struct zone_pair *pair;
 	size_t n;
 
 	if (zs == NULL)
-		return;
+		return NULL;
 	n = atomic_load_explicit(&zs->npairs, memory_order_acquire);
 	if ((pair = pair_find(zs, 0, n, czone, bzone)) == NULL) {
 		pthread_mutex_lock(&zs->lock);
@@ -74,7 +77,19 @@ void zone_stats_count(struct proc *p, const char *czone, const char *bzone, int 
 		}
 		pthread_mutex_unlock(&zs->lock);
 	}
-	atomic_fetch_add_explicit(&pair->n[kind], 1, memory_order_relaxed);
+	return pair;
+}
+
+void zone_stats_count(const struct zone_pair *pair, int kind)
+{
+	if (pair)
+		atomic_fetch_add_explicit(&((struct zone_pair *)pair)->n[kind], 1,
+					  memory_order_relaxed);
+}
+
+const char *zone_pair_name(const struct zone_pair *pair, int backend)
+{
+	return pair == NULL ? "-" : backend ? pair->bzone : pair->czone;
 }
 
 void zone_stats_free(struct proc *p)
