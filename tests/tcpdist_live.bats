@@ -664,3 +664,17 @@ fd_count() {
 	fds_after=$(fd_count "$TCPDIST_PID")
 	[ "$fds_after" -le "$fds_before" ] || fail "fds: $fds_before before, $fds_after after"
 }
+
+@test "--log-connections: in a pool with backups each line says the tier its backend is in" {
+	ports P PA PB
+	start_namesrv a "127.0.0.1:$PA"
+	start_namesrv b "127.0.0.1:$PB"
+	pool_text "$P" 'check_interval = 0' -- "a:$PA" "b:$PB:backup=yes" >"$T/web.pool"
+	start_tcpdist "$T/web.pool" --log-connections
+	[ "$(ask "$P")" = a ]
+	wait_for_file_line "$TCPDIST_LOG" "connection client=[^ ]+ listener=[^ ]+ backend=a address=127\.0\.0\.1:$PA tier=primary in=" 2
+	pool_text "$P" 'check_interval = 0' -- "a:$PA:state=down" "b:$PB:backup=yes" >"$T/web.pool"
+	wait_for_file_line "$TCPDIST_LOG" reloaded 2
+	[ "$(ask "$P")" = b ]
+	wait_for_file_line "$TCPDIST_LOG" "connection client=[^ ]+ listener=[^ ]+ backend=b address=127\.0\.0\.1:$PB tier=backup in=" 2
+}

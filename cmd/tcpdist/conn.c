@@ -102,6 +102,7 @@ static void conn_log_end(const struct conn *c, enum conn_end end)
 		LOG_STR("listener", lt),
 		LOG_STR("backend", c->up ? c->up->name : "-"),
 		LOG_STR("address", c->up ? c->up->addr_text : "-"),
+		LOG_STR("tier", c->tier == 1 ? "primary" : c->tier == 2 ? "backup" : "-"), /* with backups only */
 		LOG_STR("czone", zone_pair_name(c->zones, 0)), /* with zones only: the client's */
 		LOG_STR("bzone", zone_pair_name(c->zones, 1)), /* and its backend's */
 		LOG_UINT("in", c->c2b.bytes),
@@ -113,9 +114,14 @@ static void conn_log_end(const struct conn *c, enum conn_end end)
 	};
 	size_t n = sizeof(f) / sizeof(f[0]);
 
-	if (!c->zoned) { /* a pool without zones */
-		memmove(&f[4], &f[6], (n - 6) * sizeof(f[0]));
+	/* Fields that exist only in some pools: left out, not written as "-". */
+	if (!c->zoned) {
+		memmove(&f[5], &f[7], (n - 7) * sizeof(f[0]));
 		n -= 2;
+	}
+	if (c->tier == 0) {
+		memmove(&f[4], &f[5], (n - 5) * sizeof(f[0]));
+		n -= 1;
 	}
 	log_event(LOG_LEVEL_INFO, "connection", f, n);
 }
@@ -394,6 +400,7 @@ static void conn_connect_next(struct conn *c)
 	upstream_ref(up);
 	c->up = up;
 	c->picked = (uint32_t)idx;
+	c->tier = c->farm->has_backup ? 1 + c->farm->b[idx].backup : 0;
 	c->retries = (uint8_t)(a ? a->n : 0); /* before this try joins the list */
 	c->connect_at = (float)(ev_time() - c->started);
 	atomic_fetch_add_explicit(&up->active, 1, memory_order_relaxed);
@@ -470,6 +477,7 @@ void conn_accepted(struct worker *w, int fd, const struct sockaddr *sa, socklen_
 	}
 	c->w = w;
 	c->farm = w->farm;
+	c->tier = c->farm->has_backup ? 3 : 0; /* none chosen yet */
 	farm_ref(c->farm);
 	c->started = ev_now(w->loop);
 	stat_add(&w->stats.accepted, 1);

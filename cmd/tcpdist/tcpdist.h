@@ -543,6 +543,7 @@ struct conn {
 	uint8_t where;        /* enum zone_where: how its backend was picked */
 	uint16_t zone;        /* the client's zone in farm->pool, or POOL_ZONE_NONE */
 	uint8_t zoned;        /* its pool has zones: the log names them */
+	uint8_t tier;         /* for the log, in pools with backups: 1 primary, 2 backup, 3 none; else 0 */
 	float connect_at;     /* while connecting: when this attempt began, after started */
 	const struct zone_pair *zones; /* the client's and its backend's zones, for the log */
 };
