@@ -148,6 +148,8 @@ static struct load_result *load_run(struct loader *l, int why)
 	size_t len;
 	char *data;
 
+	unsigned gen = atomic_load(&p->file_gen);
+
 	if (stat(path, &st) < 0 && errno == ENOENT) {
 		/* Between a delete and a recreate, or gone for good: wait. */
 		if (l->gone && !(why & LOAD_FORCE))
@@ -158,6 +160,7 @@ static struct load_result *load_run(struct loader *l, int why)
 	l->gone = 0;
 	if ((res = result_new(LOAD_FAILED, why)) == NULL)
 		return NULL;
+	res->file_gen = gen;
 	data = pool_read(path, &len, why_read);
 	if (data == NULL) {
 		snprintf(res->err, sizeof(res->err), "%s: %s", path, why_read);
@@ -256,7 +259,18 @@ static void loader_finished_cb(struct ev_loop *loop, ev_async *a, int revents)
 	pthread_mutex_unlock(&l->lock);
 	if (res == NULL)
 		return;
-	reload_apply(l->p, res);
+	if (res->outcome != LOAD_GONE && !(res->why & LOAD_FORCE) &&
+	    (watch_writing(l->p) || res->file_gen != atomic_load(&l->p->file_gen))) {
+		/* The file changed while it was being read (an editor's
+		 * backup-and-rename writes it anew): what was read may be half
+		 * of it. The change asked for another load, or the writer's
+		 * close will; forget these bytes so that load is no repeat. */
+		pthread_mutex_lock(&l->lock);
+		l->have_digest = 0;
+		pthread_mutex_unlock(&l->lock);
+	} else {
+		reload_apply(l->p, res);
+	}
 	load_result_free(res);
 	loader_names_changed(l->p);
 	pthread_mutex_lock(&l->lock);

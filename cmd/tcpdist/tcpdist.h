@@ -325,6 +325,7 @@ struct proc {
 	struct run *run;               /* main.c's: signals and the drain */
 	struct loader *loader;         /* loads run off the main loop */
 	struct watch *watch;           /* the pool file's inotify watch */
+	atomic_uint file_gen;          /* bumped by each change to the pool file (watch.c) */
 	uint64_t rng;                  /* the main thread's random numbers (check jitter) */
 	unsigned health_gen;           /* marks the backends of the newest farm */
 	unsigned checks_running;       /* health checks holding a socket */
@@ -409,6 +410,7 @@ struct load_result {
 	int why;               /* LOAD_ bits */
 	struct farm *farm;     /* LOAD_READY */
 	uint64_t digest;       /* LOAD_READY: of the file's bytes */
+	unsigned file_gen;     /* proc->file_gen when the load began */
 	char err[ERR_LEN * 2]; /* LOAD_FAILED */
 };
 int loader_init(struct proc *p, char *err);
@@ -436,6 +438,8 @@ void reload_apply(struct proc *p, struct load_result *res);
 /* watch.c: inotify on the pool's directory asks for loads (main thread). */
 int watch_init(struct proc *p, char *err);
 void watch_reload(struct proc *p, int force);
+/* A writer created the pool file and has not closed it yet. */
+int watch_writing(const struct proc *p);
 void watch_close(struct proc *p);
 
 /* control.c: the control socket (main thread). */

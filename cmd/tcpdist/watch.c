@@ -186,6 +186,8 @@ static void inotify_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 	}
 	rewatch(w);
+	if (matters || w->writing)
+		atomic_fetch_add(&w->p->file_gen, 1); /* a load under way may have read old bytes */
 	if (matters && !ev_is_active(&w->settle)) {
 		ev_timer_set(&w->settle, RELOAD_SETTLE, 0.0);
 		ev_timer_start(loop, &w->settle);
@@ -228,6 +230,11 @@ int watch_init(struct proc *p, char *err)
 	w->rewatch.repeat = REWATCH_EVERY;
 	p->watch = w;
 	return 0;
+}
+
+int watch_writing(const struct proc *p)
+{
+	return p->watch && p->watch->writing;
 }
 
 void watch_close(struct proc *p)
