@@ -23,13 +23,15 @@ teardown() {
 
 # start_metrics [NBACKENDS]: tcpdist with --metrics on $PM and NBACKENDS
 # (default 1) backends that nobody listens on and nobody checks; long
-# names, so that many make a big answer (2000 make about 7 MB).
+# names, so that many make a big answer (2000 make about 7 MB). They are on
+# 127.0.0.2, so no port of theirs can be tcpdist's own listener on 127.0.0.1
+# (tcpdist refuses such a loop).
 start_metrics() {
 	ports P PM
 	{
 		printf '[pool]\nlisten = 127.0.0.1:%s\ncheck_interval = 0\nbalance = roundrobin\n' "$P"
 		awk -v n="${1:-1}" 'BEGIN { for (i = 1; i <= n; i++)
-			printf "[backend b%s-%05d]\naddress = 127.0.0.1:%d\n",
+			printf "[backend b%s-%05d]\naddress = 127.0.0.2:%d\n",
 				"0123456789abcdef0123456789abcdef0123456789abcdef0123456", i, 10000 + i }'
 	} >"$T/web.pool"
 	start_tcpdist "$T/web.pool" --metrics "127.0.0.1:$PM"
