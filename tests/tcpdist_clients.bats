@@ -176,6 +176,30 @@ get() {
 	[ "$status" -ne 0 ]
 }
 
+@test "clients: the PROXY header and the client's first bytes go in one segment; a header waits no more than a moment for them" {
+	[[ -x $HELPERS/ppsegs ]] || fail "$HELPERS/ppsegs missing: run 'make helpers'"
+	ports P B
+	write_pool web.pool <<-EOF
+		[pool]
+		listen = 127.0.0.1:$P
+		check_interval = 0
+		proxy_protocol = v2
+		[backend b]
+		address = 127.0.0.1:$B
+	EOF
+	start_tcpdist "$T/web.pool"
+	# Clients that speak 0.3 ms after their connect, once tcpdist has
+	# connected to the backend: before, each header went out alone (0 of 30).
+	run -0 "$HELPERS/ppsegs" -n 30 --delay-us 300 "127.0.0.1:$B" "127.0.0.1:$P"
+	echo "# $output" >&3
+	[[ $output =~ ^one\ ([0-9]+)\ of\ 30$ ]]
+	((BASH_REMATCH[1] >= 20))
+	# Clients silent for 100 ms: each header went on without them, so a
+	# backend that speaks first (SMTP, MySQL) is not kept waiting.
+	run -0 "$HELPERS/ppsegs" -n 3 --delay-us 100000 "127.0.0.1:$B" "127.0.0.1:$P"
+	[ "$output" = "one 0 of 3" ]
+}
+
 @test "clients: hostile PROXY headers are closed within the timeout and counted; tcpdist keeps serving" {
 	ports P B M
 	start_namesrv b "127.0.0.1:$B"

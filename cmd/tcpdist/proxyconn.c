@@ -125,7 +125,7 @@ void proxy_accept(struct conn *c)
 	proxy_read_cb(loop, &c->cio, EV_READ);
 }
 
-/* Client bytes held or read here go to the backend: relayed, as counted. */
+/* Client bytes read with its own header go to the backend: relayed, as counted. */
 static void proxy_relayed(struct conn *c, size_t n)
 {
 	c->c2b.bytes += n;
@@ -139,11 +139,10 @@ int proxy_connected(struct conn *c, enum proxy_version v)
 	uint8_t hdr[PROXY_OUT_MAX];
 	union proxy_addr dst;
 	socklen_t len = sizeof(dst);
-	size_t room;
-	ssize_t got;
+	size_t held = h->buf ? h->buf_len : 0;
 
-	if (h->buf && h->buf_len)
-		proxy_relayed(c, h->buf_len);
+	if (held)
+		proxy_relayed(c, held);
 	if (v == PROXY_OFF)
 		return 0;
 	if (!c->has_dst) {
@@ -154,21 +153,11 @@ int proxy_connected(struct conn *c, enum proxy_version v)
 	}
 	if (relay_queue(c, hdr, proxy_write(v, &c->client.sa, &c->dst.sa, hdr), 1) < 0)
 		goto fail;
-	/* The client's first bytes, when here already, go in the header's
-	 * segment: alone, a header is a packet of its own. */
-	room = RELAY_SCRATCH - h->buf_off - h->buf_len;
-	got = recv(c->cio.fd, h->buf + h->buf_off + h->buf_len, room, MSG_DONTWAIT);
-	/* Read short, or nothing there: the relay's first read would find nothing. */
-	h->drained = got < (ssize_t)room;
-	if (got > 0) {
-		h->buf_len += (uint32_t)got;
-		proxy_relayed(c, (size_t)got);
-	} else if (got == 0) {
-		h->eof = h->eof_first = 1; /* as the relay would have read it */
-	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		conn_close(c, 1, END_CLIENT_RESET);
-		return -1;
-	}
+	/* The client's first bytes go in the header's segment: alone, a header
+	 * is a packet of its own, and the backend's kernel and ours work for
+	 * two. The header waits for them, but no longer than one turn of the
+	 * loop (relay_start). */
+	h->held = held == 0;
 	return 0;
 fail:
 	stat_add(&c->w->stats.failed[FAIL_RESOURCES], 1);

@@ -256,12 +256,56 @@ static enum conn_end half_failure(const struct conn *c, const struct half *h, in
 	return END_ERROR;
 }
 
+/* Read from a source: counted for the connection, the worker and the backend. */
+static void half_count(struct conn *c, struct half *h, size_t n)
+{
+	h->bytes += n;
+	/* Shared by the workers: an atomic add, once per read. */
+	atomic_fetch_add_explicit(h == &c->c2b ? &c->up->bytes_in : &c->up->bytes_out, n,
+				  memory_order_relaxed);
+	stat_add(h == &c->c2b ? &c->w->stats.bytes_in : &c->w->stats.bytes_out, n);
+}
+
+int relay_fill(struct conn *c)
+{
+	struct half *h = &c->c2b;
+	size_t room = RELAY_SCRATCH - h->buf_off - h->buf_len;
+	ssize_t n;
+
+	h->held = 0;
+	if (room == 0)
+		return 1;
+	n = recv(c->cio.fd, h->buf + h->buf_off + h->buf_len, room, MSG_DONTWAIT);
+	if (n > 0) {
+		h->buf_len += (uint32_t)n;
+		half_count(c, h, (size_t)n);
+		c->last_active = ev_now(c->w->loop);
+		/* Read short: the relay's first read would find nothing. */
+		h->drained = (size_t)n < room;
+		return 1;
+	}
+	if (n == 0) {
+		h->eof = h->eof_first = 1; /* as the relay would have read it */
+		return 1;
+	}
+	if (!would_block()) {
+		conn_close(c, 1, END_CLIENT_RESET);
+		return -1;
+	}
+	h->drained = 1;
+	return 0;
+}
+
 /* Moves what it can from src to dst. Returns -1 once the connection is closed. */
 static int half_pump(struct conn *c, struct half *h, int src, int dst)
 {
-	int drained = h->drained;
+	int drained;
 	ssize_t n;
 
+	/* The client spoke, or the header waited long enough (relay_hold_cb). */
+	if (h->held && relay_fill(c) < 0)
+		return -1;
+	drained = h->drained;
 	h->drained = 0;
 
 	for (int round = 0;; round++) {
@@ -294,12 +338,7 @@ static int half_pump(struct conn *c, struct half *h, int src, int dst)
 		if (n == -2)
 			n = half_copy(c, h, src, dst);
 		if (n > 0) {
-			h->bytes += (uint64_t)n;
-			/* Shared by the workers: an atomic add, once per read. */
-			atomic_fetch_add_explicit(h == &c->c2b ? &c->up->bytes_in : &c->up->bytes_out,
-						  (unsigned long long)n, memory_order_relaxed);
-			stat_add(h == &c->c2b ? &c->w->stats.bytes_in : &c->w->stats.bytes_out,
-				 (unsigned long long)n);
+			half_count(c, h, (size_t)n);
 			c->last_active = ev_now(c->w->loop);
 			drained = n < (h->pipe[0] >= 0 ? RELAY_PIPE_SIZE : RELAY_SCRATCH);
 			continue;
@@ -391,19 +430,48 @@ static void relay_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	conn_close(c, half_holds_data(&c->c2b) || half_holds_data(&c->b2c), END_IDLE);
 }
 
+static void relay_idle_start(struct conn *c)
+{
+	if (c->idle_ms) {
+		ev_timer_init(&c->timer, relay_idle_cb, (ev_tstamp)c->idle_ms / 1000.0, 0.0);
+		ev_timer_start(c->w->loop, &c->timer);
+	}
+}
+
+/* A held PROXY header has waited one turn of the loop: it goes now, with
+ * whatever the client sent meanwhile, so that a backend which speaks first
+ * (SMTP, MySQL) is not kept waiting for a client that waits for it. */
+static void relay_hold_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+
+	(void)loop;
+	(void)revents;
+	relay_idle_start(c);
+	if (c->c2b.held) {
+		if (half_pump(c, &c->c2b, c->cio.fd, c->bio.fd) < 0)
+			return;
+		relay_watch(c);
+	}
+}
+
 void relay_start(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
-	uint64_t idle = c->idle_ms;
 
 	ev_set_cb(&c->cio, relay_client_cb);
 	ev_set_cb(&c->bio, relay_backend_cb);
 	ev_io_stop(loop, &c->bio);
 	c->last_active = ev_now(loop);
-	if (idle) {
-		ev_timer_init(&c->timer, relay_idle_cb, (ev_tstamp)idle / 1000.0, 0.0);
+	if (c->c2b.held) {
+		/* Due after the next poll, which does not block while it waits:
+		 * the client's first bytes, if they come by then, go with it. */
+		ev_timer_init(&c->timer, relay_hold_cb, 0.001, 0.0);
 		ev_timer_start(loop, &c->timer);
+		relay_watch(c);
+		return;
 	}
+	relay_idle_start(c);
 	/* The client often spoke already (an HTTP request): no need to wait
 	 * for the loop to say so. */
 	if (half_pump(c, &c->c2b, c->cio.fd, c->bio.fd) < 0)

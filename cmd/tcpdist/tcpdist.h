@@ -504,7 +504,8 @@ struct half {
 	uint8_t eof_first;  /* before the other direction's */
 	uint8_t shut;       /* FIN passed on to its destination */
 	uint8_t blocked;    /* destination is full: wait for it to be writable */
-	uint8_t drained;    /* its source was just read empty: wait for epoll (proxyconn.c) */
+	uint8_t drained;    /* its source was just read empty: wait for epoll (relay_fill) */
+	uint8_t held;       /* a PROXY header waits for the client's first bytes (relay_fill) */
 	uint64_t bytes;
 };
 
@@ -626,6 +627,10 @@ void relay_start(struct conn *c);
 /* Bytes to send the backend before any read from the client: at the front
  * (the PROXY header) or after what is held already (the client's own). */
 int relay_queue(struct conn *c, const void *data, size_t len, int front);
+/* Reads the client's bytes in behind what is queued, once, without waiting:
+ * 1 some came (or its end), 0 none yet, -1 the client failed and the
+ * connection is closed. */
+int relay_fill(struct conn *c);
 void relay_release(struct worker *w, struct half *h);
 void relay_cache_free(struct worker *w);
 void relay_pipes_drop(struct worker *w); /* idle pipes given back to the budget */
