@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "log.h"
 #include "tcpdist.h"
+#include "thread.h"
 
 #define RESOLVE_TIMEOUT_MS 5000 /* for all the names of one load */
 #define JOIN_WAIT 0.2           /* seconds a quitting process waits for a load */
@@ -353,14 +354,8 @@ int loader_init(struct proc *p, char *err)
 int loader_start(struct proc *p, char *err)
 {
 	struct loader *l = p->loader;
-	sigset_t all, old;
-	int rc;
+	int rc = thread_start(&l->thread, loader_main, l);
 
-	/* Signals belong to the main thread's loop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&l->thread, NULL, loader_main, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return err_set(err, "cannot start the loader thread: %s", strerror(rc));
 	l->started = 1;

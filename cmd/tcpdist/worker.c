@@ -1,5 +1,4 @@
 /* A worker thread: its own libev loop, listeners and connections. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -7,6 +6,7 @@
 #include "log.h"
 #include "rng.h"
 #include "tcpdist.h"
+#include "thread.h"
 
 #define FD_RETRY 0.1 /* seconds between accept attempts when out of fds */
 
@@ -218,15 +218,7 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker *w)
 {
-	sigset_t all, old;
-	int rc;
-
-	/* Signals belong to the main thread's loop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&w->thread, NULL, worker_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc == 0 ? 0 : -1;
+	return thread_start(&w->thread, worker_main, w) == 0 ? 0 : -1;
 }
 
 void worker_destroy(struct worker *w)
