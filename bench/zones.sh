@@ -13,7 +13,8 @@
 #            (127.0.1.1 on) in three zones, one connection each, 32 at once
 #            (tests/helpers/crowd), to namesrv backends.
 # Run from the repository root: bash bench/zones.sh. Not part of CI.
-# BENCH_REPS (5), BENCH_LOOKUPS (1000000), BENCH_BUILD (build/plain).
+# BENCH_REPS (5), BENCH_LOOKUPS (1000000), BENCH_BUILD (build/plain),
+# BENCH_ZONE_TABLE_SIZE (unset: the pool's default, 65521).
 set -euo pipefail
 export LC_ALL=C
 
@@ -50,6 +51,7 @@ pool() {
 	local i=2 b
 	{
 		printf '[pool]\nlisten = 127.0.0.1:%s\nbalance = hash\nlocality = %s\ncheck_interval = 0\n' "$3" "$2"
+		[[ -z ${BENCH_ZONE_TABLE_SIZE:-} ]] || printf 'zone_table_size = %s\n' "$BENCH_ZONE_TABLE_SIZE"
 		printf '[zone a]\nclients = 127.0.0.0/20\n[zone b]\nclients = 127.0.16.0/20\n'
 		printf '[zone c]\nclients = 127.0.32.0/19\n'
 		for b in a1 a2 b1 b2 c1 c2; do

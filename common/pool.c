@@ -49,6 +49,7 @@ enum pool_key_bit {
 	KEY_LOCALITY = 1 << 22,
 	KEY_LOCALITY_OVERPROVISION = 1 << 23,
 	KEY_ZONE = 1 << 24,
+	KEY_ZONE_TABLE_SIZE = 1 << 25,
 };
 
 struct loader {
@@ -429,6 +430,19 @@ static void key_number(struct loader *ld, const char *key, const char *value, un
 		*out = (unsigned)v;
 }
 
+/* A Maglev table's slots: a prime in MAGLEV_SIZE_MIN..MAGLEV_SIZE_MAX. */
+static void key_table_size(struct loader *ld, const char *key, const char *value, unsigned bit,
+			   uint32_t *out)
+{
+	unsigned size = 0;
+
+	key_number(ld, key, value, bit, MAGLEV_SIZE_MIN, MAGLEV_SIZE_MAX, &size);
+	if (size && !prime_check(size))
+		problem(ld, ld->line, "%s: %u is not a prime", key, size);
+	else if (size)
+		*out = size;
+}
+
 static void key_duration(struct loader *ld, const char *key, const char *value, unsigned bit,
 			 uint64_t min, uint64_t max, int zero_ok, uint64_t *out)
 {
@@ -699,13 +713,9 @@ static void pool_key(struct loader *ld, const char *key, const char *value)
 			problem(ld, ld->line, "hash_seed: expected %d hexadecimal digits",
 				2 * HASH_SEED_LEN);
 	} else if (strcmp(key, "table_size") == 0) {
-		unsigned size = 0;
-
-		key_number(ld, key, value, KEY_TABLE_SIZE, MAGLEV_SIZE_MIN, MAGLEV_SIZE_MAX, &size);
-		if (size && !prime_check(size))
-			problem(ld, ld->line, "table_size: %u is not a prime", size);
-		else if (size)
-			p->table_size = size;
+		key_table_size(ld, key, value, KEY_TABLE_SIZE, &p->table_size);
+	} else if (strcmp(key, "zone_table_size") == 0) {
+		key_table_size(ld, key, value, KEY_ZONE_TABLE_SIZE, &p->zone_table_size);
 	} else if ((v = check_spec_key(&p->check, key, value, ld->line, err)) != 0) {
 		if (v < 0)
 			problem(ld, ld->line, "%s", err);
@@ -836,6 +846,27 @@ static void pool_zones_finish(struct loader *ld)
 				net, p->zones[b->tag].name, p->zones[a->tag].name);
 		}
 	}
+}
+
+/* Every zone's tables have zone_table_size slots, whatever the locality
+ * (as table_size is checked whatever the balance): at least a slot for
+ * each backend of the largest zone. */
+static void pool_zone_sizes_finish(struct loader *ld)
+{
+	const struct pool *p = ld->pool;
+	size_t count[POOL_ZONES_MAX] = {0}, largest = 0;
+
+	for (size_t i = 0; i < p->nbackends; i++)
+		if (p->backends[i].zone < p->nzones)
+			count[p->backends[i].zone]++;
+	for (size_t k = 1; k < p->nzones; k++)
+		if (count[k] > count[largest])
+			largest = k;
+	if (p->nzones && count[largest] > p->zone_table_size)
+		problem(
+		    ld, 0,
+		    "zone_table_size %u is smaller than the number of backends of zone %s (%zu)",
+		    p->zone_table_size, p->zones[largest].name, count[largest]);
 }
 
 const char *locality_name(enum locality l)
@@ -974,6 +1005,7 @@ static struct pool *pool_new(void)
 	}
 	p->balance = BALANCE_HASH;
 	p->table_size = MAGLEV_SIZE_DEFAULT;
+	p->zone_table_size = POOL_ZONE_TABLE_SIZE_DEFAULT;
 	hash_seed_parse(POOL_HASH_SEED_DEFAULT, p->hash_seed);
 	p->hash_key = HASH_KEY_IP;
 	p->connect_timeout_ms = 3000;
@@ -1046,6 +1078,7 @@ static struct pool *pool_parse_all(const char *path, const char *data, size_t le
 	if (ld.pool->nbackends > ld.pool->table_size)
 		problem(&ld, 0, "table_size %u is smaller than the number of backends (%zu)",
 			ld.pool->table_size, ld.pool->nbackends);
+	pool_zone_sizes_finish(&ld);
 
 	*nproblems = ld.problems;
 	if (ld.problems) {

@@ -25,6 +25,7 @@
 #define POOL_CLIENT_RATE_MAX 1000000 /* client_rate and its burst */
 #define POOL_ZONES_MAX 64             /* zones, from [zone NAME] and backends' zone keys */
 #define POOL_ZONE_NONE 0xffffu        /* a backend's or client's zone: none */
+#define POOL_ZONE_TABLE_SIZE_DEFAULT 65521u /* why: tcpdist.pool(5), ZONES */
 
 /* The SipHash reference key 00 01 .. 0f, documented in tcpdist.pool(5). */
 #define POOL_HASH_SEED_DEFAULT "000102030405060708090a0b0c0d0e0f"
@@ -95,6 +96,7 @@ struct pool {
 	 * indexes do not depend on the order of sections. */
 	enum locality locality;
 	unsigned locality_overprovision; /* in hundredths: 140 is 1.4 */
+	uint32_t zone_table_size;	 /* slots of each zone's Maglev tables, a prime */
 	struct pool_zone *zones;
 	size_t nzones;
 	struct cidr_table zone_clients; /* tag: the zone's index */

@@ -14,6 +14,7 @@ const struct pool_key_def pool_keys[] = {
 	{"hash_key", PK_POOL},
 	{"hash_seed", PK_POOL},
 	{"table_size", PK_POOL},
+	{"zone_table_size", PK_POOL},
 	{"connect_timeout", PK_POOL},
 	{"idle_timeout", PK_POOL},
 	{"retries", PK_POOL},

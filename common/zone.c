@@ -42,7 +42,7 @@ int zones_build(struct zone_set *zs, const struct pool *pool, const char *const 
 				zh->avail += weights[i];
 			zh->n++;
 		}
-		if (tiers_build(&zh->tiers, znames, zweights, zbackup, zh->n, pool->table_size,
+		if (tiers_build(&zh->tiers, znames, zweights, zbackup, zh->n, pool->zone_table_size,
 				err) < 0)
 			goto out;
 		tiers_set_down(&zh->tiers, zdown);

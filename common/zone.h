@@ -39,9 +39,12 @@ struct zone_set {
 	size_t n;
 };
 
-/* Builds a table per zone of pool when pool->locality is not off. The
- * arrays are per backend of pool, as given to tiers_build for the global
- * tables; down[i] marks backends unavailable in the file. */
+/* Builds a table per zone of pool when pool->locality is not off, each of
+ * pool->zone_table_size slots: a size fixed by the file, not by the zone's
+ * backends, so that adding one to a zone moves only that backend's share
+ * of its clients (tcpdist.pool(5), ZONES). The arrays are per backend of
+ * pool, as given to tiers_build for the global tables; down[i] marks
+ * backends unavailable in the file. */
 int zones_build(struct zone_set *zs, const struct pool *pool, const char *const *names,
 		const unsigned *weights, const uint8_t *backup, const uint8_t *down, char *err);
 void zones_free(struct zone_set *zs);

@@ -63,6 +63,7 @@ _tcppool_settings()
     if [[ $1 == pool ]]; then
         keys='listen balance hash_key connect_timeout idle_timeout retries check_interval
             check_rise check_fall max_conns resolve_interval control instance hash_seed table_size
+            zone_table_size
             proxy_protocol accept_proxy_from accept_proxy_timeout allow deny client_max_conns
             client_rate client_prefix6 locality locality_overprovision'
     else

@@ -91,6 +91,7 @@ function __tcppool_settings
     if test "$argv[1]" = pool
         printf '%s=\n' listen balance hash_key connect_timeout idle_timeout retries \
             check_interval check_rise check_fall max_conns resolve_interval control instance hash_seed table_size \
+            zone_table_size \
             proxy_protocol accept_proxy_from accept_proxy_timeout allow deny client_max_conns \
             client_rate client_prefix6 locality locality_overprovision
     else

@@ -238,19 +238,73 @@ metric() {
 	EOF2
 	run -0 "$TCPHASH" --stats -f "$T/z.pool" --down a2
 	# name weight state slots share weight_share ratio, then zone zone_slots zone_share zone_ratio
-	# a1 is all that is left of zone a: its whole table
-	[ "$(awk -F'\t' '$1 == "a1" { print NF, $8, $10, $11 }' <<<"$output")" = "11 a 1.000000 1.0000" ]
+	# a1 is all that is left of zone a: its whole table, of zone_table_size's default 65521
+	# slots, not the pool's 524287
+	[ "$(awk -F'\t' '$1 == "a1" { print NF, $8, $9, $10, $11 }' <<<"$output")" = "11 a 65521 1.000000 1.0000" ]
 	[ "$(awk -F'\t' '$1 == "x" { print $8, $9 }' <<<"$output")" = "- 0" ]
 	[ "$(awk -F'\t' '$1 == "b1" { print $8 }' <<<"$output")" = b ]
 	run -0 "$TCPHASH" --stats -f "$T/z.pool" --down a2 --json
 	# zone a: 1 of its 4 available, kept 1/4 x 1.4 = 0.35; zone b whole
-	jq -e '.locality == "prefer" and
+	jq -e '.locality == "prefer" and .table_size == 524287 and
+		(.zones | map(.table_size)) == [65521, 65521] and
 		(.zones | map({(.name): .keeps}) | add) == {"a": 0.35, "b": 1} and
 		(.zones[0] | .weight == 4 and .available_weight == 1) and
 		(.backends[] | select(.name == "x") | .zone == null) and
 		(.backends[] | select(.name == "b2") | .zone == "b" and .zone_share > 0.49)' <<<"$output"
+	# zone_table_size: every zone's table, smaller or larger than table_size
+	sed -i 's/^locality = prefer$/&\nzone_table_size = 1048573/' "$T/z.pool"
+	run -0 "$TCPHASH" --stats -f "$T/z.pool" --down a2 --json
+	jq -e '.table_size == 524287 and (.zones | map(.table_size)) == [1048573, 1048573] and
+		(.backends[] | select(.name == "a1") | .zone_slots == 1048573 and .zone_share == 1)' <<<"$output"
+	sed -i 's/^zone_table_size = .*/zone_table_size = 4099/' "$T/z.pool"
+	run -0 "$TCPHASH" --stats -f "$T/z.pool" --down a2
+	[ "$(awk -F'\t' '$1 == "a1" { print $9, $10 }' <<<"$output")" = "4099 1.000000" ]
+	[ "$(awk -F'\t' '$8 == "b" { s += $9 } END { print s }' <<<"$output")" = 4099 ]
 	# without locality the lines keep their 7 columns
 	sed -i 's/^locality = prefer$/locality = off/' "$T/z.pool"
 	run -0 "$TCPHASH" --stats -f "$T/z.pool"
 	[ "$(awk -F'\t' '{ print NF }' <<<"$output" | sort -u)" = 7 ]
+}
+
+# zone_of N: a pool with zone a of backends a1..aN (weight 1) and x of no zone.
+zone_of() {
+	printf '[pool]\nlocality = prefer\n[zone a]\nclients = 10.1.0.0/16\n[backend x]\naddress = 127.0.0.1:9\n'
+	for ((i = 1; i <= $1; i++)); do
+		printf '[backend a%d]\naddress = 127.0.0.1:%d\nzone = a\n' "$i" $((100 + i))
+	done
+}
+
+@test "consistent hashing in a zone: a 14th backend in a zone of 13 takes 1/14 of the zone's clients and moves within 1.2 times that" {
+	zone_of 13 >"$T/13.pool"
+	zone_of 14 >"$T/14.pool"
+	awk 'BEGIN { for (i = 0; i < 3000; i++) printf "10.1.%d.%d\n", int(i / 250), i % 250 + 1 }' >"$T/clients"
+	"$TCPHASH" -f "$T/13.pool" <"$T/clients" | cut -f1,2,5 >"$T/13.out"
+	"$TCPHASH" -f "$T/14.pool" <"$T/clients" | cut -f1,2,5 >"$T/14.out"
+	[ "$(cut -f3 "$T/14.out" | sort | uniq -c | xargs)" = "3000 local" ]
+	read -r moved to_new < <(paste "$T/13.out" "$T/14.out" |
+		awk -F'\t' '$2 != $5 { m++; n += $5 == "a14" } END { print m + 0, n + 0 }')
+	echo "moved $moved of 3000, $to_new to a14 (1/14: 214)"
+	# 1.2 x 3000 / 14 = 257, and 60 for the sample; a table that changed size would move ~2800
+	((moved <= 317))
+	((to_new >= 150))
+}
+
+@test "zone_table_size: tcpdist and tcphash answer alike at any size; a reload that changes it rebuilds the zones' tables" {
+	ports LPORT
+	start_zone_backends
+	SRCS="$(seq -f '127.0.1.%g' 1 100) $(seq -f '127.0.2.%g' 1 100) $(seq -f '127.0.3.%g' 1 100)"
+	ZONE_EXTRA="zone_table_size = 257" zone_pool "$T/zones.pool" prefer
+	start_tcpdist "$T/zones.pool"
+	agree "$T/small"
+	[ "$(wc -l <"$T/small.live")" -eq 300 ]
+	for z in 1 2 3; do [ "$(spilled "$T/small.live" $z)" -eq 0 ]; done
+
+	ZONE_EXTRA="zone_table_size = 1048573" zone_pool "$T/zones.pool" prefer
+	wait_for_file_line "$TCPDIST_LOG" 'reloaded.*pool settings changed'
+	agree "$T/large"
+	# the sizes answer differently: tcpdist's own answers changed with the reload
+	n=$(paste "$T/small.live" "$T/large.live" | awk -F'\t' '$2 != $4' | wc -l)
+	echo "$n of 300 clients moved within their zone"
+	((n >= 50))
+	for z in 1 2 3; do [ "$(spilled "$T/large.live" $z)" -eq 0 ]; done
 }

@@ -283,6 +283,21 @@ no_leak_scan() {
 	[[ $stderr == *"'=2': expected KEY=VALUE" ]]
 }
 
+@test "set pool zone_table_size: a prime is written and shown by show pool; 65536 is refused" {
+	small_pool
+	run -0 "$TCPPOOL" -f "$T/web.pool" show pool
+	[[ $output == *$'\ntable_size\t524287\nzone_table_size\t65521\n'* ]]
+	refused set pool zone_table_size=65536
+	[[ $stderr == "tcppool: $T/web.pool:"*": zone_table_size: 65536 is not a prime" ]]
+	"$TCPPOOL" -f "$T/web.pool" set pool zone_table_size=131071
+	grep -qx 'zone_table_size = 131071' "$T/web.pool"
+	run -0 "$TCPPOOL" -f "$T/web.pool" show pool
+	[[ $output == *$'\ntable_size\t524287\nzone_table_size\t131071\n'* ]]
+	run -0 "$TCPPOOL" -f "$T/web.pool" show pool --json
+	jq -e '.table_size == 524287 and .zone_table_size == 131071' <<<"$output"
+	run -0 "$TCPPOOL" -f "$T/web.pool" check
+}
+
 @test "drain, down and up set the state; nothing to change writes nothing" {
 	small_pool
 	"$TCPPOOL" -f "$T/web.pool" drain web1
@@ -699,6 +714,7 @@ bash_complete() {
 	# bash replaces the part after '=', so the values come alone
 	[ "$(bash_complete 'tcppool -f web.pool set web1 state=d' | xargs)" = "drain down" ]
 	[ "$(bash_complete 'tcppool set pool bal' | xargs)" = "balance=" ]
+	[ "$(bash_complete 'tcppool set pool zone_t' | xargs)" = "zone_table_size=" ]
 	[ "$(bash_complete 'tcppool add web3 10.0.0.3:80 w' | xargs)" = "weight=" ]
 	[ "$(bash_complete 'tcppool list --j' | xargs)" = "--json" ]
 	run zsh -n "$BATS_TEST_DIRNAME/../completions/_tcppool"
@@ -711,4 +727,5 @@ bash_complete() {
 	[ "$(TCPDIST_POOL=web.pool fish_complete 'tcppool set ')" = "pool web1 web2" ]
 	[ "$(fish_complete 'tcppool -f web.pool set web1 state=d')" = "state=down state=drain" ]
 	[ "$(fish_complete 'tcppool init li')" = "listen=" ]
+	[ "$(fish_complete 'tcppool set pool zone_t')" = "zone_table_size=" ]
 }

@@ -69,13 +69,14 @@ static int pool_settings_differ(const struct pool *a, const struct pool *b)
 	for (size_t i = 0; i < a->nlisten; i++)
 		if (!addr_equal(&a->listen[i].addr, &b->listen[i].addr))
 			return 1;
-	return pool_clients_differ(a, b) || a->balance != b->balance || a->hash_key != b->hash_key ||
-	       a->connect_timeout_ms != b->connect_timeout_ms ||
+	return pool_clients_differ(a, b) || a->balance != b->balance ||
+	       a->hash_key != b->hash_key || a->connect_timeout_ms != b->connect_timeout_ms ||
 	       a->idle_timeout_ms != b->idle_timeout_ms || a->retries != b->retries ||
 	       a->check_interval_ms != b->check_interval_ms || a->check_rise != b->check_rise ||
 	       a->check_fall != b->check_fall || a->max_conns != b->max_conns ||
 	       memcmp(a->hash_seed, b->hash_seed, sizeof(a->hash_seed)) != 0 ||
-	       a->table_size != b->table_size || a->resolve_interval_ms != b->resolve_interval_ms ||
+	       a->table_size != b->table_size || a->zone_table_size != b->zone_table_size ||
+	       a->resolve_interval_ms != b->resolve_interval_ms ||
 	       !check_spec_equal(&a->check, &b->check);
 }
 

@@ -56,6 +56,14 @@ static void zone_slots(const struct hashed *h, uint32_t *zslots, uint64_t (*zliv
 	}
 }
 
+/* Backend i's share of its zone's table (of zone_table_size slots). */
+static double zone_share(const struct hashed *h, const uint32_t *zslots, size_t i)
+{
+	unsigned zone = h->pool->backends[i].zone;
+
+	return zone < h->zones.n ? (double)zslots[i] / h->pool->zone_table_size : 0.0;
+}
+
 /* Backend i's share of its zone's table against its weight share there. */
 static double zone_ratio(const struct hashed *h, const uint32_t *zslots, uint64_t (*zlive)[TIERS],
 			 size_t i)
@@ -66,7 +74,7 @@ static double zone_ratio(const struct hashed *h, const uint32_t *zslots, uint64_
 	if (b->zone >= h->zones.n || h->down[i])
 		return 0.0;
 	lw = zlive[b->zone][b->backup ? TIER_BACKUP : TIER_PRIMARY];
-	return lw ? (double)zslots[i] / h->pool->table_size / ((double)b->weight / lw) : 0.0;
+	return lw ? zone_share(h, zslots, i) / ((double)b->weight / lw) : 0.0;
 }
 
 static int stats_available(unsigned b, const void *ctx)
@@ -77,7 +85,8 @@ static int stats_available(unsigned b, const void *ctx)
 }
 
 /* Per zone: its weight, what of it is available, and the share of its
- * clients it keeps (the rest spill); the peak-to-mean of its table. */
+ * clients it keeps (the rest spill); the peak-to-mean and size of its
+ * table. */
 static void zone_summary(const struct hashed *h, const uint32_t *zslots,
 			 uint64_t (*zlive)[TIERS])
 {
@@ -99,7 +108,7 @@ static void zone_summary(const struct hashed *h, const uint32_t *zslots,
 			size_t i = zh->member[j];
 			uint64_t lw = zlive[k][zh->tiers.tier[j]];
 			double ws = h->down[i] || !lw ? 0.0 : (double)p->backends[i].weight / lw;
-			double r = ws > 0 ? (double)zslots[i] / p->table_size / ws : 0.0;
+			double r = ws > 0 ? (double)zslots[i] / p->zone_table_size / ws : 0.0;
 
 			if (r > peak)
 				peak = r;
@@ -107,8 +116,9 @@ static void zone_summary(const struct hashed *h, const uint32_t *zslots,
 		printf("%s\n  {\"name\": ", k ? "," : "");
 		json_string(stdout, p->zones[k].name);
 		printf(", \"backends\": %zu, \"weight\": %llu, \"available_weight\": %llu, "
-		       "\"keeps\": %.4f, \"peak_to_mean\": %.4f}",
-		       zh->n, (unsigned long long)zh->weight, (unsigned long long)avail, keeps, peak);
+		       "\"keeps\": %.4f, \"peak_to_mean\": %.4f, \"table_size\": %u}",
+		       zh->n, (unsigned long long)zh->weight, (unsigned long long)avail, keeps,
+		       peak, p->zone_table_size);
 	}
 	printf("\n]");
 }
@@ -170,13 +180,13 @@ int run_stats(const struct options *opt)
 			if (hashed_has_backup(&h))
 				printf(", \"tier\": \"%s\"", b->backup ? "backup" : "primary");
 			if (h.zones.n)
-				printf(", \"zone\": %s%s%s, \"zone_slots\": %u, \"zone_share\": %.6f, "
-				       "\"zone_ratio\": %.4f",
-				       b->zone < h.zones.n ? "\"" : "",
-				       b->zone < h.zones.n ? b->zone_name : "null",
-				       b->zone < h.zones.n ? "\"" : "", zslots[i],
-				       (double)zslots[i] / h.pool->table_size,
-				       zone_ratio(&h, zslots, zlive, i));
+				printf(
+				    ", \"zone\": %s%s%s, \"zone_slots\": %u, \"zone_share\": %.6f, "
+				    "\"zone_ratio\": %.4f",
+				    b->zone < h.zones.n ? "\"" : "",
+				    b->zone < h.zones.n ? b->zone_name : "null",
+				    b->zone < h.zones.n ? "\"" : "", zslots[i],
+				    zone_share(&h, zslots, i), zone_ratio(&h, zslots, zlive, i));
 			putchar('}');
 		} else {
 			printf("%s\t%u\t%s\t%u\t%.6f\t%.6f\t%.4f", b->name, b->weight, state,
@@ -184,8 +194,7 @@ int run_stats(const struct options *opt)
 			if (h.zones.n) /* with locality: the zone's table too */
 				printf("\t%s\t%u\t%.6f\t%.4f",
 				       b->zone < h.zones.n ? b->zone_name : "-", zslots[i],
-				       (double)zslots[i] / h.pool->table_size,
-				       zone_ratio(&h, zslots, zlive, i));
+				       zone_share(&h, zslots, i), zone_ratio(&h, zslots, zlive, i));
 			putchar('\n');
 		}
 	}

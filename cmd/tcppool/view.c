@@ -137,6 +137,7 @@ static void show_pool(struct out *o, const struct pool *p)
 	out_str(o, "instance", p->instance[0] ? p->instance : "-");
 	out_str(o, "hash_seed", seed);
 	out_uint(o, "table_size", p->table_size);
+	out_uint(o, "zone_table_size", p->zone_table_size);
 	show_clients(o, p);
 	show_check(o, &p->check, p);
 	out_uint(o, "backends", p->nbackends);

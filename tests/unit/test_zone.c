@@ -50,7 +50,7 @@ struct zoned {
 	struct pool *p;
 	struct tiers all;
 	struct zone_set zs;
-	uint8_t down[16];
+	uint8_t down[32];
 };
 
 static int up(unsigned b, const void *z)
@@ -65,17 +65,19 @@ static int up_accept(unsigned b, void *z)
 
 static int zoned_build(struct zoned *z, const char *text)
 {
-	const char *names[16];
-	unsigned weights[16];
-	uint8_t backup[16] = {0};
+	const char *names[32];
+	unsigned weights[32];
+	uint8_t backup[32] = {0};
 	char err[ERR_LEN];
 
 	memset(z, 0, sizeof(*z));
-	if ((z->p = load(text)) == NULL)
+	if ((z->p = load(text)) == NULL || z->p->nbackends > sizeof(z->down))
 		return -1;
 	for (size_t i = 0; i < z->p->nbackends; i++) {
 		names[i] = z->p->backends[i].name;
 		weights[i] = z->p->backends[i].weight;
+		backup[i] = (uint8_t)z->p->backends[i].backup;
+		z->down[i] = z->p->backends[i].state != BACKEND_UP;
 	}
 	if (tiers_build(&z->all, names, weights, backup, z->p->nbackends, z->p->table_size, err) <
 		    0 ||
@@ -252,6 +254,150 @@ TEST(zone_pick_ignores_section_order)
 	zoned_free(&z2);
 }
 
+/* zone_table_size: a prime of its own, 65521 unless set, whatever the
+ * pool's table_size; checked as table_size is, and against the backends of
+ * the largest zone (whatever the locality: switching it on must not make
+ * the file invalid). */
+TEST(zone_table_size_parsed)
+{
+	static char text[32768];
+	struct pool *p;
+	size_t len;
+
+	REQUIRE((p = load("[pool]\n")) != NULL);
+	CHECK_EQ_INT(p->zone_table_size, 65521);
+	CHECK_EQ_INT(p->table_size, MAGLEV_SIZE_DEFAULT);
+	pool_free(p);
+	REQUIRE((p = load("[pool]\ntable_size = 4099\nzone_table_size = 131071\n")) != NULL);
+	CHECK_EQ_INT(p->zone_table_size, 131071); /* larger than table_size: allowed */
+	CHECK_EQ_INT(p->table_size, 4099);
+	pool_free(p);
+	REQUIRE((p = load("[pool]\nzone_table_size = 257\n")) != NULL);
+	CHECK_EQ_INT(p->zone_table_size, 257);
+	CHECK_EQ_INT(p->table_size, MAGLEV_SIZE_DEFAULT);
+	pool_free(p);
+	CHECK_STR(problem("[pool]\nzone_table_size = 65536\n"),
+		  "z.pool:2: zone_table_size: 65536 is not a prime");
+	CHECK(strstr(problem("[pool]\nzone_table_size = 251\n"), "zone_table_size: 251 is out of "
+								 "range (257-8388593)") != NULL);
+	CHECK(strstr(problem("[pool]\nzone_table_size = 8388617\n"), "out of range") != NULL);
+	CHECK(strstr(problem("[pool]\nzone_table_size = big\n"), "zone_table_size: ") != NULL);
+	CHECK(strstr(problem("[pool]\nzone_table_size = 4099\nzone_table_size = 4099\n"),
+		     "zone_table_size") != NULL);
+	CHECK(strstr(problem("[backend x]\naddress = 127.0.0.1:1\nzone_table_size = 4099\n"),
+		     "only in the [pool] section") != NULL);
+
+	/* 258 backends in zone b, 2 in zone a: 257 slots are too few for b, not
+	 * for a; the pool's table_size is not the zone's limit */
+	len =
+	    (size_t)snprintf(text, sizeof(text),
+			     "[pool]\nlocality = off\ntable_size = 4099\nzone_table_size = 257\n");
+	for (int i = 0; i < 260; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"[backend n%d]\naddress = 127.0.0.1:%d\nzone = %s\n", i,
+					1000 + i, i < 2 ? "a" : "b");
+	REQUIRE(len < sizeof(text));
+	CHECK_STR(problem(text), "z.pool: zone_table_size 257 is smaller than the number of "
+				 "backends of zone b (258)");
+	memcpy(strstr(text, "= 257\n"), "= 263\n", 6);
+	REQUIRE((p = load(text)) != NULL);
+	CHECK_EQ_INT(p->zone_table_size, 263);
+	pool_free(p);
+}
+
+/* zones_build gives every zone, both tiers, zone_table_size slots: not the
+ * pool's table_size, and not a size that depends on the zone's backends. */
+TEST(zones_build_uses_zone_table_size)
+{
+	static const char *const heads[] = {
+	    "[pool]\nlocality = prefer\n",
+	    "[pool]\nlocality = prefer\ntable_size = 4099\nzone_table_size = 131071\n",
+	};
+	static const uint32_t sizes[][2] = {{MAGLEV_SIZE_DEFAULT, 65521}, {4099, 131071}};
+	char text[4096];
+	struct zoned z;
+
+	for (size_t t = 0; t < 2; t++) {
+		/* zone a: a1, a2, 14 more and a backup; zone b: b1, b2; zone c: c1, c2 */
+		size_t len =
+		    (size_t)snprintf(text, sizeof(text), "%s" ZONE_A ZONE_B BACKENDS, heads[t]);
+
+		for (int i = 3; i <= 16; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+						"[backend a%d]\naddress = 127.0.0.1:%d\nzone = a\n",
+						i, 100 + i);
+		snprintf(text + len, sizeof(text) - len,
+			 "[backend ab]\naddress = 127.0.0.1:99\nzone = a\nbackup = yes\n");
+		REQUIRE(zoned_build(&z, text) == 0);
+		CHECK_EQ_INT(z.all.t[TIER_PRIMARY].m.size, sizes[t][0]);
+		REQUIRE(z.zs.n == 3);
+		CHECK_EQ_INT(z.zs.z[0].n, 17); /* zones in name order: a, b, c */
+		CHECK_EQ_INT(z.zs.z[0].tiers.t[TIER_PRIMARY].m.size, sizes[t][1]);
+		CHECK_EQ_INT(z.zs.z[0].tiers.t[TIER_BACKUP].m.size, sizes[t][1]);
+		CHECK_EQ_INT(z.zs.z[1].tiers.t[TIER_PRIMARY].m.size, sizes[t][1]);
+		CHECK_EQ_INT(z.zs.z[2].tiers.t[TIER_PRIMARY].m.size, sizes[t][1]);
+		zoned_free(&z);
+	}
+}
+
+/* A zone of n backends of weights 1 to 4, a1..an, and one of no zone. */
+static int zone_of(struct zoned *z, int n)
+{
+	char text[4096];
+	size_t len = (size_t)snprintf(text, sizeof(text),
+				      "[pool]\nlocality = prefer\n" ZONE_A
+				      "[backend x]\naddress = 127.0.0.1:9\n");
+
+	for (int i = 1; i <= n; i++)
+		len += (size_t)snprintf(
+		    text + len, sizeof(text) - len,
+		    "[backend a%d]\naddress = 127.0.0.1:%d\nzone = a\nweight = %d\n", i, 100 + i,
+		    i == 14 ? 2 : (i - 1) % 4 + 1);
+	return len < sizeof(text) ? zoned_build(z, text) : -1;
+}
+
+/* Consistent hashing in a zone: a 14th backend (weight 2) in a zone of 13
+ * (weight 31) takes its share of the zone's clients, 2/33, and moves within
+ * 1.2 times that (tcpdist.pool(5), ZONES: 5,000 slots a backend or more).
+ * A zone table sized by its number of backends changed size at 14 and moved
+ * nearly every client. */
+TEST(zone_adding_a_backend_moves_its_share)
+{
+	struct zoned before, after;
+	uint64_t seq = 42;
+	unsigned moved = 0, to_new = 0, n = 100000;
+	double ideal = 2.0 / 33, frac;
+
+	REQUIRE(zone_of(&before, 13) == 0);
+	REQUIRE(zone_of(&after, 14) == 0);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t h = seq += 0x9e3779b97f4a7c15ULL;
+		enum zone_where w1 = ZONE_ANY, w2 = ZONE_ANY;
+		unsigned a, b;
+
+		h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+		h ^= h >> 31;
+		a = zone_lookup(before.p, &before.zs, &before.all, 0, h, &w1);
+		b = zone_lookup(after.p, &after.zs, &after.all, 0, h, &w2);
+		REQUIRE(a != MAGLEV_NONE && b != MAGLEV_NONE && w1 == ZONE_LOCAL &&
+			w2 == ZONE_LOCAL);
+		if (strcmp(before.p->backends[a].name, after.p->backends[b].name) != 0) {
+			moved++;
+			to_new += strcmp(after.p->backends[b].name, "a14") == 0;
+		}
+	}
+	frac = (double)moved / n;
+	unit_check(frac <= 1.2 * ideal + 0.005, __FILE__, __LINE__,
+		   "moved %.4f of the zone's clients, ideal %.4f (%.2f times)", frac, ideal,
+		   frac / ideal);
+	CHECK(frac >= ideal - 0.005);
+	CHECK((double)to_new / n >= ideal - 0.005); /* the movers went to the new one */
+	zoned_free(&before);
+	zoned_free(&after);
+}
+
 UNIT_MAIN(T(zones_parse_in_name_order), T(zone_keys_checked), T(zone_keeps_the_formula),
 	  T(zone_pick_prefers_then_spills), T(zone_pick_strict_refuses),
-	  T(zone_pick_ignores_section_order))
+	  T(zone_pick_ignores_section_order), T(zone_table_size_parsed),
+	  T(zones_build_uses_zone_table_size), T(zone_adding_a_backend_moves_its_share))
