@@ -26,7 +26,6 @@ CONNS=${BENCH_CONNS:-32}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 PROXY_CPU=${BENCH_PROXY_CPU:-1}
 TCPDIST=${BENCH_TCPDIST:-$ROOT/bin/tcpdist}
-CLK_TCK=$(getconf CLK_TCK)
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; [[ -z ${T:-} ]] || tail -n 5 "$T"/*.log "$T"/nginx/*.log >&2 2>/dev/null; exit 2; }
@@ -134,23 +133,25 @@ start_haproxy haproxy-limits "$NGX_PLAIN" "" "	stick-table type ip size 100k exp
 	tcp-request connection reject if { sc0_conn_cur gt 100000 } || { sc0_conn_rate gt 1000000 }"
 NAMES=(tcpdist tcpdist-pp2 tcpdist-limits haproxy haproxy-pp2 haproxy-limits)
 
-cpu_ticks() { # PID: utime + stime
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
+# CPU nanoseconds of all of PID's threads (schedstat: the scheduler's own
+# count, where /proc/PID/stat has 10 ms ticks).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ t += $1 } END { printf "%.0f", t }'; }
 
 declare -A RATES CPUS
 for ((r = 1; r <= REPS; r++)); do
-	for n in "${NAMES[@]}"; do
-		before=$(cpu_ticks "${PID[$n]}")
+	# Each round starts one proxy further on: none is always first or last.
+	order=("${NAMES[@]:r % ${#NAMES[@]}}" "${NAMES[@]:0:r % ${#NAMES[@]}}")
+	for n in "${order[@]}"; do
+		before=$(cpu_ns "${PID[$n]}")
 		out=$(taskset -c "$LOAD_CPU" wrk -t 1 -c "$CONNS" -d "${SECS}s" -H 'Connection: close' \
 			"http://127.0.0.1:${PORT[$n]}/" 2>&1)
-		after=$(cpu_ticks "${PID[$n]}")
+		after=$(cpu_ns "${PID[$n]}")
 		reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
 		errs=$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out")
 		[[ -z $errs ]] || log "$n: $errs"
 		rate=$(awk -v n="$reqs" -v s="$SECS" 'BEGIN { printf "%.0f", n / s }')
-		cpu=$(awk -v t=$((after - before)) -v k="$CLK_TCK" -v n="$reqs" \
-			'BEGIN { printf "%.3f", n ? t / k / n * 10000 : 0 }')
+		cpu=$(awk -v t=$((after - before)) -v n="$reqs" \
+			'BEGIN { printf "%.3f", n ? t / 1e9 / n * 10000 : 0 }')
 		RATES[$n]+="$rate "
 		CPUS[$n]+="$cpu "
 		log "round $r $n: $rate conn/s, $cpu s CPU per 10,000"
