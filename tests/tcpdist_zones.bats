@@ -116,6 +116,7 @@ spilled() {
 	# prefer with c1 down, in both orders of sections.
 	zone_pool "$T/zones.pool" prefer c1
 	wait_for_line_count "$TCPDIST_LOG" reloaded 1
+	grep -q 'reloaded.*(changed b1, b2, c1; pool settings changed)' "$TCPDIST_LOG" # locality too
 	agree "$T/one"
 	P1=$LPORT
 	ports LPORT

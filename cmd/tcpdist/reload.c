@@ -62,6 +62,27 @@ static int pool_clients_differ(const struct pool *a, const struct pool *b)
 	       a->client_burst != b->client_burst || a->client_prefix6 != b->client_prefix6;
 }
 
+/* The name of backend i's zone in p, "" for none. */
+static const char *backend_zone(const struct pool *p, size_t i)
+{
+	unsigned z = p->backends[i].zone;
+
+	return z < p->nzones ? p->zones[z].name : "";
+}
+
+/* The keys of locality (tcpdist.pool(5), ZONES); zones are indexed by name,
+ * so equal pools have equal indexes. */
+static int pool_zones_differ(const struct pool *a, const struct pool *b)
+{
+	if (a->locality != b->locality || a->locality_overprovision != b->locality_overprovision ||
+	    a->zone_table_size != b->zone_table_size || a->nzones != b->nzones)
+		return 1;
+	for (size_t k = 0; k < a->nzones; k++)
+		if (strcmp(a->zones[k].name, b->zones[k].name) != 0)
+			return 1;
+	return networks_differ(&a->zone_clients, &b->zone_clients);
+}
+
 static int pool_settings_differ(const struct pool *a, const struct pool *b)
 {
 	if (a->nlisten != b->nlisten)
@@ -69,14 +90,13 @@ static int pool_settings_differ(const struct pool *a, const struct pool *b)
 	for (size_t i = 0; i < a->nlisten; i++)
 		if (!addr_equal(&a->listen[i].addr, &b->listen[i].addr))
 			return 1;
-	return pool_clients_differ(a, b) || a->balance != b->balance ||
+	return pool_clients_differ(a, b) || pool_zones_differ(a, b) || a->balance != b->balance ||
 	       a->hash_key != b->hash_key || a->connect_timeout_ms != b->connect_timeout_ms ||
 	       a->idle_timeout_ms != b->idle_timeout_ms || a->retries != b->retries ||
 	       a->check_interval_ms != b->check_interval_ms || a->check_rise != b->check_rise ||
 	       a->check_fall != b->check_fall || a->max_conns != b->max_conns ||
 	       memcmp(a->hash_seed, b->hash_seed, sizeof(a->hash_seed)) != 0 ||
-	       a->table_size != b->table_size || a->zone_table_size != b->zone_table_size ||
-	       a->resolve_interval_ms != b->resolve_interval_ms ||
+	       a->table_size != b->table_size || a->resolve_interval_ms != b->resolve_interval_ms ||
 	       !check_spec_equal(&a->check, &b->check);
 }
 
@@ -96,7 +116,9 @@ static void reload_describe(const struct farm *old, const struct farm *new, char
 			name_list_add(&changed, b->up->name);
 		else if (o->backup != b->backup ||
 			 !check_spec_equal(&old->pool->backends[o - old->b].check,
-					   &new->pool->backends[i].check))
+					   &new->pool->backends[i].check) ||
+			 strcmp(backend_zone(old->pool, (size_t)(o - old->b)),
+				backend_zone(new->pool, i)) != 0)
 			name_list_add(&changed, b->up->name);
 	}
 	for (size_t i = 0; i < old->n; i++)
