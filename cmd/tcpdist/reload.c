@@ -62,14 +62,6 @@ static int pool_clients_differ(const struct pool *a, const struct pool *b)
 	       a->client_burst != b->client_burst || a->client_prefix6 != b->client_prefix6;
 }
 
-/* The name of backend i's zone in p, "" for none. */
-static const char *backend_zone(const struct pool *p, size_t i)
-{
-	unsigned z = p->backends[i].zone;
-
-	return z < p->nzones ? p->zones[z].name : "";
-}
-
 /* The keys of locality (tcpdist.pool(5), ZONES); zones are indexed by name,
  * so equal pools have equal indexes. */
 static int pool_zones_differ(const struct pool *a, const struct pool *b)
@@ -117,8 +109,8 @@ static void reload_describe(const struct farm *old, const struct farm *new, char
 		else if (o->backup != b->backup ||
 			 !check_spec_equal(&old->pool->backends[o - old->b].check,
 					   &new->pool->backends[i].check) ||
-			 strcmp(backend_zone(old->pool, (size_t)(o - old->b)),
-				backend_zone(new->pool, i)) != 0)
+			 strcmp(old->pool->backends[o - old->b].zone_name,
+				new->pool->backends[i].zone_name) != 0)
 			name_list_add(&changed, b->up->name);
 	}
 	for (size_t i = 0; i < old->n; i++)
