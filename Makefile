@@ -80,7 +80,7 @@ $(B)/%.o: cmd/%.c $$(wildcard $$(dir cmd/%)*.h) common/*.h | $$(@D)/.dir
 
 $(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(COMMON_LIB) | $(B)/unit/.dir
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_LIB) $(ALL_LDFLAGS) $(INIH_LIBS) \
-	    -lsodium -lpthread
+	    -lev -lsodium -lpthread
 
 # tcppeer's unit tests (tests/unit/test_tcppeer_*.c) link tcppeer's own
 # objects as well, all but main.o; the rule with the longer prefix wins.

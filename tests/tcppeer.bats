@@ -47,6 +47,30 @@ load 'tcppeer_helpers'
 	[[ $stderr == *"is in use by a running node" ]]
 }
 
+@test "control socket: mode 0600, a stale one replaced, a successor's left alone at exit" {
+	ports P1 P2 P3
+	start_peer a "$P1"
+	[ "$(stat -c %a "$T/a.sock")" = 600 ]
+	# The file removed under a, another node at the same path: a's exit
+	# must not take the other node's socket with it.
+	rm "$T/a.sock"
+	start_bg b "$TCPPEER" -n b -b "127.0.0.1:$P2" --control "$T/a.sock"
+	wait_for_file_line "$T/b.err" 'listening on' 5
+	stop_bg a TERM
+	[ -S "$T/a.sock" ]
+	run -0 --separate-stderr "$TCPPEER" members --control "$T/a.sock"
+	[[ $output == b$'\t'* ]]
+	# A socket left by a crash: replaced; gone at a clean exit.
+	stop_bg b KILL
+	[ -S "$T/a.sock" ]
+	start_bg c "$TCPPEER" -n c -b "127.0.0.1:$P3" --control "$T/a.sock"
+	wait_for_file_line "$T/c.err" 'listening on' 5
+	run -0 --separate-stderr "$TCPPEER" members --control "$T/a.sock"
+	[[ $output == c$'\t'* ]]
+	stop_bg c TERM
+	[ ! -e "$T/a.sock" ]
+}
+
 # ---------------------------------------------------------------------------
 # With serf
 

@@ -1,23 +1,19 @@
-/* The control socket: a Unix stream socket where `tcpdist status`,
- * `sessions`, `kill` and a new binary's `--takeover` ask the running process.
- * One request line per connection, the answer, then the close, so `socat`
- * works as well as the tools (the protocol is in tcpdist(1), CONTROL SOCKET).
- * It runs on the main loop like the metrics server: a few clients at a time,
- * a short deadline for the request line, a longer one for the answer.
- * Questions about connections go to the workers as surveys (survey.c) and
- * are answered when every worker has replied. */
+/* The control socket's commands: `tcpdist status`, `sessions`, `kill` and a
+ * new binary's `--takeover` ask the running process (the protocol is in
+ * tcpdist(1), CONTROL SOCKET). The socket, its clients, the framing and the
+ * deadlines are common/ctlserver.c's; this file answers the request lines.
+ * It runs on the main loop like the metrics server. Questions about
+ * connections go to the workers as surveys (survey.c) and are answered when
+ * every worker has replied: the client may be gone by then. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "acceptpause.h"
+#include "ctlserver.h"
 #include "escape.h"
 #include "log.h"
 #include "num.h"
@@ -26,103 +22,33 @@
 
 #define CONTROL_CLIENTS_MAX 8     /* the descriptors kept back for it (fdbudget.c) */
 #define CONTROL_REQUEST_MAX 1024
-#define CONTROL_REQUEST_TIME 2.0  /* seconds from accept to the request line */
+#define CONTROL_REQUEST_TIME 2.0  /* seconds to the request line, and to a survey's answer */
 #define CONTROL_ANSWER_TIME 10.0  /* seconds to send the answer */
 #define CONTROL_TAKEOVER_TIME 60.0 /* for the new process to start and say ok */
+#define CONTROL_ACCEPT_REST 1.0   /* seconds without accepting when out of descriptors */
 #define SESSIONS_LIMIT_DEFAULT 1000
 #define SESSIONS_LIMIT_MAX 1000000
 
-struct control {
+/* One request line being answered. */
+struct request {
+	struct ctlconn *conn;
 	struct proc *p;
-	int fd;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	dev_t dev; /* of the socket file we made: unlinked at exit only if */
-	ino_t ino; /* still ours (a new process may have replaced it) */
-	ev_io io;
-	struct accept_pause pause;
-	struct cclient *clients;
-	int nclients;
-};
-
-/* One control connection. */
-struct cclient {
-	ev_io io;
-	ev_timer deadline;
-	struct control *ctl;
-	struct cclient *prev, *next;
-	char req[CONTROL_REQUEST_MAX + 1];
-	size_t reqlen;
-	char *out;      /* the answer, from open_memstream */
-	size_t outlen, outoff;
-	struct survey *waiting; /* a survey whose answer this client waits for */
 	int json;
-	int takeover;   /* its listening sockets were sent: waiting for "ok" */
 };
 
 /* What a survey carries back to its client. */
 struct job {
-	struct cclient *client; /* NULL once the client is gone */
+	struct ctlconn *conn; /* NULL once the client is gone */
+	struct proc *p;
 	struct session_query *q;
+	int json;
 	int kill;
 	int *fds; /* takeover: the listening sockets the workers lent */
 	size_t nfds, capfds;
 	pthread_mutex_t lock;
 };
 
-static void client_close(struct cclient *c);
-
 /* --- answering ------------------------------------------------------------ */
-
-static void client_write_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct cclient *c = container_of(io, struct cclient, io);
-
-	(void)loop;
-	(void)revents;
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(io->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
-			break;
-		}
-		c->outoff += (size_t)n;
-	}
-	client_close(c);
-}
-
-/* Sends text (taken over) as the whole answer, then closes. */
-static void client_answer(struct cclient *c, char *text, size_t len)
-{
-	struct ev_loop *loop = c->ctl->p->loop;
-
-	free(c->out);
-	c->out = text;
-	c->outlen = len;
-	c->outoff = 0;
-	ev_io_stop(loop, &c->io);
-	ev_io_init(&c->io, client_write_cb, c->io.fd, EV_WRITE);
-	ev_io_start(loop, &c->io);
-	ev_timer_stop(loop, &c->deadline);
-	ev_timer_set(&c->deadline, CONTROL_ANSWER_TIME, 0.0);
-	ev_timer_start(loop, &c->deadline);
-}
-
-static void PRINTF_LIKE(2, 3) client_error(struct cclient *c, const char *fmt, ...)
-{
-	char msg[ERR_LEN], *text;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (asprintf(&text, "error: %s\n", msg) < 0) {
-		client_close(c);
-		return;
-	}
-	client_answer(c, text, strlen(text));
-}
 
 /* An output layer over a memory stream: the answer is built, then sent. */
 struct answer {
@@ -143,14 +69,14 @@ static int answer_begin(struct answer *a, enum out_format format, int array)
 	return 0;
 }
 
-static void answer_send(struct cclient *c, struct answer *a)
+static void answer_send(struct ctlconn *conn, struct answer *a)
 {
 	if (fclose(a->f) != 0) {
 		free(a->buf);
-		client_error(c, "out of memory");
+		ctlconn_error(conn, "out of memory");
 		return;
 	}
-	client_answer(c, a->buf, a->len);
+	ctlconn_answer(conn, a->buf, a->len);
 }
 
 /* --- status --------------------------------------------------------------- */
@@ -205,53 +131,53 @@ static void status_pool(struct out *o, struct proc *p)
 
 /* One backend, KEY<TAB>VALUE lines (or a JSON object): what tcppool drain
  * --wait polls. */
-static void control_backend(struct cclient *c, const char *name)
+static void control_backend(struct request *r, const char *name)
 {
-	const struct farm *f = c->ctl->p->farm;
+	const struct farm *f = r->p->farm;
 	const struct farm_backend *b = farm_find(f, name);
 	struct answer a;
 
 	if (b == NULL) {
 		char clip[TEXT_CLIP_LEN];
 
-		client_error(c, "no backend '%s' in the pool in force", text_clip(clip, name));
+		ctlconn_error(r->conn, "no backend '%s' in the pool in force", text_clip(clip, name));
 		return;
 	}
-	if (answer_begin(&a, c->json ? OUT_JSON : OUT_PAIRS, 0) < 0) {
-		client_error(c, "out of memory");
+	if (answer_begin(&a, r->json ? OUT_JSON : OUT_PAIRS, 0) < 0) {
+		ctlconn_error(r->conn, "out of memory");
 		return;
 	}
 	status_backend(&a.o, f, (size_t)(b - f->b));
 	out_end(&a.o);
-	answer_send(c, &a);
+	answer_send(r->conn, &a);
 }
 
 /* Text: a pool row, then a row per backend, the first column naming the
  * kind. JSON: {"pool": {...}, "backends": [...]}. */
-static void control_status(struct cclient *c)
+static void control_status(struct request *r)
 {
-	struct proc *p = c->ctl->p;
+	struct proc *p = r->p;
 	const struct farm *f = p->farm;
 	struct answer a;
 
-	if (answer_begin(&a, c->json ? OUT_JSON : OUT_ROWS, 0) < 0) {
-		client_error(c, "out of memory");
+	if (answer_begin(&a, r->json ? OUT_JSON : OUT_ROWS, 0) < 0) {
+		ctlconn_error(r->conn, "out of memory");
 		return;
 	}
-	if (c->json)
+	if (r->json)
 		fputs("{\"pool\": ", a.f);
 	status_pool(&a.o, p);
-	if (c->json) {
+	if (r->json) {
 		fputs(", \"backends\": ", a.f);
 		out_init(&a.o, a.f, OUT_JSON, 1);
 	}
 	for (size_t i = 0; i < f->n; i++)
 		status_backend(&a.o, f, i);
-	if (c->json) {
+	if (r->json) {
 		out_end(&a.o);
 		fputs("}\n", a.f);
 	}
-	answer_send(c, &a);
+	answer_send(r->conn, &a);
 }
 
 /* --- sessions and kill ------------------------------------------------------ */
@@ -268,29 +194,38 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static struct job *job_new(struct cclient *c)
+static struct job *job_new(struct request *r)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (j == NULL)
 		return NULL;
-	j->client = c;
+	j->conn = r->conn;
+	j->p = r->p;
+	j->json = r->json;
 	pthread_mutex_init(&j->lock, NULL);
 	return j;
 }
 
-static void sessions_render(struct cclient *c, const struct session_query *q)
+/* The client went before its survey's answer: the survey finishes alone. */
+static void job_client_gone(void *arg)
 {
+	((struct job *)arg)->conn = NULL;
+}
+
+static void sessions_render(struct job *j)
+{
+	const struct session_query *q = j->q;
 	struct answer a;
 	size_t total = 0, shown = 0;
 
-	if (answer_begin(&a, c->json ? OUT_JSON : OUT_ROWS, 0) < 0) {
-		client_error(c, "out of memory");
+	if (answer_begin(&a, j->json ? OUT_JSON : OUT_ROWS, 0) < 0) {
+		ctlconn_error(j->conn, "out of memory");
 		return;
 	}
 	for (int k = 0; k < q->nworkers; k++)
 		total += q->per[k].total;
-	if (c->json) {
+	if (j->json) {
 		fputs("{\"sessions\": ", a.f);
 		out_init(&a.o, a.f, OUT_JSON, 1);
 	}
@@ -309,22 +244,20 @@ static void sessions_render(struct cclient *c, const struct session_query *q)
 			out_record_end(&a.o);
 		}
 	}
-	if (c->json) {
+	if (j->json) {
 		out_end(&a.o);
 		fprintf(a.f, ", \"total\": %zu, \"shown\": %zu}\n", total, shown);
 	} else if (shown < total) {
 		fprintf(a.f, "# %zu of %zu sessions shown\n", shown, total);
 	}
-	answer_send(c, &a);
+	answer_send(j->conn, &a);
 }
 
 static void sessions_done(struct survey *s)
 {
 	struct job *j = s->ctx;
-	struct cclient *c = j->client;
 
-	if (c) {
-		c->waiting = NULL;
+	if (j->conn) {
 		if (j->kill) {
 			size_t killed = 0;
 			char *text;
@@ -334,11 +267,10 @@ static void sessions_done(struct survey *s)
 			if (killed)
 				log_info("control: %zu session%s reset", killed, killed == 1 ? "" : "s");
 			if (asprintf(&text, "%zu\n", killed) < 0)
-				client_close(c);
-			else
-				client_answer(c, text, strlen(text));
+				text = NULL;
+			ctlconn_answer(j->conn, text, text ? strlen(text) : 0);
 		} else {
-			sessions_render(c, j->q);
+			sessions_render(j);
 		}
 	}
 	job_free(j);
@@ -358,19 +290,18 @@ static void sessions_session_ask(struct worker *w, struct survey *s)
 }
 
 /* Starts the survey for sessions or kill; the answer comes in sessions_done. */
-static void sessions_start(struct cclient *c, struct job *j)
+static void sessions_start(struct request *r, struct job *j)
 {
 	struct survey *s;
 
-	j->q->nworkers = c->ctl->p->nworkers;
-	s = survey_new(c->ctl->p, sessions_session_ask, sessions_done, j);
+	j->q->nworkers = r->p->nworkers;
+	s = survey_new(r->p, sessions_session_ask, sessions_done, j);
 	if (s == NULL) {
 		job_free(j);
-		client_error(c, "out of memory");
+		ctlconn_error(r->conn, "out of memory");
 		return;
 	}
-	c->waiting = s;
-	ev_io_stop(c->ctl->p->loop, &c->io); /* nothing more to read */
+	ctlconn_later(r->conn, job_client_gone, j);
 	survey_start(s);
 }
 
@@ -385,7 +316,7 @@ static const char *arg_value(char *const *args, int nargs, const char *name)
 	return NULL;
 }
 
-static int args_known(struct cclient *c, char *const *args, int nargs, const char *const *known)
+static int args_known(struct request *r, char *const *args, int nargs, const char *const *known)
 {
 	for (int i = 0; i < nargs; i++) {
 		int ok = strcmp(args[i], "json") == 0;
@@ -396,21 +327,21 @@ static int args_known(struct cclient *c, char *const *args, int nargs, const cha
 		if (!ok) {
 			char clip[TEXT_CLIP_LEN];
 
-			client_error(c, "unknown argument '%s'", text_clip(clip, args[i]));
+			ctlconn_error(r->conn, "unknown argument '%s'", text_clip(clip, args[i]));
 			return 0;
 		}
 	}
 	return 1;
 }
 
-static int query_client(struct cclient *c, struct session_query *q, const char *text)
+static int query_client(struct request *r, struct session_query *q, const char *text)
 {
 	struct addr a;
 	char err[ERR_LEN];
 	int has_port;
 
 	if (addr_parse_client(text, &a, &has_port, err) < 0) {
-		client_error(c, "client: %s", err);
+		ctlconn_error(r->conn, "client: %s", err);
 		return -1;
 	}
 	q->by_client = 1;
@@ -419,7 +350,7 @@ static int query_client(struct cclient *c, struct session_query *q, const char *
 	return 0;
 }
 
-static void control_sessions(struct cclient *c, char *const *args, int nargs, int kill)
+static void control_sessions(struct request *r, char *const *args, int nargs, int kill)
 {
 	static const char *const known_sessions[] = {"limit", "backend", NULL};
 	static const char *const known_kill[] = {"backend", "client", NULL};
@@ -430,36 +361,36 @@ static void control_sessions(struct cclient *c, char *const *args, int nargs, in
 	char err[ERR_LEN];
 	long long n = SESSIONS_LIMIT_DEFAULT;
 
-	if (!args_known(c, args, nargs, kill ? known_kill : known_sessions))
+	if (!args_known(r, args, nargs, kill ? known_kill : known_sessions))
 		return;
 	if (kill && (backend == NULL) == (client == NULL)) {
-		client_error(c, "kill needs backend=NAME or client=ADDR");
+		ctlconn_error(r->conn, "kill needs backend=NAME or client=ADDR");
 		return;
 	}
 	if (limit && num_parse(limit, 1, SESSIONS_LIMIT_MAX, &n, err) < 0) {
-		client_error(c, "limit: %s", err);
+		ctlconn_error(r->conn, "limit: %s", err);
 		return;
 	}
 	if (backend && !pool_name_valid(backend)) {
 		char clip[TEXT_CLIP_LEN];
 
-		client_error(c, "backend: '%s' is not a backend name", text_clip(clip, backend));
+		ctlconn_error(r->conn, "backend: '%s' is not a backend name", text_clip(clip, backend));
 		return;
 	}
-	if ((j = job_new(c)) == NULL || (j->q = session_query_new(c->ctl->p->nworkers)) == NULL) {
+	if ((j = job_new(r)) == NULL || (j->q = session_query_new(r->p->nworkers)) == NULL) {
 		job_free(j);
-		client_error(c, "out of memory");
+		ctlconn_error(r->conn, "out of memory");
 		return;
 	}
 	j->kill = kill;
 	j->q->limit = (size_t)n;
 	if (backend)
 		snprintf(j->q->backend, sizeof(j->q->backend), "%s", backend);
-	if (client && query_client(c, j->q, client) < 0) {
+	if (client && query_client(r, j->q, client) < 0) {
 		job_free(j);
 		return;
 	}
-	sessions_start(c, j);
+	sessions_start(r, j);
 }
 
 /* --- takeover ---------------------------------------------------------------- */
@@ -490,56 +421,55 @@ static void takeover_ask(struct worker *w, struct survey *s)
 	pthread_mutex_unlock(&j->lock);
 }
 
+/* The new process's word on the same connection: "ok" once it accepts;
+ * NULL when it said nothing in time. */
+static void takeover_reply(const char *line, void *arg)
+{
+	struct proc *p = arg;
+
+	if (line == NULL) {
+		log_warn("control: takeover: the new process did not say it runs; serving on");
+	} else if (strncmp(line, "ok", 2) == 0) {
+		/* The new process runs: this one stops as on SIGTERM. */
+		log_info("control: takeover: the new process runs; stopping");
+		proc_stop(p);
+	}
+}
+
 static void takeover_done(struct survey *s)
 {
 	struct job *j = s->ctx;
-	struct cclient *c = j->client;
+	struct ctlconn *c = j->conn;
 
 	if (c) {
-		c->waiting = NULL;
-		if (takeover_send(c->io.fd, j->fds, j->nfds) < 0) {
+		if (takeover_send(ctlconn_fd(c), j->fds, j->nfds) < 0) {
 			log_warn("control: takeover: cannot send the listening sockets: %s",
 				 strerror(errno));
-			client_close(c);
+			ctlconn_close(c);
 		} else {
 			/* Ours stay open and accepting until the new process says
 			 * it runs: if it fails, nothing is lost. */
 			log_info("control: takeover: %zu listening socket%s handed over; waiting for the new process",
 				 j->nfds, j->nfds == 1 ? "" : "s");
-			c->takeover = 1;
-			ev_io_start(c->ctl->p->loop, &c->io);
-			ev_timer_stop(c->ctl->p->loop, &c->deadline);
-			ev_timer_set(&c->deadline, CONTROL_TAKEOVER_TIME, 0.0);
-			ev_timer_start(c->ctl->p->loop, &c->deadline);
+			ctlconn_expect(c, CONTROL_TAKEOVER_TIME, takeover_reply, j->p);
 		}
 	}
 	job_free(j);
 	survey_free(s);
 }
 
-static void control_takeover(struct cclient *c)
+static void control_takeover(struct request *r)
 {
-	struct job *j = job_new(c);
-	struct survey *s = j ? survey_new(c->ctl->p, takeover_ask, takeover_done, j) : NULL;
+	struct job *j = job_new(r);
+	struct survey *s = j ? survey_new(r->p, takeover_ask, takeover_done, j) : NULL;
 
 	if (s == NULL) {
 		job_free(j);
-		client_error(c, "out of memory");
+		ctlconn_error(r->conn, "out of memory");
 		return;
 	}
-	c->waiting = s;
-	ev_io_stop(c->ctl->p->loop, &c->io);
+	ctlconn_later(r->conn, job_client_gone, j);
 	survey_start(s);
-}
-
-/* The new process runs: this one stops as on SIGTERM. */
-static void takeover_finished(struct cclient *c)
-{
-	struct proc *p = c->ctl->p;
-
-	log_info("control: takeover: the new process runs; stopping");
-	client_close(c);
-	proc_stop(p);
 }
 
 /* --- requests ---------------------------------------------------------------- */
@@ -552,257 +482,113 @@ static const char help_text[] =
 	"takeover\n"
 	"help\n";
 
-static void control_request(struct cclient *c)
+static void control_request(struct ctlconn *conn, char *line, void *ctx)
 {
+	struct request r = {.conn = conn, .p = ctx};
 	char *args[8], *save = NULL, *word;
 	int nargs = 0;
 	const char *cmd;
 
-	c->req[strcspn(c->req, "\r\n")] = '\0';
-	cmd = strtok_r(c->req, " \t", &save);
+	cmd = strtok_r(line, " \t", &save);
 	while ((word = strtok_r(NULL, " \t", &save)) != NULL) {
 		if (nargs == (int)(sizeof(args) / sizeof(args[0]))) {
-			client_error(c, "too many arguments");
+			ctlconn_error(conn, "too many arguments");
 			return;
 		}
 		args[nargs++] = word;
-		c->json |= strcmp(word, "json") == 0;
+		r.json |= strcmp(word, "json") == 0;
 	}
 	if (cmd == NULL) {
-		client_error(c, "empty request (try help)");
+		ctlconn_error(conn, "empty request (try help)");
 	} else if (strcmp(cmd, "status") == 0) {
 		static const char *const none[] = {NULL};
 
-		if (args_known(c, args, nargs, none))
-			control_status(c);
+		if (args_known(&r, args, nargs, none))
+			control_status(&r);
 	} else if (strcmp(cmd, "backend") == 0) {
-		if (nargs == 1 || (nargs == 2 && c->json && strcmp(args[1], "json") == 0))
-			control_backend(c, args[0]);
+		if (nargs == 1 || (nargs == 2 && r.json && strcmp(args[1], "json") == 0))
+			control_backend(&r, args[0]);
 		else
-			client_error(c, "backend NAME [json]");
+			ctlconn_error(conn, "backend NAME [json]");
 	} else if (strcmp(cmd, "sessions") == 0) {
-		control_sessions(c, args, nargs, 0);
+		control_sessions(&r, args, nargs, 0);
 	} else if (strcmp(cmd, "kill") == 0) {
-		control_sessions(c, args, nargs, 1);
+		control_sessions(&r, args, nargs, 1);
 	} else if (strcmp(cmd, "takeover") == 0 && nargs == 0) {
-		control_takeover(c);
+		control_takeover(&r);
 	} else if (strcmp(cmd, "help") == 0) {
 		char *text = strdup(help_text);
 
-		if (text)
-			client_answer(c, text, strlen(text));
-		else
-			client_close(c);
+		ctlconn_answer(conn, text, text ? strlen(text) : 0);
 	} else {
 		char clip[TEXT_CLIP_LEN];
 
-		client_error(c, "unknown request '%s' (try help)", text_clip(clip, cmd));
+		ctlconn_error(conn, "unknown request '%s' (try help)", text_clip(clip, cmd));
 	}
-}
-
-static void client_read_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct cclient *c = container_of(io, struct cclient, io);
-	ssize_t n;
-
-	(void)loop;
-	(void)revents;
-	n = recv(io->fd, c->req + c->reqlen, CONTROL_REQUEST_MAX - c->reqlen, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		client_close(c);
-		return;
-	}
-	if (c->takeover) {
-		/* The new process's word: "ok" once it accepts. */
-		if ((size_t)n >= 2 && memcmp(c->req + c->reqlen, "ok", 2) == 0)
-			takeover_finished(c);
-		else
-			client_close(c);
-		return;
-	}
-	if (memchr(c->req + c->reqlen, '\0', (size_t)n) != NULL) {
-		client_error(c, "a NUL byte in the request");
-		return;
-	}
-	c->reqlen += (size_t)n;
-	c->req[c->reqlen] = '\0';
-	if (strchr(c->req, '\n'))
-		control_request(c);
-	else if (c->reqlen == CONTROL_REQUEST_MAX)
-		client_error(c, "request longer than %d bytes", CONTROL_REQUEST_MAX);
-}
-
-static void client_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct cclient *c = container_of(t, struct cclient, deadline);
-
-	(void)loop;
-	(void)revents;
-	if (c->out == NULL && c->waiting == NULL && !c->takeover) {
-		client_error(c, "no request line within %.0f s", CONTROL_REQUEST_TIME);
-		return;
-	}
-	if (c->takeover)
-		log_warn("control: takeover: the new process did not say it runs; serving on");
-	client_close(c);
-}
-
-static void client_close(struct cclient *c)
-{
-	struct control *ctl = c->ctl;
-	struct ev_loop *loop = ctl->p->loop;
-
-	if (c->waiting)
-		((struct job *)c->waiting->ctx)->client = NULL; /* done frees it */
-	ev_io_stop(loop, &c->io);
-	ev_timer_stop(loop, &c->deadline);
-	close(c->io.fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		ctl->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	ctl->nclients--;
-	free(c->out);
-	free(c);
-	if (ctl->fd >= 0 && !ev_is_active(&ctl->io) && !ev_is_active(&ctl->pause.timer))
-		ev_io_start(loop, &ctl->io); /* below the limit again */
-}
-
-static void control_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct control *ctl = container_of(io, struct control, io);
-
-	(void)revents;
-	while (ctl->nclients < CONTROL_CLIENTS_MAX) {
-		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct cclient *c;
-
-		if (fd < 0) {
-			int error = errno;
-
-			if (accept_pause(loop, &ctl->pause, error) == ACCEPT_PAUSED)
-				log_err("control: %s: pausing accept", accept_pause_reason(error));
-			return;
-		}
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			close(fd);
-			return;
-		}
-		c->ctl = ctl;
-		ev_io_init(&c->io, client_read_cb, fd, EV_READ);
-		ev_io_start(loop, &c->io);
-		ev_timer_init(&c->deadline, client_deadline_cb, CONTROL_REQUEST_TIME, 0.0);
-		ev_timer_start(loop, &c->deadline);
-		c->next = ctl->clients;
-		if (ctl->clients)
-			ctl->clients->prev = c;
-		ctl->clients = c;
-		ctl->nclients++;
-	}
-	ev_io_stop(loop, io); /* the rest wait in the backlog */
 }
 
 /* --- the socket ------------------------------------------------------------- */
 
-/* A socket file at path: replaced when stale (nobody answers), refused when
- * a running tcpdist answers there or when it is not a socket. */
-static int control_path_free(const char *path, char *err)
+static void control_paused(int error, void *ctx)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, rc;
+	(void)ctx;
+	log_err("control: %s: pausing accept", accept_pause_reason(error));
+}
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : err_set(err, "control %s: %s", path, strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
+static int control_open_failed(const char *path, enum ctlserver_open_result result, char *err)
+{
+	const char *why = strerror(errno);
+
+	switch (result) {
+	case CTLSERVER_PATH_TOO_LONG:
+		return err_set(err, "control %s: path longer than %zu bytes", path, CTLSERVER_PATH_MAX);
+	case CTLSERVER_NOT_A_SOCKET:
 		return err_set(err, "control %s: exists and is not a socket", path);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return err_set(err, "control: socket: %s", strerror(errno));
-	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
-	if (rc == 0)
+	case CTLSERVER_IN_USE:
 		return err_set(err, "control %s: a running tcpdist answers there "
 				    "(to replace it, start the new one with --takeover)", path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return err_set(err, "control %s: cannot remove the stale socket: %s", path,
-			       strerror(errno));
-	log_info("control %s: replaced a stale socket", path);
-	return 0;
+	case CTLSERVER_STALE_STUCK:
+		return err_set(err, "control %s: cannot remove the stale socket: %s", path, why);
+	case CTLSERVER_NO_SOCKET:
+		return err_set(err, "control: socket: %s", why);
+	default:
+		return err_set(err, "control %s: %s", path, why);
+	}
 }
 
 int control_open(struct proc *p, const char *path, int replace, char *err)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct control *ctl;
-	struct stat st;
-	mode_t old;
-	int fd;
+	const struct ctlserver_config cfg = {
+		.clients_max = CONTROL_CLIENTS_MAX,
+		.request_max = CONTROL_REQUEST_MAX,
+		.request_time = CONTROL_REQUEST_TIME,
+		.answer_time = CONTROL_ANSWER_TIME,
+		.accept_rest = CONTROL_ACCEPT_REST,
+		.request = control_request,
+		.paused = control_paused,
+		.ctx = p,
+	};
+	enum ctlserver_open_result result;
+	struct ctlserver *s = ctlserver_open(p->loop, path, replace, &cfg, &result);
 
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return err_set(err, "control %s: path longer than %zu bytes", path,
-			       sizeof(sun.sun_path) - 1);
-	if (replace) {
-		if (unlink(path) < 0 && errno != ENOENT)
-			return err_set(err, "control %s: %s", path, strerror(errno));
-	} else if (control_path_free(path, err) < 0) {
-		return -1;
-	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return err_set(err, "control: socket: %s", strerror(errno));
-	old = umask(0177); /* mode 0600 from the start: no window where others connect */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		umask(old);
-		err_set(err, "control %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	umask(old);
-	if (listen(fd, 16) < 0 || stat(path, &st) < 0 || (ctl = calloc(1, sizeof(*ctl))) == NULL) {
-		err_set(err, "control %s: %s", path, strerror(errno));
-		unlink(path);
-		close(fd);
-		return -1;
-	}
-	ctl->p = p;
-	ctl->fd = fd;
-	ctl->dev = st.st_dev;
-	ctl->ino = st.st_ino;
-	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
-	ev_io_init(&ctl->io, control_accept_cb, fd, EV_READ);
-	ev_io_start(p->loop, &ctl->io);
-	accept_pause_init(&ctl->pause, &ctl->io, 1.0);
-	p->control = ctl;
+	if (s == NULL)
+		return control_open_failed(path, result, err);
+	if (result == CTLSERVER_REPLACED)
+		log_info("control %s: replaced a stale socket", path);
+	p->control = s;
 	log_info("control socket %s", path);
 	return 0;
 }
 
+/* The socket file goes only while it is ours: after a takeover the path is
+ * the new process's. */
 void control_close(struct proc *p)
 {
-	struct control *ctl = p->control;
-	struct stat st;
-
-	if (ctl == NULL)
-		return;
-	while (ctl->clients)
-		client_close(ctl->clients);
-	ev_io_stop(p->loop, &ctl->io);
-	accept_pause_stop(p->loop, &ctl->pause);
-	close(ctl->fd);
-	ctl->fd = -1;
-	/* Only our own file: after a takeover the path is the new process's. */
-	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
-		unlink(ctl->path);
-	free(ctl);
+	ctlserver_close(p->control);
 	p->control = NULL;
 }
 
 const char *control_path(const struct proc *p)
 {
-	return p->control ? p->control->path : NULL;
+	return ctlserver_path(p->control);
 }

@@ -318,7 +318,7 @@ struct proc {
 	ev_async health_changed;
 	ev_async survey_done;          /* every worker answered a survey */
 	struct survey *surveys_done;   /* under lock */
-	struct control *control;       /* the control socket, or NULL */
+	struct ctlserver *control;     /* the control socket (control.c), or NULL */
 	size_t available;     /* backends able to take connections, last seen */
 	int backup_in_use;    /* the backups take new connections, last seen */
 	atomic_int paused_for_limit;

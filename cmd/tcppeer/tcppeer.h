@@ -30,6 +30,7 @@
 #define WATCHERS_MAX 4         /* modules told of membership changes */
 #define EVENT_BUFFER 64        /* serf's EventBuffer: recent user events, by LTime */
 #define EVENT_SIZE_MAX 512     /* serf's UserEventSizeLimit: name + payload, and encoded */
+#define CONTROL_REQUEST_MAX (16 + 4 * EVENT_SIZE_MAX) /* a control request line, an event's in hex */
 #define LIMITER_SLOTS 1024     /* sources whose request rates are tracked */
 #define QUERY_BUFFER 512       /* serf's QueryBuffer: recent query IDs, by LTime */
 #define QUERY_IDS_PER_LTIME 16 /* query IDs kept for one LTime; more are dropped */
@@ -120,7 +121,7 @@ struct node;
 typedef void (*member_watch_fn)(void *ctx, const char *event, const struct node *n);
 
 struct streams;
-struct control;
+struct ctlserver;
 struct poolsync;
 struct intents;
 struct snapshot;
@@ -169,7 +170,7 @@ struct peer {
 
 	struct leave *leave; /* leave.c: the clean stop */
 
-	struct control *control;
+	struct ctlserver *control; /* control.c: the control socket */
 	struct poolsync *poolsync;
 	struct intents *intents;
 	struct snapshot *snapshot;
@@ -366,9 +367,11 @@ void query_ignore_before(struct peer *p, uint64_t ltime);
 void query_forget(struct peer *p);
 void queries_free(struct peer *p);
 
-/* control.c: the unix control socket and its client. */
+/* control.c: the unix control socket, the node's side. */
 int control_open(struct peer *p, const char *path, char *err);
 void control_close(struct peer *p);
+
+/* ctl.c: the control socket's client side. */
 int control_members(const char *path, int json);
 int control_event(const char *path, const char *name, const char *payload);
 int control_force_leave(const char *path, const char *name);
