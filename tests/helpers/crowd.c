@@ -9,9 +9,11 @@
  *   crowd rate ADDR:PORT FROM SECONDS
  *	One connection after another from FROM for SECONDS (decimals allowed),
  *	each closed once it is decided, a millisecond apart.
- *   crowd sources ADDR:PORT FIRST N PARALLEL
+ *   crowd sources ADDR:PORT FIRST N PARALLEL [STRIDE]
  *	One connection from each of N IPv4 addresses FIRST, FIRST+1, ...,
- *	PARALLEL at a time. */
+ *	PARALLEL at a time; with STRIDE (prime to N), the k-th connection
+ *	comes from FIRST + k * STRIDE mod N, so that neighbours (one zone,
+ *	one backend) do not come in a row. */
 #include "helper.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,7 +26,7 @@ static _Noreturn void usage(void)
 {
 	fprintf(stderr, "usage: crowd burst ADDR:PORT FROM N [HOLD_MS]\n"
 			"       crowd rate ADDR:PORT FROM SECONDS\n"
-			"       crowd sources ADDR:PORT FIRST N PARALLEL\n");
+			"       crowd sources ADDR:PORT FIRST N PARALLEL [STRIDE]\n");
 	exit(2);
 }
 
@@ -151,10 +153,18 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "sources") == 0) {
 		struct in_addr first;
-		long par;
+		long par, stride = 1, a, b;
 
-		if (argc != 6 || inet_pton(AF_INET, argv[3], &first) != 1 ||
-		    long_parse(argv[4], 1, 16000000, &n) < 0 || long_parse(argv[5], 1, 4096, &par) < 0)
+		if ((argc != 6 && argc != 7) || inet_pton(AF_INET, argv[3], &first) != 1 ||
+		    long_parse(argv[4], 1, 16000000, &n) < 0 || long_parse(argv[5], 1, 4096, &par) < 0 ||
+		    (argc == 7 && long_parse(argv[6], 1, 16000000, &stride) < 0))
+			usage();
+		for (a = stride, b = n; b;) { /* gcd: every address once */
+			long t = a % b;
+			a = b;
+			b = t;
+		}
+		if (a != 1)
 			usage();
 		for (long done = 0; done < n; done += par) {
 			int k = (int)(n - done < par ? n - done : par), fds[4096], v[4096];
@@ -164,7 +174,8 @@ int main(int argc, char **argv)
 
 				memset(&src, 0, sizeof(src));
 				s4->sin_family = AF_INET;
-				s4->sin_addr.s_addr = htonl(ntohl(first.s_addr) + (uint32_t)(done + i));
+				s4->sin_addr.s_addr =
+				    htonl(ntohl(first.s_addr) + (uint32_t)((done + i) * stride % n));
 				fds[i] = open_from(&src, sizeof(*s4));
 			}
 			decide(fds, v, k);
