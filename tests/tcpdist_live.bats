@@ -451,6 +451,9 @@ fd_count() {
 	start_ab
 	pool_text "$P" 'balance = hash' -- "a:$PA:max_conns=1" "b:$PB:max_conns=1" >"$T/web.pool"
 	wait_for_file_line "$TCPDIST_LOG" 'reloaded' 1
+	# start_ab's connection to a has ended: it would hold a's one place
+	# (seen once under the sanitizers, the close still on its way).
+	wait_for_established "$PA" 0 2
 	start_bg h1 "$HELPERS/hold" "127.0.0.1:$P" 30
 	wait_for_file_line "$T/h1.out" '^line [ab]$'
 	first=$(sed -n 's/^line //p' "$T/h1.out")
