@@ -87,11 +87,35 @@ int control_members(const char *path, int json)
 	return control_request(path, json ? "members json\n" : "members\n", stdout, NULL, 0);
 }
 
-static void hex_append(char *out, const char *s)
+/* Appends " ARG" to a request, ARG in hex (names and payloads may hold
+ * blanks); the caller sized req for it. */
+static void request_arg(char *req, const char *arg)
 {
-	out += strlen(out);
-	for (; *s; s++)
-		out += sprintf(out, "%02x", (unsigned char)*s);
+	char *out = req + strlen(req);
+
+	*out++ = ' ';
+	*out = '\0';
+	for (; *arg; arg++)
+		out += sprintf(out, "%02x", (unsigned char)*arg);
+}
+
+/* Sends req, a whole line, and reads the node's one-line answer into
+ * answer, its line end cut: 0, or 2 after a diagnostic. */
+static int control_line(const char *path, const char *req, char *answer, size_t len)
+{
+	int rc = control_request(path, req, NULL, answer, len);
+
+	if (rc == 0)
+		answer[strcspn(answer, "\n")] = '\0';
+	return rc;
+}
+
+/* The node did not say ok: its "error: ..." or its silence, for what. */
+static int control_refused(const char *what, const char *answer)
+{
+	fprintf(stderr, "tcppeer: %s: %s\n", what,
+		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
+	return 2;
 }
 
 int control_event(const char *path, const char *name, const char *payload)
@@ -108,20 +132,13 @@ int control_event(const char *path, const char *name, const char *payload)
 			strlen(name) + strlen(payload), EVENT_SIZE_MAX);
 		return 2;
 	}
-	snprintf(req, sizeof(req), "event ");
-	hex_append(req, name);
-	strcat(req, " ");
-	hex_append(req, payload);
+	snprintf(req, sizeof(req), "event");
+	request_arg(req, name);
+	request_arg(req, payload);
 	strcat(req, "\n");
-	rc = control_request(path, req, NULL, answer, sizeof(answer));
-	if (rc != 0)
+	if ((rc = control_line(path, req, answer, sizeof(answer))) != 0)
 		return rc;
-	answer[strcspn(answer, "\n")] = '\0';
-	if (strcmp(answer, "ok") == 0)
-		return 0;
-	fprintf(stderr, "tcppeer: event: %s\n",
-		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
-	return 2;
+	return strcmp(answer, "ok") == 0 ? 0 : control_refused("event", answer);
 }
 
 int control_force_leave(const char *path, const char *name)
@@ -133,13 +150,11 @@ int control_force_leave(const char *path, const char *name)
 		fprintf(stderr, "tcppeer: force-leave: '%.64s' is not a member name\n", name);
 		return 2;
 	}
-	snprintf(req, sizeof(req), "force-leave ");
-	hex_append(req, name);
+	snprintf(req, sizeof(req), "force-leave");
+	request_arg(req, name);
 	strcat(req, "\n");
-	rc = control_request(path, req, NULL, answer, sizeof(answer));
-	if (rc != 0)
+	if ((rc = control_line(path, req, answer, sizeof(answer))) != 0)
 		return rc;
-	answer[strcspn(answer, "\n")] = '\0';
 	if (strcmp(answer, "ok") == 0)
 		return 0;
 	if (strcmp(answer, "ok unknown") == 0) {
@@ -148,9 +163,7 @@ int control_force_leave(const char *path, const char *name)
 				"the leave intent was sent anyway\n", name);
 		return 0;
 	}
-	fprintf(stderr, "tcppeer: force-leave: %s\n",
-		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
-	return 2;
+	return control_refused("force-leave", answer);
 }
 
 int control_rtt(const char *path, const char *a, const char *b)
@@ -163,22 +176,18 @@ int control_rtt(const char *path, const char *a, const char *b)
 		fputs("tcppeer: rtt: a node name is empty or too long\n", stderr);
 		return 2;
 	}
-	snprintf(req, sizeof(req), "rtt ");
-	hex_append(req, a);
-	if (b != NULL) {
-		strcat(req, " ");
-		hex_append(req, b);
-	}
+	snprintf(req, sizeof(req), "rtt");
+	request_arg(req, a);
+	if (b != NULL)
+		request_arg(req, b);
 	strcat(req, "\n");
-	rc = control_request(path, req, NULL, answer, sizeof(answer));
-	if (rc != 0)
+	if ((rc = control_line(path, req, answer, sizeof(answer))) != 0)
 		return rc;
-	answer[strcspn(answer, "\n")] = '\0';
 	if (strncmp(answer, "ok ", 3) == 0) {
 		puts(answer + 3);
 		return 0;
 	}
-	fprintf(stderr, "tcppeer: rtt: %s\n",
-		strncmp(answer, "error: ", 7) == 0 ? answer + 7 : "no answer from the node");
+	control_refused("rtt", answer);
+	/* serf rtt's status for a node without coordinates */
 	return strncmp(answer, "error: could not find", 21) == 0 ? 1 : 2;
 }
