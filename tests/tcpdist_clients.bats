@@ -45,10 +45,12 @@ wait_for_metric() {
 	done
 }
 
-# nginx_start NAME PORT PROXY_LISTEN: nginx in the foreground, its access log
-# "$proxy_protocol_addr $remote_addr" in $T/NAME.access, errors in NAME.error.
+# nginx_start NAME PORT [STATUS_PORT]: nginx in the foreground, PROXY protocol
+# on PORT, its access log "$proxy_protocol_addr $remote_addr" in
+# $T/NAME.access, errors in NAME.error; stub_status on STATUS_PORT.
 nginx_start() {
-	local name=$1 port=$2
+	local name=$1 port=$2 status=
+	[[ -z ${3:-} ]] || status="server { listen 127.0.0.1:$3; location / { stub_status; } }"
 	command -v nginx >/dev/null || skip "nginx not installed (scripts/deps.sh check)"
 	mkdir -p "$T/$name"
 	cat >"$T/$name.conf" <<-EOF
@@ -70,6 +72,7 @@ nginx_start() {
 				listen 127.0.0.1:$port proxy_protocol;
 				location / { return 200 "\$proxy_protocol_addr\n"; }
 			}
+			$status
 		}
 	EOF
 	start_bg "$name" nginx -p "$T/$name" -c "$T/$name.conf" || return 1
@@ -89,8 +92,8 @@ get() {
 }
 
 @test "clients: nginx behind tcpdist, v1 then v2: its access log has the real client addresses, and checks leave no broken header" {
-	ports P N M
-	nginx_start nginx "$N"
+	ports P N M S
+	nginx_start nginx "$N" "$S"
 	write_pool web.pool <<-EOF
 		[pool]
 		listen = 127.0.0.1:$P
@@ -112,8 +115,18 @@ get() {
 		[ "$output" = "$src" ]
 	done
 	wait_for_line_count "$T/nginx.access" '^127\.0\.0\.[2-6] [0-9]+ 127\.0\.0\.1$' 5
-	# v2 LOCAL health checks (a second's worth) are no broken headers to nginx
-	sleep 0.3
+	# v2 LOCAL health checks are no broken headers to nginx: wait for 3 of
+	# them (connections without a request: stub_status's accepts less
+	# requests, its own included in both).
+	checks_seen() {
+		curl -sf --max-time 2 "http://127.0.0.1:$S/" |
+			awk 'NR == 3 { seen = $1 - $3 >= 3 } END { exit !seen }'
+	}
+	local deadline=$(($(now_ms) + 5000))
+	until checks_seen; do
+		(($(now_ms) < deadline)) || fail "nginx saw fewer than 3 health checks in 5 s"
+		sleep 0.05
+	done
 	run grep -c 'broken header' "$T/nginx.error"
 	[ "$output" = 0 ]
 	[ "$(metric "$M" tcpdist_backend_up'{backend="nginx",address="127.0.0.1:'"$N"'"}')" = 1 ]
