@@ -168,7 +168,9 @@ get() {
 
 @test "clients: HAProxy accept-proxy as a backend of tcpdist, fed v2, sees the clients" {
 	ports P H
-	haproxy_start haproxy "$(printf 'defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\nfrontend fe\n bind 127.0.0.1:%s accept-proxy\n http-request return status 200 content-type text/plain lf-string "%%[src]\\n"\n' "$H")"
+	# It logs to stderr (a bad PROXY header: "... PROXY protocol header ...")
+	# and counts its frontend's connections (stot) on its stats socket.
+	haproxy_start haproxy "$(printf 'global\n log stderr format raw local0 info\n stats socket %s\ndefaults\n mode http\n log global\n timeout connect 2s\n timeout client 5s\n timeout server 5s\nfrontend fe\n bind 127.0.0.1:%s accept-proxy\n http-request return status 200 content-type text/plain lf-string "%%[src]\\n"\n' "$T/haproxy.sock" "$H")"
 	wait_for_port "$H"
 	write_pool web.pool <<-EOF
 		[pool]
@@ -183,8 +185,19 @@ get() {
 		run -0 get "$P" "$src"
 		[ "$output" = "$src" ]
 	done
-	# its checks (v2 LOCAL) pass: the backend stays up
-	sleep 0.3
+	# Its checks (v2 LOCAL), 3 of them beside the 2 clients, are good
+	# headers to HAProxy, and the backend stays up.
+	frontend_sessions() {
+		echo 'show stat' | socat - "UNIX-CONNECT:$T/haproxy.sock" 2>/dev/null |
+			awk -F, '$1 == "fe" && $2 == "FRONTEND" { n = $8 } END { print n + 0 }'
+	}
+	local deadline=$(($(now_ms) + 5000))
+	until (($(frontend_sessions) >= 5)); do
+		(($(now_ms) < deadline)) || fail "HAProxy saw fewer than 3 health checks in 5 s"
+		sleep 0.05
+	done
+	run grep -c 'PROXY protocol' "$T/haproxy.err"
+	[ "$output" = 0 ]
 	run grep -E 'backend haproxy .* is down' "$TCPDIST_LOG"
 	[ "$status" -ne 0 ]
 }
