@@ -155,8 +155,8 @@ int proxy_connected(struct conn *c, enum proxy_version v)
 		goto fail;
 	/* The client's first bytes go in the header's segment: alone, a header
 	 * is a packet of its own, and the backend's kernel and ours work for
-	 * two. The header waits for them, but no longer than one turn of the
-	 * loop (relay_start). */
+	 * two. The header waits for them, but no longer than 1 ms
+	 * (relay_start). */
 	h->held = held == 0;
 	return 0;
 fail:

@@ -25,6 +25,7 @@
 
 #define PIPE_FDS 2
 #define PIPE_KEEP_ROOM (4 * CACHE_MAX) /* descriptors still free when a pipe is kept idle */
+#define HEADER_HOLD 0.001 /* seconds a PROXY header waits for the client's bytes: tcpdist.pool(5) */
 
 enum { FLUSH_ERROR = -1, FLUSH_BLOCKED = 0, FLUSH_DONE = 1 };
 enum { HALF_COPY = 0, HALF_SPLICE = 1, HALF_NO_SPLICE = 2 }; /* struct half's splice */
@@ -285,7 +286,10 @@ int relay_fill(struct conn *c)
 		return 1;
 	}
 	if (n == 0) {
-		h->eof = h->eof_first = 1; /* as the relay would have read it */
+		/* As the relay would have read it: while the header waited,
+		 * the backend may have ended first. */
+		h->eof = 1;
+		h->eof_first = !c->b2c.eof;
 		return 1;
 	}
 	if (!would_block()) {
@@ -438,7 +442,7 @@ static void relay_idle_start(struct conn *c)
 	}
 }
 
-/* A held PROXY header has waited one turn of the loop: it goes now, with
+/* A held PROXY header has waited its millisecond: it goes now, with
  * whatever the client sent meanwhile, so that a backend which speaks first
  * (SMTP, MySQL) is not kept waiting for a client that waits for it. */
 static void relay_hold_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -464,9 +468,9 @@ void relay_start(struct conn *c)
 	ev_io_stop(loop, &c->bio);
 	c->last_active = ev_now(loop);
 	if (c->c2b.held) {
-		/* Due after the next poll, which does not block while it waits:
-		 * the client's first bytes, if they come by then, go with it. */
-		ev_timer_init(&c->timer, relay_hold_cb, 0.001, 0.0);
+		/* The client's first bytes, if they come within 1 ms, go with
+		 * it (the relay's client read, half_pump); else the timer sends it. */
+		ev_timer_init(&c->timer, relay_hold_cb, HEADER_HOLD, 0.0);
 		ev_timer_start(loop, &c->timer);
 		relay_watch(c);
 		return;
