@@ -125,14 +125,6 @@ void proxy_accept(struct conn *c)
 	proxy_read_cb(loop, &c->cio, EV_READ);
 }
 
-/* Client bytes read with its own header go to the backend: relayed, as counted. */
-static void proxy_relayed(struct conn *c, size_t n)
-{
-	c->c2b.bytes += n;
-	stat_add(&c->w->stats.bytes_in, n);
-	atomic_fetch_add_explicit(&c->up->bytes_in, n, memory_order_relaxed);
-}
-
 int proxy_connected(struct conn *c, enum proxy_version v)
 {
 	struct half *h = &c->c2b;
@@ -141,8 +133,8 @@ int proxy_connected(struct conn *c, enum proxy_version v)
 	socklen_t len = sizeof(dst);
 	size_t held = h->buf ? h->buf_len : 0;
 
-	if (held)
-		proxy_relayed(c, held);
+	if (held) /* the client's bytes read with its own header: relayed */
+		relay_count(c, h, held);
 	if (v == PROXY_OFF)
 		return 0;
 	if (!c->has_dst) {

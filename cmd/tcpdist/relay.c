@@ -257,8 +257,7 @@ static enum conn_end half_failure(const struct conn *c, const struct half *h, in
 	return END_ERROR;
 }
 
-/* Read from a source: counted for the connection, the worker and the backend. */
-static void half_count(struct conn *c, struct half *h, size_t n)
+void relay_count(struct conn *c, struct half *h, size_t n)
 {
 	h->bytes += n;
 	/* Shared by the workers: an atomic add, once per read. */
@@ -267,7 +266,10 @@ static void half_count(struct conn *c, struct half *h, size_t n)
 	stat_add(h == &c->c2b ? &c->w->stats.bytes_in : &c->w->stats.bytes_out, n);
 }
 
-int relay_fill(struct conn *c)
+/* Reads the client's bytes in behind the PROXY header queued in c2b, once,
+ * without waiting: 1 some came (or its end), 0 none yet, -1 the client
+ * failed and the connection is closed. */
+static int relay_fill(struct conn *c)
 {
 	struct half *h = &c->c2b;
 	size_t room = RELAY_SCRATCH - h->buf_off - h->buf_len;
@@ -279,7 +281,7 @@ int relay_fill(struct conn *c)
 	n = recv(c->cio.fd, h->buf + h->buf_off + h->buf_len, room, MSG_DONTWAIT);
 	if (n > 0) {
 		h->buf_len += (uint32_t)n;
-		half_count(c, h, (size_t)n);
+		relay_count(c, h, (size_t)n);
 		c->last_active = ev_now(c->w->loop);
 		/* Read short: the relay's first read would find nothing. */
 		h->drained = (size_t)n < room;
@@ -342,7 +344,7 @@ static int half_pump(struct conn *c, struct half *h, int src, int dst)
 		if (n == -2)
 			n = half_copy(c, h, src, dst);
 		if (n > 0) {
-			half_count(c, h, (size_t)n);
+			relay_count(c, h, (size_t)n);
 			c->last_active = ev_now(c->w->loop);
 			drained = n < (h->pipe[0] >= 0 ? RELAY_PIPE_SIZE : RELAY_SCRATCH);
 			continue;

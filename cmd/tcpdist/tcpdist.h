@@ -627,10 +627,9 @@ void relay_start(struct conn *c);
 /* Bytes to send the backend before any read from the client: at the front
  * (the PROXY header) or after what is held already (the client's own). */
 int relay_queue(struct conn *c, const void *data, size_t len, int front);
-/* Reads the client's bytes in behind what is queued, once, without waiting:
- * 1 some came (or its end), 0 none yet, -1 the client failed and the
- * connection is closed. */
-int relay_fill(struct conn *c);
+/* n bytes read from h's source: counted for the connection, the worker and
+ * the backend. */
+void relay_count(struct conn *c, struct half *h, size_t n);
 void relay_release(struct worker *w, struct half *h);
 void relay_cache_free(struct worker *w);
 void relay_pipes_drop(struct worker *w); /* idle pipes given back to the budget */
