@@ -34,15 +34,8 @@ for c in nginx haproxy wrk taskset; do
 done
 [[ -x $TCPDIST ]] || die "$TCPDIST missing: run make"
 
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # Ports outside the ephemeral range, free now (tests/helpers/freeport).
 FREEPORT=$ROOT/build/helpers/freeport
@@ -133,9 +126,6 @@ start_haproxy haproxy-limits "$NGX_PLAIN" "" "	stick-table type ip size 100k exp
 	tcp-request connection reject if { sc0_conn_cur gt 100000 } || { sc0_conn_rate gt 1000000 }"
 NAMES=(tcpdist tcpdist-pp2 tcpdist-limits haproxy haproxy-pp2 haproxy-limits)
 
-# CPU nanoseconds of all of PID's threads (schedstat: the scheduler's own
-# count, where /proc/PID/stat has 10 ms ticks).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ t += $1 } END { printf "%.0f", t }'; }
 
 declare -A RATES CPUS
 for ((r = 1; r <= REPS; r++)); do

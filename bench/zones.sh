@@ -35,15 +35,8 @@ die() { log "$*"; exit 2; }
 [[ -x $TCPDIST && -x $TCPHASH ]] || die "$TCPDIST or $TCPHASH missing: make B=$BUILD"
 [[ -x $H/crowd && -x $H/namesrv && -x $H/freeport ]] || die "run make helpers"
 
-T=$(mktemp -d)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 FREE=($("$H/freeport" 8))
 ((${#FREE[@]} == 8)) || die "no 8 free ports"
@@ -85,9 +78,6 @@ done
 # The clients: 127.0.x.y addresses spread over the three zones.
 awk -v n="$LOOKUPS" 'BEGIN { for (i = 0; i < n; i++) printf "127.0.%d.%d\n", i / 250 % 64, i % 250 + 1 }' >"$T/clients"
 
-# CPU nanoseconds of all of PID's threads (schedstat: the scheduler's own
-# count, where /proc/PID/stat has 10 ms ticks, 2.5% of a round's 400 ms).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ t += $1 } END { printf "%.0f", t }'; }
 
 declare -A LPS CPU WHOLE LOAD
 for ((r = 1; r <= REPS; r++)); do
